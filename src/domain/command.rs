@@ -1,0 +1,375 @@
+//! What clients may ask, decoded from a Socket.IO event name and its JSON
+//! arguments into typed commands; plus the hub's own internal commands.
+//!
+//! Decoding checks shape and types (the message names the field); range and
+//! state checks are `decide`'s. Secrets never reach the core in clear: the
+//! shell replaces a PIN by its argon2 hash and generates tokens, passing only
+//! their hashes (`prepare` fields, skipped by the decoder).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use super::state::RoomStatus;
+use super::{invalid, DomainError, Id, Role};
+
+/// `Option<Option<T>>`: absent = leave as is, `null` = clear, value = set.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoomCreate {
+    pub name: String,
+    #[serde(default = "one")]
+    pub capacity: u8,
+    #[serde(default)]
+    pub light_channel: Option<u16>,
+}
+
+fn one() -> u8 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoomUpdate {
+    pub room_id: Id,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub capacity: Option<u8>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub light_channel: Option<Option<u16>>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoomRef {
+    pub room_id: Id,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RoomSetStatus {
+    pub room_id: Id,
+    pub status: RoomStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceCreate {
+    pub name: String,
+    pub duration_min: u32,
+    #[serde(default)]
+    pub cleanup_min: u32,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub skill: Option<String>,
+    #[serde(default = "one_f64")]
+    pub turn_weight: f64,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceUpdate {
+    pub service_id: Id,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub duration_min: Option<u32>,
+    #[serde(default)]
+    pub cleanup_min: Option<u32>,
+    #[serde(default)]
+    pub price_cents: Option<i64>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub skill: Option<Option<String>>,
+    #[serde(default)]
+    pub turn_weight: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRef {
+    pub service_id: Id,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffCreate {
+    pub name: String,
+    pub role: Role,
+    /// Clear PIN as sent; the shell checks it and replaces it by `pin_hash`.
+    #[serde(default)]
+    pub pin: Option<String>,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(skip)]
+    pub pin_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffUpdate {
+    pub staff_id: Id,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub pin: Option<String>,
+    #[serde(default)]
+    pub skills: Option<Vec<String>>,
+    #[serde(skip)]
+    pub pin_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StaffRef {
+    pub staff_id: Id,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DevicePair {
+    pub role: Role,
+    pub name: String,
+    #[serde(skip)]
+    pub token_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRef {
+    pub device_id: Id,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TherapistRef {
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitCreate {
+    pub customer_name: String,
+    pub service_ids: Vec<Id>,
+    #[serde(default)]
+    pub requested_therapist_id: Option<Id>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(skip)]
+    pub token_hash: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitCall {
+    #[serde(default)]
+    pub visit_id: Option<Id>,
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+    #[serde(default)]
+    pub room_id: Option<Id>,
+    #[serde(default)]
+    pub override_reason: Option<String>,
+    /// Whether a requested therapist's visit counts as a turn (default no).
+    #[serde(default)]
+    pub count_turn: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitRef {
+    pub visit_id: Id,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitExtend {
+    pub visit_id: Id,
+    pub minutes: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitReason {
+    pub visit_id: Id,
+    pub reason: String,
+}
+
+/// Everything the writer can be asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    RoomCreate(RoomCreate),
+    RoomUpdate(RoomUpdate),
+    RoomRemove(RoomRef),
+    RoomSetStatus(RoomSetStatus),
+    ServiceCreate(ServiceCreate),
+    ServiceUpdate(ServiceUpdate),
+    ServiceRemove(ServiceRef),
+    StaffCreate(StaffCreate),
+    StaffUpdate(StaffUpdate),
+    StaffDeactivate(StaffRef),
+    DevicePair(DevicePair),
+    DeviceRevoke(DeviceRef),
+    ClockIn(TherapistRef),
+    ClockOut(TherapistRef),
+    Break(TherapistRef),
+    Resume(TherapistRef),
+    VisitCreate(VisitCreate),
+    VisitCall(VisitCall),
+    VisitStart(VisitRef),
+    VisitFinish(VisitRef),
+    VisitExtend(VisitExtend),
+    VisitUndo(VisitRef),
+    VisitLeave(VisitReason),
+    VisitVoid(VisitReason),
+    // Internal: never decoded from the wire.
+    /// A staff member logged in (the shell checked the PIN).
+    SessionOpen { staff_id: Id, token_hash: String },
+    /// Logout.
+    SessionClose { token_hash: String },
+    /// A cleanup timer ran out.
+    CleanupElapsed { room_id: Id },
+    /// A session passed its planned end (the planned end the timer was set for).
+    OvertimeReached { visit_id: Id, planned_end: i64 },
+}
+
+/// Every wire command name, in the order of PROTOCOL.md. `sync` and
+/// `report.day` change nothing and are answered outside the writer.
+pub const WIRE_COMMANDS: &[&str] = &[
+    "room.create",
+    "room.update",
+    "room.remove",
+    "room.set_status",
+    "service.create",
+    "service.update",
+    "service.remove",
+    "staff.create",
+    "staff.update",
+    "staff.deactivate",
+    "device.pair",
+    "device.revoke",
+    "therapist.clock_in",
+    "therapist.clock_out",
+    "therapist.break",
+    "therapist.resume",
+    "visit.create",
+    "visit.call",
+    "visit.start",
+    "visit.finish",
+    "visit.extend",
+    "visit.undo",
+    "visit.leave",
+    "visit.void",
+    "sync",
+];
+
+fn args<T: DeserializeOwned>(name: &str, value: serde_json::Value) -> Result<T, DomainError> {
+    // A command with no arguments may be sent as `["visit.call"]`.
+    let value = if value.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        value
+    };
+    if !value.is_object() {
+        return Err(invalid(format!(
+            "the arguments of {name} must be a JSON object"
+        )));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if path == "." {
+            invalid(format!("{name}: {inner}"))
+        } else {
+            invalid(format!("{name}: field `{path}`: {inner}"))
+        }
+    })
+}
+
+impl Command {
+    /// Decodes a wire command. Unknown names are `invalid` with the name.
+    pub fn decode(name: &str, value: serde_json::Value) -> Result<Command, DomainError> {
+        Ok(match name {
+            "room.create" => Command::RoomCreate(args(name, value)?),
+            "room.update" => Command::RoomUpdate(args(name, value)?),
+            "room.remove" => Command::RoomRemove(args(name, value)?),
+            "room.set_status" => Command::RoomSetStatus(args(name, value)?),
+            "service.create" => Command::ServiceCreate(args(name, value)?),
+            "service.update" => Command::ServiceUpdate(args(name, value)?),
+            "service.remove" => Command::ServiceRemove(args(name, value)?),
+            "staff.create" => Command::StaffCreate(args(name, value)?),
+            "staff.update" => Command::StaffUpdate(args(name, value)?),
+            "staff.deactivate" => Command::StaffDeactivate(args(name, value)?),
+            "device.pair" => Command::DevicePair(args(name, value)?),
+            "device.revoke" => Command::DeviceRevoke(args(name, value)?),
+            "therapist.clock_in" => Command::ClockIn(args(name, value)?),
+            "therapist.clock_out" => Command::ClockOut(args(name, value)?),
+            "therapist.break" => Command::Break(args(name, value)?),
+            "therapist.resume" => Command::Resume(args(name, value)?),
+            "visit.create" => Command::VisitCreate(args(name, value)?),
+            "visit.call" => Command::VisitCall(args(name, value)?),
+            "visit.start" => Command::VisitStart(args(name, value)?),
+            "visit.finish" => Command::VisitFinish(args(name, value)?),
+            "visit.extend" => Command::VisitExtend(args(name, value)?),
+            "visit.undo" => Command::VisitUndo(args(name, value)?),
+            "visit.leave" => Command::VisitLeave(args(name, value)?),
+            "visit.void" => Command::VisitVoid(args(name, value)?),
+            other => {
+                let shown: String = other.chars().take(40).collect();
+                return Err(invalid(format!("unknown command `{shown}`")));
+            }
+        })
+    }
+
+    /// The wire name (internal commands have names of their own).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::RoomCreate(_) => "room.create",
+            Command::RoomUpdate(_) => "room.update",
+            Command::RoomRemove(_) => "room.remove",
+            Command::RoomSetStatus(_) => "room.set_status",
+            Command::ServiceCreate(_) => "service.create",
+            Command::ServiceUpdate(_) => "service.update",
+            Command::ServiceRemove(_) => "service.remove",
+            Command::StaffCreate(_) => "staff.create",
+            Command::StaffUpdate(_) => "staff.update",
+            Command::StaffDeactivate(_) => "staff.deactivate",
+            Command::DevicePair(_) => "device.pair",
+            Command::DeviceRevoke(_) => "device.revoke",
+            Command::ClockIn(_) => "therapist.clock_in",
+            Command::ClockOut(_) => "therapist.clock_out",
+            Command::Break(_) => "therapist.break",
+            Command::Resume(_) => "therapist.resume",
+            Command::VisitCreate(_) => "visit.create",
+            Command::VisitCall(_) => "visit.call",
+            Command::VisitStart(_) => "visit.start",
+            Command::VisitFinish(_) => "visit.finish",
+            Command::VisitExtend(_) => "visit.extend",
+            Command::VisitUndo(_) => "visit.undo",
+            Command::VisitLeave(_) => "visit.leave",
+            Command::VisitVoid(_) => "visit.void",
+            Command::SessionOpen { .. } => "session.open",
+            Command::SessionClose { .. } => "session.close",
+            Command::CleanupElapsed { .. } => "timer.cleanup",
+            Command::OvertimeReached { .. } => "timer.overtime",
+        }
+    }
+}

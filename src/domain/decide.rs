@@ -1,0 +1,812 @@
+//! `decide(state, actor, command, now)`: the rules. Reads the state, never
+//! changes it; returns the events to persist and the reply data, or the
+//! reason for a refusal.
+
+use serde_json::{json, Value};
+
+use super::command::*;
+use super::event::Event;
+use super::rotation;
+use super::state::{
+    Device, Presence, Room, RoomStatus, Service, Session, Staff, State, Visit, VisitState,
+};
+use super::views;
+use super::{
+    conflict, forbidden, invalid, not_found, permissions, Actor, DomainError, Id, Now, Role,
+    Rules,
+};
+
+/// What an accepted command produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub events: Vec<Event>,
+    /// The ack's `data` (the writer adds `seq`).
+    pub reply: Value,
+}
+
+const MAX_NAME: usize = 64;
+const MAX_REASON: usize = 200;
+const MAX_NOTES: usize = 500;
+const MAX_PHONE: usize = 32;
+const MAX_SERVICES_PER_VISIT: usize = 8;
+const MAX_PRICE_CENTS: i64 = 10_000_000;
+
+fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(invalid(format!("`{field}` must not be empty")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(invalid(format!("`{field}` is longer than {max} characters")));
+    }
+    if trimmed.chars().any(|c| c.is_control()) {
+        return Err(invalid(format!("`{field}` contains control characters")));
+    }
+    Ok(trimmed.to_string())
+}
+
+fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, DomainError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => text(field, v, max).map(Some),
+    }
+}
+
+fn reason(value: &Option<String>) -> Result<String, DomainError> {
+    match value {
+        Some(v) => text("reason", v, MAX_REASON),
+        None => Err(invalid("`reason` is required")),
+    }
+}
+
+fn skill_tags(skills: &[String]) -> Result<Vec<String>, DomainError> {
+    if skills.len() > 20 {
+        return Err(invalid("`skills` has more than 20 tags"));
+    }
+    let mut tags = Vec::with_capacity(skills.len());
+    for s in skills {
+        tags.push(text("skills", s, 32)?);
+    }
+    tags.sort();
+    tags.dedup();
+    Ok(tags)
+}
+
+fn room<'a>(state: &'a State, id: Id) -> Result<&'a Room, DomainError> {
+    state
+        .rooms
+        .get(&id)
+        .ok_or_else(|| not_found(format!("there is no room {id}")))
+}
+
+fn service<'a>(state: &'a State, id: Id) -> Result<&'a Service, DomainError> {
+    state
+        .services
+        .get(&id)
+        .ok_or_else(|| not_found(format!("there is no service {id}")))
+}
+
+fn staff<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
+    state
+        .staff
+        .get(&id)
+        .ok_or_else(|| not_found(format!("there is no staff member {id}")))
+}
+
+fn visit<'a>(state: &'a State, id: Id) -> Result<&'a Visit, DomainError> {
+    state
+        .visits
+        .get(&id)
+        .ok_or_else(|| not_found(format!("there is no visit {id}")))
+}
+
+fn therapist<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
+    let t = staff(state, id)?;
+    if t.role != Role::Therapist || !t.active {
+        return Err(invalid(format!("{} is not an active therapist", t.name)));
+    }
+    Ok(t)
+}
+
+fn check_light_channel(state: &State, rules: &Rules, channel: Option<u16>, room_id: Option<Id>) -> Result<(), DomainError> {
+    let Some(ch) = channel else { return Ok(()) };
+    if !rules.light_channels.contains(&ch) {
+        return Err(invalid(format!(
+            "`light_channel` {ch} is not wired: SPA_LIGHT_CHANNELS defines {}",
+            if rules.light_channels.is_empty() {
+                "no channels".to_string()
+            } else {
+                rules
+                    .light_channels
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )));
+    }
+    if let Some(other) = state
+        .rooms
+        .values()
+        .find(|r| r.light_channel == Some(ch) && Some(r.id) != room_id)
+    {
+        return Err(invalid(format!(
+            "`light_channel` {ch} is already used by room {}",
+            other.name
+        )));
+    }
+    Ok(())
+}
+
+fn check_room_name(state: &State, name: &str, room_id: Option<Id>) -> Result<(), DomainError> {
+    if state
+        .rooms
+        .values()
+        .any(|r| r.name.eq_ignore_ascii_case(name) && Some(r.id) != room_id)
+    {
+        return Err(conflict(format!("a room named {name} already exists")));
+    }
+    Ok(())
+}
+
+fn check_capacity(capacity: u8) -> Result<(), DomainError> {
+    if !(1..=2).contains(&capacity) {
+        return Err(invalid("`capacity` must be 1 or 2"));
+    }
+    Ok(())
+}
+
+struct ServiceFields {
+    duration_min: u32,
+    cleanup_min: u32,
+    price_cents: i64,
+    turn_weight: f64,
+}
+
+fn check_service_fields(f: &ServiceFields) -> Result<(), DomainError> {
+    if !(1..=600).contains(&f.duration_min) {
+        return Err(invalid("`duration_min` must be between 1 and 600"));
+    }
+    if f.cleanup_min > 240 {
+        return Err(invalid("`cleanup_min` must be between 0 and 240"));
+    }
+    if !(0..=MAX_PRICE_CENTS).contains(&f.price_cents) {
+        return Err(invalid(format!(
+            "`price_cents` must be between 0 and {MAX_PRICE_CENTS}"
+        )));
+    }
+    if !f.turn_weight.is_finite() || !(0.0..=10.0).contains(&f.turn_weight) {
+        return Err(invalid("`turn_weight` must be between 0 and 10"));
+    }
+    Ok(())
+}
+
+fn check_service_name(state: &State, name: &str, id: Option<Id>) -> Result<(), DomainError> {
+    if state
+        .services
+        .values()
+        .any(|s| s.active && s.name.eq_ignore_ascii_case(name) && Some(s.id) != id)
+    {
+        return Err(conflict(format!("a service named {name} already exists")));
+    }
+    Ok(())
+}
+
+fn check_staff_name(state: &State, name: &str, id: Option<Id>) -> Result<(), DomainError> {
+    if state
+        .staff
+        .values()
+        .any(|s| s.active && s.name.eq_ignore_ascii_case(name) && Some(s.id) != id)
+    {
+        return Err(conflict(format!("a staff member named {name} already exists")));
+    }
+    Ok(())
+}
+
+fn one(event: Event, reply: Value) -> Result<Decided, DomainError> {
+    Ok(Decided {
+        events: vec![event],
+        reply,
+    })
+}
+
+/// The rules for every command. See the module doc.
+pub fn decide(
+    state: &State,
+    actor: &Actor,
+    command: &Command,
+    now: Now,
+    rules: &Rules,
+) -> Result<Decided, DomainError> {
+    // The coarse role gate, again here so the core is safe on its own.
+    match actor.role() {
+        Some(role) if is_wire(command) && !permissions::allowed(role, command.name()) => {
+            return Err(forbidden(format!(
+                "a {} may not send {}",
+                role.as_str(),
+                command.name()
+            )));
+        }
+        None if is_wire(command) => {
+            return Err(forbidden("the hub's timers send no wire commands"));
+        }
+        Some(_) if !is_wire(command) => {
+            return Err(forbidden("internal command"));
+        }
+        _ => {}
+    }
+    let next_id = state.counters.next_id.max(1);
+    match command {
+        Command::RoomCreate(a) => {
+            let name = text("name", &a.name, MAX_NAME)?;
+            check_capacity(a.capacity)?;
+            check_room_name(state, &name, None)?;
+            check_light_channel(state, rules, a.light_channel, None)?;
+            let room = Room {
+                id: next_id,
+                name,
+                capacity: a.capacity,
+                light_channel: a.light_channel,
+                status: RoomStatus::Available,
+                status_since: now.ms,
+                reason: None,
+                cleaning_until: None,
+                cleaning_ms: 0,
+                occupants: Vec::new(),
+                overtime: false,
+            };
+            let reply = json!({ "room": views::room_full(&room, state, now.ms) });
+            one(Event::RoomCreated { room }, reply)
+        }
+        Command::RoomUpdate(a) => {
+            let r = room(state, a.room_id)?;
+            let name = match &a.name {
+                Some(n) => text("name", n, MAX_NAME)?,
+                None => r.name.clone(),
+            };
+            let capacity = a.capacity.unwrap_or(r.capacity);
+            check_capacity(capacity)?;
+            if usize::from(capacity) < r.occupants.len() {
+                return Err(conflict(format!(
+                    "room {} holds {} visits now",
+                    r.name,
+                    r.occupants.len()
+                )));
+            }
+            check_room_name(state, &name, Some(r.id))?;
+            let light_channel = a.light_channel.unwrap_or(r.light_channel);
+            check_light_channel(state, rules, light_channel, Some(r.id))?;
+            let mut after = r.clone();
+            after.name = name.clone();
+            after.capacity = capacity;
+            after.light_channel = light_channel;
+            one(
+                Event::RoomUpdated {
+                    room_id: r.id,
+                    name,
+                    capacity,
+                    light_channel,
+                },
+                json!({ "room": views::room_full(&after, state, now.ms) }),
+            )
+        }
+        Command::RoomRemove(a) => {
+            let r = room(state, a.room_id)?;
+            if !r.occupants.is_empty()
+                || !matches!(r.status, RoomStatus::Available | RoomStatus::OutOfService)
+            {
+                return Err(conflict(format!(
+                    "room {} is {}; only an available or out-of-service room can be removed",
+                    r.name,
+                    r.status.as_str()
+                )));
+            }
+            one(Event::RoomRemoved { room_id: r.id }, json!({ "room_id": r.id }))
+        }
+        Command::RoomSetStatus(a) => room_set_status(state, actor, a, now),
+        Command::ServiceCreate(a) => {
+            let name = text("name", &a.name, MAX_NAME)?;
+            check_service_fields(&ServiceFields {
+                duration_min: a.duration_min,
+                cleanup_min: a.cleanup_min,
+                price_cents: a.price_cents,
+                turn_weight: a.turn_weight,
+            })?;
+            check_service_name(state, &name, None)?;
+            let skill = optional_text("skill", &a.skill, 32)?;
+            let service = Service {
+                id: next_id,
+                name,
+                duration_min: a.duration_min,
+                cleanup_min: a.cleanup_min,
+                price_cents: a.price_cents,
+                skill,
+                turn_weight: a.turn_weight,
+                active: true,
+            };
+            let reply = json!({ "service": views::service(&service) });
+            one(Event::ServiceCreated { service }, reply)
+        }
+        Command::ServiceUpdate(a) => {
+            let s = service(state, a.service_id)?;
+            if !s.active {
+                return Err(conflict(format!("service {} was removed", s.name)));
+            }
+            let mut after = s.clone();
+            if let Some(n) = &a.name {
+                after.name = text("name", n, MAX_NAME)?;
+            }
+            after.duration_min = a.duration_min.unwrap_or(s.duration_min);
+            after.cleanup_min = a.cleanup_min.unwrap_or(s.cleanup_min);
+            after.price_cents = a.price_cents.unwrap_or(s.price_cents);
+            after.turn_weight = a.turn_weight.unwrap_or(s.turn_weight);
+            if let Some(skill) = &a.skill {
+                after.skill = optional_text("skill", skill, 32)?;
+            }
+            check_service_fields(&ServiceFields {
+                duration_min: after.duration_min,
+                cleanup_min: after.cleanup_min,
+                price_cents: after.price_cents,
+                turn_weight: after.turn_weight,
+            })?;
+            check_service_name(state, &after.name, Some(s.id))?;
+            let reply = json!({ "service": views::service(&after) });
+            one(Event::ServiceUpdated { service: after }, reply)
+        }
+        Command::ServiceRemove(a) => {
+            let s = service(state, a.service_id)?;
+            if !s.active {
+                return Err(conflict(format!("service {} was already removed", s.name)));
+            }
+            one(
+                Event::ServiceRemoved { service_id: s.id },
+                json!({ "service_id": s.id }),
+            )
+        }
+        Command::StaffCreate(a) => {
+            let name = text("name", &a.name, MAX_NAME)?;
+            if a.pin_hash.is_empty() {
+                return Err(invalid("`pin` is required (4 to 12 digits)"));
+            }
+            if !a.role.is_staff() {
+                return Err(invalid("`role` must be admin, cashier or therapist"));
+            }
+            check_staff_name(state, &name, None)?;
+            let skills = skill_tags(&a.skills)?;
+            let member = Staff {
+                id: next_id,
+                name,
+                role: a.role,
+                pin_hash: a.pin_hash.clone(),
+                active: true,
+                skills,
+                presence: Presence::Off,
+                presence_since: now.ms,
+                clocked_in_at: None,
+                available_since: None,
+                turns: 0.0,
+                turns_day: now.day,
+                current_visit: None,
+            };
+            let reply = json!({ "staff": views::staff(&member, now.day) });
+            one(Event::StaffCreated { staff: member }, reply)
+        }
+        Command::StaffUpdate(a) => {
+            let s = staff(state, a.staff_id)?;
+            if !s.active {
+                return Err(conflict(format!("{} was deactivated", s.name)));
+            }
+            let name = a
+                .name
+                .as_deref()
+                .map(|n| text("name", n, MAX_NAME))
+                .transpose()?;
+            if let Some(n) = &name {
+                check_staff_name(state, n, Some(s.id))?;
+            }
+            if let Some(role) = a.role {
+                if !role.is_staff() {
+                    return Err(invalid("`role` must be admin, cashier or therapist"));
+                }
+                if role != s.role && s.role == Role::Therapist && s.presence != Presence::Off {
+                    return Err(conflict(format!(
+                        "{} is clocked in; clock out before changing the role",
+                        s.name
+                    )));
+                }
+            }
+            let skills = a.skills.as_deref().map(skill_tags).transpose()?;
+            let mut after = s.clone();
+            if let Some(n) = &name {
+                after.name = n.clone();
+            }
+            if let Some(r) = a.role {
+                after.role = r;
+            }
+            if let Some(sk) = &skills {
+                after.skills = sk.clone();
+            }
+            let reply = json!({ "staff": views::staff(&after, now.day) });
+            one(
+                Event::StaffUpdated {
+                    staff_id: s.id,
+                    name,
+                    role: a.role,
+                    pin_hash: a.pin_hash.clone(),
+                    skills,
+                },
+                reply,
+            )
+        }
+        Command::StaffDeactivate(a) => {
+            let s = staff(state, a.staff_id)?;
+            if !s.active {
+                return Err(conflict(format!("{} is already deactivated", s.name)));
+            }
+            if matches!(s.presence, Presence::Called | Presence::InSession) {
+                return Err(conflict(format!(
+                    "{} is {}; finish or undo that visit first",
+                    s.name,
+                    presence_words(s.presence)
+                )));
+            }
+            one(
+                Event::StaffDeactivated { staff_id: s.id },
+                json!({ "staff_id": s.id }),
+            )
+        }
+        Command::DevicePair(a) => {
+            if a.role != Role::Monitor {
+                return Err(invalid("`role` must be monitor"));
+            }
+            let name = text("name", &a.name, MAX_NAME)?;
+            if a.token_hash.is_empty() {
+                return Err(invalid("device token missing"));
+            }
+            let device = Device {
+                id: next_id,
+                name,
+                role: a.role,
+                token_hash: a.token_hash.clone(),
+                revoked: false,
+                paired_at: now.ms,
+            };
+            let reply = json!({ "device": views::device(&device) });
+            one(Event::DevicePaired { device }, reply)
+        }
+        Command::DeviceRevoke(a) => {
+            let d = state
+                .devices
+                .get(&a.device_id)
+                .ok_or_else(|| not_found(format!("there is no device {}", a.device_id)))?;
+            if d.revoked {
+                return Err(conflict(format!("device {} is already revoked", d.name)));
+            }
+            one(
+                Event::DeviceRevoked { device_id: d.id },
+                json!({ "device_id": d.id }),
+            )
+        }
+        Command::ClockIn(a) | Command::ClockOut(a) | Command::Break(a) | Command::Resume(a) => {
+            presence(state, actor, command, a, now)
+        }
+        Command::VisitCreate(a) => visit_create(state, a, now),
+        Command::VisitCall(a) => super::visits::call(state, actor, a, now),
+        Command::VisitStart(a) => super::visits::start(state, actor, a.visit_id, now),
+        Command::VisitFinish(a) => super::visits::finish(state, actor, a.visit_id, now),
+        Command::VisitExtend(a) => super::visits::extend(state, actor, a, now),
+        Command::VisitUndo(a) => super::visits::undo(state, actor, a.visit_id, now, rules),
+        Command::VisitLeave(a) => super::visits::leave(state, a, now),
+        Command::VisitVoid(a) => super::visits::void(state, a, now),
+        Command::SessionOpen {
+            staff_id,
+            token_hash,
+        } => {
+            let s = staff(state, *staff_id)?;
+            if !s.active {
+                return Err(forbidden(format!("{} was deactivated", s.name)));
+            }
+            let session = Session {
+                token_hash: token_hash.clone(),
+                staff_id: s.id,
+                role: s.role,
+                expires_at: now.ms.saturating_add(rules.session_ttl_ms),
+            };
+            let reply = json!({ "role": s.role, "expires_at": session.expires_at, "staff_id": s.id });
+            one(Event::SessionOpened { session }, reply)
+        }
+        Command::SessionClose { token_hash } => {
+            if !state.sessions.contains_key(token_hash) {
+                return Err(not_found("no such session"));
+            }
+            one(
+                Event::SessionClosed {
+                    token_hash: token_hash.clone(),
+                },
+                json!({}),
+            )
+        }
+        Command::CleanupElapsed { room_id } => {
+            let r = room(state, *room_id)?;
+            if r.status != RoomStatus::Cleaning || r.cleaning_until.is_none() {
+                return Err(conflict("the room is no longer in a timed cleanup"));
+            }
+            one(
+                Event::RoomStatusSet {
+                    room_id: r.id,
+                    status: RoomStatus::Available,
+                    reason: None,
+                    cleaning_until: None,
+                    cleaning_ms: 0,
+                },
+                json!({}),
+            )
+        }
+        Command::OvertimeReached {
+            visit_id,
+            planned_end,
+        } => {
+            let v = visit(state, *visit_id)?;
+            if v.state != VisitState::InService || v.planned_end != Some(*planned_end) || v.overtime {
+                return Err(conflict("the session was extended, finished or already flagged"));
+            }
+            one(Event::VisitOvertime { visit_id: v.id }, json!({}))
+        }
+    }
+}
+
+fn is_wire(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::SessionOpen { .. }
+            | Command::SessionClose { .. }
+            | Command::CleanupElapsed { .. }
+            | Command::OvertimeReached { .. }
+    )
+}
+
+pub(super) fn presence_words(p: Presence) -> &'static str {
+    match p {
+        Presence::Off => "clocked out",
+        Presence::Available => "available",
+        Presence::Break => "on a break",
+        Presence::Called => "called to a visit",
+        Presence::InSession => "in a session",
+    }
+}
+
+fn room_set_status(
+    state: &State,
+    actor: &Actor,
+    a: &RoomSetStatus,
+    now: Now,
+) -> Result<Decided, DomainError> {
+    let r = room(state, a.room_id)?;
+    let mut events = Vec::new();
+    let reason = match a.status {
+        RoomStatus::OutOfService => {
+            if !matches!(actor.role(), Some(Role::Admin | Role::Cashier)) {
+                return Err(forbidden("only an admin or a cashier may take a room out of service"));
+            }
+            Some(reason(&a.reason)?)
+        }
+        _ => optional_text("reason", &a.reason, MAX_REASON)?,
+    };
+    let allowed = match (r.status, a.status) {
+        (RoomStatus::Cleaning | RoomStatus::OutOfService, RoomStatus::Available) => true,
+        (RoomStatus::Available, RoomStatus::Cleaning) => true,
+        (
+            RoomStatus::Available | RoomStatus::Held | RoomStatus::Cleaning,
+            RoomStatus::OutOfService,
+        ) => true,
+        (_, RoomStatus::Held | RoomStatus::Occupied) => {
+            return Err(invalid(
+                "`status` must be available, cleaning or out_of_service (held and occupied follow visits)",
+            ))
+        }
+        _ => false,
+    };
+    if !allowed {
+        return Err(conflict(format!(
+            "room {} is {} and cannot become {}",
+            r.name,
+            r.status.as_str(),
+            a.status.as_str()
+        )));
+    }
+    // A held room taken out of service sends its called visits back to the queue.
+    for visit_id in &r.occupants {
+        events.push(Event::VisitCallUndone {
+            visit_id: *visit_id,
+        });
+    }
+    events.push(Event::RoomStatusSet {
+        room_id: r.id,
+        status: a.status,
+        reason,
+        cleaning_until: None,
+        cleaning_ms: 0,
+    });
+    let mut after = r.clone();
+    after.status = a.status;
+    after.status_since = now.ms;
+    after.occupants.clear();
+    Ok(Decided {
+        events,
+        reply: json!({ "room": views::room_full(&after, state, now.ms) }),
+    })
+}
+
+fn presence(
+    state: &State,
+    actor: &Actor,
+    command: &Command,
+    a: &TherapistRef,
+    now: Now,
+) -> Result<Decided, DomainError> {
+    let target = match (a.therapist_id, actor) {
+        (Some(id), Actor::Staff { id: me, role: Role::Therapist }) if id != *me => {
+            return Err(forbidden("a therapist may only change their own status"));
+        }
+        (Some(id), _) => id,
+        (None, Actor::Staff { id, role: Role::Therapist }) => *id,
+        (None, _) => return Err(invalid("`therapist_id` is required")),
+    };
+    let t = therapist(state, target)?;
+    let (from_ok, to): (&[Presence], Presence) = match command {
+        Command::ClockIn(_) => (&[Presence::Off], Presence::Available),
+        Command::ClockOut(_) => (&[Presence::Available, Presence::Break], Presence::Off),
+        Command::Break(_) => (&[Presence::Available], Presence::Break),
+        _ => (&[Presence::Break], Presence::Available),
+    };
+    if !from_ok.contains(&t.presence) {
+        let detail = match (command, t.presence) {
+            (Command::ClockOut(_), Presence::Called | Presence::InSession) => {
+                let number = t
+                    .current_visit
+                    .and_then(|v| state.visits.get(&v))
+                    .map(|v| format!(" ({})", v.number))
+                    .unwrap_or_default();
+                format!(
+                    "{} cannot clock out while {}{number}; finish or undo it first",
+                    t.name,
+                    presence_words(t.presence)
+                )
+            }
+            _ => format!(
+                "{} is {}; {} is not possible now",
+                t.name,
+                presence_words(t.presence),
+                command.name()
+            ),
+        };
+        return Err(conflict(detail));
+    }
+    let mut after = t.clone();
+    after.presence = to;
+    one(
+        Event::PresenceChanged {
+            therapist_id: t.id,
+            presence: to,
+        },
+        json!({ "therapist": views::staff(&after, now.day) }),
+    )
+}
+
+fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, DomainError> {
+    let customer_name = text("customer_name", &a.customer_name, MAX_NAME)?;
+    if a.service_ids.is_empty() {
+        return Err(invalid("`service_ids` must name at least one service"));
+    }
+    if a.service_ids.len() > MAX_SERVICES_PER_VISIT {
+        return Err(invalid(format!(
+            "`service_ids` may name at most {MAX_SERVICES_PER_VISIT} services"
+        )));
+    }
+    let mut services_cents: i64 = 0;
+    let mut minutes: u32 = 0;
+    let mut cleanup: u32 = 0;
+    for id in &a.service_ids {
+        let s = service(state, *id)?;
+        if !s.active {
+            return Err(invalid(format!("service {} is no longer offered", s.name)));
+        }
+        services_cents = services_cents
+            .checked_add(s.price_cents)
+            .ok_or_else(|| invalid("`service_ids`: the total price is too large"))?;
+        minutes = minutes.saturating_add(s.duration_min);
+        cleanup = cleanup.max(s.cleanup_min);
+    }
+    if let Some(t) = a.requested_therapist_id {
+        let t = therapist(state, t)?;
+        let probe = Visit {
+            service_ids: a.service_ids.clone(),
+            ..blank_visit()
+        };
+        let needed = rotation::skills_needed(state, &probe);
+        if !rotation::has_skills(t, &needed) {
+            return Err(invalid(format!(
+                "{} does not have the skills these services need ({})",
+                t.name,
+                needed.join(", ")
+            )));
+        }
+    }
+    if a.token_hash.is_empty() {
+        return Err(invalid("customer token missing"));
+    }
+    let number_today = if state.counters.ticket_day == now.day {
+        state.counters.tickets_today + 1
+    } else {
+        1
+    };
+    let v = Visit {
+        id: state.counters.next_id.max(1),
+        number: format!("A-{number_today:03}"),
+        day: now.day,
+        customer_name,
+        phone: optional_text("phone", &a.phone, MAX_PHONE)?,
+        notes: optional_text("notes", &a.notes, MAX_NOTES)?,
+        service_ids: a.service_ids.clone(),
+        requested_therapist: a.requested_therapist_id,
+        created_at: now.ms,
+        customer_token_hash: a.token_hash.clone(),
+        services_cents,
+        service_minutes: minutes,
+        cleanup_min: cleanup,
+        ..blank_visit()
+    };
+    let reply = json!({ "visit": views::visit_full(&v) });
+    one(Event::VisitCreated { visit: v }, reply)
+}
+
+pub(super) fn blank_visit() -> Visit {
+    Visit {
+        id: 0,
+        number: String::new(),
+        day: 0,
+        customer_name: String::new(),
+        phone: None,
+        notes: None,
+        service_ids: Vec::new(),
+        requested_therapist: None,
+        state: VisitState::Waiting,
+        therapist: None,
+        room: None,
+        created_at: 0,
+        called_at: None,
+        started_at: None,
+        planned_end: None,
+        finished_at: None,
+        ended_at: None,
+        extended_min: 0,
+        turn_taken: 0.0,
+        override_reason: None,
+        reason: None,
+        overtime: false,
+        customer_token_hash: String::new(),
+        services_cents: 0,
+        service_minutes: 0,
+        cleanup_min: 0,
+    }
+}
+
+pub(super) fn visit_ref<'a>(state: &'a State, id: Id) -> Result<&'a Visit, DomainError> {
+    visit(state, id)
+}
+
+pub(super) fn reason_text(value: &str) -> Result<String, DomainError> {
+    text("reason", value, MAX_REASON)
+}
+
+pub(super) fn optional_reason(value: &Option<String>) -> Result<Option<String>, DomainError> {
+    optional_text("override_reason", value, MAX_REASON)
+}
+
+pub(super) fn room_ref<'a>(state: &'a State, id: Id) -> Result<&'a Room, DomainError> {
+    room(state, id)
+}
+
+pub(super) fn therapist_ref<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
+    therapist(state, id)
+}

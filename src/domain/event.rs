@@ -1,0 +1,157 @@
+//! What happened: the records of the append-only event log.
+//!
+//! Events are persisted with postcard, so they use only plain data (no
+//! `serde_json::Value`, no skipped or flattened fields). An event carries
+//! every value `apply` needs, so applying it never recomputes a decision.
+
+use serde::{Deserialize, Serialize};
+
+use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
+use super::{Actor, Id, Role};
+
+/// One entry of the log: its gap-free number, the wall clock, who, what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub at: i64,
+    pub actor: Actor,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    RoomCreated {
+        room: Room,
+    },
+    RoomUpdated {
+        room_id: Id,
+        name: String,
+        capacity: u8,
+        light_channel: Option<u16>,
+    },
+    RoomRemoved {
+        room_id: Id,
+    },
+    RoomStatusSet {
+        room_id: Id,
+        status: RoomStatus,
+        reason: Option<String>,
+        cleaning_until: Option<i64>,
+        cleaning_ms: i64,
+    },
+    StaffCreated {
+        staff: Staff,
+    },
+    StaffUpdated {
+        staff_id: Id,
+        name: Option<String>,
+        role: Option<Role>,
+        pin_hash: Option<String>,
+        skills: Option<Vec<String>>,
+    },
+    StaffDeactivated {
+        staff_id: Id,
+    },
+    DevicePaired {
+        device: Device,
+    },
+    DeviceRevoked {
+        device_id: Id,
+    },
+    ServiceCreated {
+        service: Service,
+    },
+    ServiceUpdated {
+        service: Service,
+    },
+    ServiceRemoved {
+        service_id: Id,
+    },
+    SessionOpened {
+        session: Session,
+    },
+    SessionClosed {
+        token_hash: String,
+    },
+    PresenceChanged {
+        therapist_id: Id,
+        presence: Presence,
+    },
+    VisitCreated {
+        visit: Visit,
+    },
+    VisitCalled {
+        visit_id: Id,
+        therapist_id: Id,
+        room_id: Id,
+        /// Weighted turn counted for the therapist (0 for a request).
+        turn: f64,
+        /// The day the turn counts for.
+        day: u32,
+        override_reason: Option<String>,
+    },
+    VisitCallUndone {
+        visit_id: Id,
+    },
+    VisitStarted {
+        visit_id: Id,
+        planned_end: i64,
+    },
+    VisitStartUndone {
+        visit_id: Id,
+    },
+    VisitExtended {
+        visit_id: Id,
+        minutes: u32,
+        planned_end: i64,
+    },
+    VisitOvertime {
+        visit_id: Id,
+    },
+    VisitFinished {
+        visit_id: Id,
+        cleaning_until: Option<i64>,
+        cleaning_ms: i64,
+    },
+    VisitLeft {
+        visit_id: Id,
+        reason: String,
+    },
+    VisitVoided {
+        visit_id: Id,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The event's name in logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::RoomCreated { .. } => "room_created",
+            Event::RoomUpdated { .. } => "room_updated",
+            Event::RoomRemoved { .. } => "room_removed",
+            Event::RoomStatusSet { .. } => "room_status_set",
+            Event::StaffCreated { .. } => "staff_created",
+            Event::StaffUpdated { .. } => "staff_updated",
+            Event::StaffDeactivated { .. } => "staff_deactivated",
+            Event::DevicePaired { .. } => "device_paired",
+            Event::DeviceRevoked { .. } => "device_revoked",
+            Event::ServiceCreated { .. } => "service_created",
+            Event::ServiceUpdated { .. } => "service_updated",
+            Event::ServiceRemoved { .. } => "service_removed",
+            Event::SessionOpened { .. } => "session_opened",
+            Event::SessionClosed { .. } => "session_closed",
+            Event::PresenceChanged { .. } => "presence_changed",
+            Event::VisitCreated { .. } => "visit_created",
+            Event::VisitCalled { .. } => "visit_called",
+            Event::VisitCallUndone { .. } => "visit_call_undone",
+            Event::VisitStarted { .. } => "visit_started",
+            Event::VisitStartUndone { .. } => "visit_start_undone",
+            Event::VisitExtended { .. } => "visit_extended",
+            Event::VisitOvertime { .. } => "visit_overtime",
+            Event::VisitFinished { .. } => "visit_finished",
+            Event::VisitLeft { .. } => "visit_left",
+            Event::VisitVoided { .. } => "visit_voided",
+        }
+    }
+}

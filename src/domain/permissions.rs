@@ -1,0 +1,81 @@
+//! One table: which roles may send which command.
+//!
+//! This is the coarse gate the hub checks before a command reaches the
+//! writer; finer rules ("a therapist only for themself", "out_of_service
+//! only admin or cashier") are `decide`'s, next to the state they need.
+
+use super::Role;
+use super::Role::{Admin, Cashier, Customer, Monitor, Therapist};
+
+const STAFF: &[Role] = &[Admin, Cashier, Therapist];
+const OFFICE: &[Role] = &[Admin, Cashier];
+const ADMIN: &[Role] = &[Admin];
+const EVERYONE: &[Role] = &[Admin, Cashier, Therapist, Monitor, Customer];
+
+/// role × command. A command missing from the table is allowed to nobody.
+pub const TABLE: &[(&str, &[Role])] = &[
+    ("room.create", ADMIN),
+    ("room.update", ADMIN),
+    ("room.remove", ADMIN),
+    ("room.set_status", STAFF),
+    ("service.create", ADMIN),
+    ("service.update", ADMIN),
+    ("service.remove", ADMIN),
+    ("staff.create", ADMIN),
+    ("staff.update", ADMIN),
+    ("staff.deactivate", ADMIN),
+    ("device.pair", ADMIN),
+    ("device.revoke", ADMIN),
+    ("therapist.clock_in", STAFF),
+    ("therapist.clock_out", STAFF),
+    ("therapist.break", STAFF),
+    ("therapist.resume", STAFF),
+    ("visit.create", OFFICE),
+    ("visit.call", STAFF),
+    ("visit.start", STAFF),
+    ("visit.finish", STAFF),
+    ("visit.extend", STAFF),
+    ("visit.undo", STAFF),
+    ("visit.leave", OFFICE),
+    ("visit.void", ADMIN),
+    ("sync", EVERYONE),
+];
+
+/// Whether `role` may send `command` at all.
+pub fn allowed(role: Role, command: &str) -> bool {
+    TABLE
+        .iter()
+        .find(|(name, _)| *name == command)
+        .is_some_and(|(_, roles)| roles.contains(&role))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::command::WIRE_COMMANDS;
+
+    #[test]
+    fn every_wire_command_is_in_the_table_once() {
+        for name in WIRE_COMMANDS {
+            let n = TABLE.iter().filter(|(c, _)| c == name).count();
+            assert_eq!(n, 1, "{name} appears {n} times");
+        }
+        assert_eq!(TABLE.len(), WIRE_COMMANDS.len());
+    }
+
+    #[test]
+    fn unknown_commands_are_allowed_to_nobody() {
+        for role in Role::ALL {
+            assert!(!allowed(role, "room.explode"));
+        }
+    }
+
+    #[test]
+    fn monitors_and_customers_only_sync() {
+        for (name, _) in TABLE {
+            for role in [Monitor, Customer] {
+                assert_eq!(allowed(role, name), *name == "sync", "{role:?} {name}");
+            }
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! Visit rules after creation: call (with the rotation), start, extend,
+//! finish, undo, leave, void.
+
+use serde_json::json;
+
+use super::command::{VisitCall, VisitExtend, VisitReason};
+use super::decide::{
+    optional_reason, presence_words, reason_text, room_ref, therapist_ref, visit_ref,
+    Decided,
+};
+use super::event::Event;
+use super::rotation;
+use super::state::{Presence, Room, RoomStatus, Staff, State, Visit, VisitState};
+use super::views;
+use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
+
+const MINUTE_MS: i64 = 60_000;
+
+/// A therapist may act only on visits assigned to them.
+fn check_assigned(actor: &Actor, v: &Visit) -> Result<(), DomainError> {
+    if let Actor::Staff {
+        id,
+        role: Role::Therapist,
+    } = actor
+    {
+        if v.therapist != Some(*id) {
+            return Err(forbidden(format!("{} is not your visit", v.number)));
+        }
+    }
+    Ok(())
+}
+
+fn wrong_state(v: &Visit, action: &str) -> DomainError {
+    conflict(format!(
+        "{} is {} and cannot be {action}",
+        v.number,
+        v.state.as_str().replace('_', " ")
+    ))
+}
+
+fn room_has_space(room: &Room) -> bool {
+    match room.status {
+        RoomStatus::Available => true,
+        RoomStatus::Held | RoomStatus::Occupied => room.occupants.len() < usize::from(room.capacity),
+        _ => false,
+    }
+}
+
+/// The free room `visit.call` picks: available, smallest that fits, longest free.
+fn pick_room(state: &State) -> Option<&Room> {
+    state
+        .rooms
+        .values()
+        .filter(|r| r.status == RoomStatus::Available)
+        .min_by_key(|r| (r.capacity, r.status_since, r.id))
+}
+
+fn is_available_therapist(t: &Staff) -> bool {
+    t.active && t.role == Role::Therapist && t.presence == Presence::Available
+}
+
+pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Decided, DomainError> {
+    // Which therapist the caller asked for (a therapist calls for themself).
+    let asked_therapist = match (actor, a.therapist_id) {
+        (Actor::Staff { id, role: Role::Therapist }, Some(t)) if t != *id => {
+            return Err(forbidden("a therapist may only call a visit for themself"));
+        }
+        (Actor::Staff { id, role: Role::Therapist }, _) => Some(*id),
+        (_, t) => t,
+    };
+    if let Some(t) = asked_therapist {
+        let t = therapist_ref(state, t)?;
+        if t.presence != Presence::Available {
+            return Err(conflict(format!("{} is {}", t.name, presence_words(t.presence))));
+        }
+    }
+    let override_reason = optional_reason(&a.override_reason)?;
+
+    let v: &Visit = match a.visit_id {
+        Some(id) => {
+            let v = visit_ref(state, id)?;
+            if v.state != VisitState::Waiting {
+                return Err(wrong_state(v, "called"));
+            }
+            v
+        }
+        None => head_of_queue(state, asked_therapist, now)?,
+    };
+
+    let head = rotation::eligible(state, v, now.day).first().map(|t| t.id);
+    let (therapist_id, is_request) = match (asked_therapist, v.requested_therapist) {
+        (Some(t), Some(r)) => (t, t == r),
+        (Some(t), None) => (t, false),
+        (None, Some(r)) => {
+            let t = therapist_ref(state, r)?;
+            if !is_available_therapist(t) {
+                return Err(conflict(format!(
+                    "{} asked for {}, who is {}",
+                    v.number,
+                    t.name,
+                    presence_words(t.presence)
+                )));
+            }
+            (r, true)
+        }
+        (None, None) => match head {
+            Some(t) => (t, false),
+            None => {
+                let no_room = a.room_id.is_none() && pick_room(state).is_none();
+                return Err(conflict(missing_message(state, v, true, no_room)));
+            }
+        },
+    };
+    let t = therapist_ref(state, therapist_id)?;
+    let needed = rotation::skills_needed(state, v);
+    if !rotation::has_skills(t, &needed) {
+        return Err(conflict(format!(
+            "{} does not have the skills {} needs ({})",
+            t.name,
+            v.number,
+            needed.join(", ")
+        )));
+    }
+    // Out of turn: neither the requested therapist nor the head of the rotation.
+    let in_turn = is_request || head == Some(therapist_id);
+    let override_reason = if in_turn {
+        None
+    } else {
+        match override_reason {
+            Some(r) => Some(r),
+            None => {
+                let next = head
+                    .and_then(|h| state.staff.get(&h))
+                    .map(|h| h.name.clone())
+                    .unwrap_or_else(|| "nobody".into());
+                return Err(conflict(format!(
+                    "{} is not next in the rotation ({next} is); give an override_reason to call out of turn",
+                    t.name
+                )));
+            }
+        }
+    };
+
+    let room = match a.room_id {
+        Some(id) => {
+            let r = room_ref(state, id)?;
+            if !room_has_space(r) {
+                return Err(conflict(format!(
+                    "room {} is {} and has no space",
+                    r.name,
+                    r.status.as_str().replace('_', " ")
+                )));
+            }
+            r
+        }
+        None => match pick_room(state) {
+            Some(r) => r,
+            None => return Err(conflict(missing_message(state, v, false, true))),
+        },
+    };
+
+    let turn = if is_request && !a.count_turn.unwrap_or(false) {
+        0.0
+    } else {
+        rotation::turn_weight(state, v)
+    };
+    let mut after = v.clone();
+    after.state = VisitState::Called;
+    after.therapist = Some(therapist_id);
+    after.room = Some(room.id);
+    after.called_at = Some(now.ms);
+    Ok(Decided {
+        events: vec![Event::VisitCalled {
+            visit_id: v.id,
+            therapist_id,
+            room_id: room.id,
+            turn,
+            day: now.day,
+            override_reason,
+        }],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+
+fn missing_message(state: &State, v: &Visit, no_therapist: bool, no_room: bool) -> String {
+    let skills = rotation::skills_needed(state, v);
+    let therapist = if skills.is_empty() {
+        "no therapist is available".to_string()
+    } else {
+        format!("no therapist with {} is available", skills.join(", "))
+    };
+    match (no_therapist, no_room) {
+        (true, true) => format!("{therapist} and no room is free for {}", v.number),
+        (true, false) => format!("{therapist} for {}", v.number),
+        _ => format!("no room is free for {}", v.number),
+    }
+}
+
+/// The first waiting visit that can be called now (for `therapist` if given):
+/// a visit asking for someone busy waits for them and does not block the rest.
+fn head_of_queue<'a>(state: &'a State, therapist: Option<Id>, now: Now) -> Result<&'a Visit, DomainError> {
+    let mut any = false;
+    for v in state.waiting() {
+        any = true;
+        match (v.requested_therapist, therapist) {
+            (Some(r), Some(t)) if r != t => continue,
+            (Some(r), None) => {
+                if state.staff.get(&r).is_some_and(is_available_therapist) {
+                    return Ok(v);
+                }
+            }
+            (_, Some(t)) => {
+                let needed = rotation::skills_needed(state, v);
+                if state
+                    .staff
+                    .get(&t)
+                    .is_some_and(|t| rotation::has_skills(t, &needed))
+                {
+                    return Ok(v);
+                }
+            }
+            (None, None) => {
+                if !rotation::eligible(state, v, now.day).is_empty() {
+                    return Ok(v);
+                }
+                if pick_room(state).is_none() {
+                    return Err(conflict(missing_message(state, v, true, true)));
+                }
+                return Err(conflict(missing_message(state, v, true, false)));
+            }
+        }
+    }
+    if any {
+        Err(conflict("no waiting visit can be called now: each waits for a therapist who is busy"))
+    } else {
+        Err(conflict("nobody is waiting"))
+    }
+}
+
+pub fn start(state: &State, actor: &Actor, visit_id: Id, now: Now) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, visit_id)?;
+    check_assigned(actor, v)?;
+    if v.state != VisitState::Called {
+        return Err(wrong_state(v, "started"));
+    }
+    let planned_end = now
+        .ms
+        .saturating_add(i64::from(v.service_minutes) * MINUTE_MS);
+    let mut after = v.clone();
+    after.state = VisitState::InService;
+    after.started_at = Some(now.ms);
+    after.planned_end = Some(planned_end);
+    Ok(Decided {
+        events: vec![Event::VisitStarted {
+            visit_id: v.id,
+            planned_end,
+        }],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+
+pub fn extend(state: &State, actor: &Actor, a: &VisitExtend, _now: Now) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, a.visit_id)?;
+    check_assigned(actor, v)?;
+    if !(1..=120).contains(&a.minutes) {
+        return Err(invalid("`minutes` must be between 1 and 120"));
+    }
+    if v.state != VisitState::InService {
+        return Err(wrong_state(v, "extended"));
+    }
+    let planned_end = v
+        .planned_end
+        .unwrap_or(0)
+        .saturating_add(i64::from(a.minutes) * MINUTE_MS);
+    let mut after = v.clone();
+    after.planned_end = Some(planned_end);
+    after.extended_min += a.minutes;
+    after.overtime = false;
+    Ok(Decided {
+        events: vec![Event::VisitExtended {
+            visit_id: v.id,
+            minutes: a.minutes,
+            planned_end,
+        }],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+
+pub fn finish(state: &State, actor: &Actor, visit_id: Id, now: Now) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, visit_id)?;
+    check_assigned(actor, v)?;
+    if v.state != VisitState::InService {
+        return Err(wrong_state(v, "finished"));
+    }
+    let cleaning_ms = i64::from(v.cleanup_min) * MINUTE_MS;
+    let mut after = v.clone();
+    after.state = VisitState::AwaitingPayment;
+    after.finished_at = Some(now.ms);
+    Ok(Decided {
+        events: vec![Event::VisitFinished {
+            visit_id: v.id,
+            cleaning_until: (cleaning_ms > 0).then(|| now.ms.saturating_add(cleaning_ms)),
+            cleaning_ms,
+        }],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+
+pub fn undo(state: &State, actor: &Actor, visit_id: Id, now: Now, rules: &Rules) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, visit_id)?;
+    check_assigned(actor, v)?;
+    let (event, state_after) = match v.state {
+        VisitState::Called => (Event::VisitCallUndone { visit_id: v.id }, VisitState::Waiting),
+        VisitState::InService => {
+            let started = v.started_at.unwrap_or(now.ms);
+            // A clock that jumped back counts as no time passed.
+            let elapsed = now.ms.saturating_sub(started).max(0);
+            if elapsed > rules.undo_start_grace_ms {
+                return Err(conflict(format!(
+                    "{} started {} min ago; a start can be undone only within {} min",
+                    v.number,
+                    elapsed / MINUTE_MS,
+                    rules.undo_start_grace_ms / MINUTE_MS
+                )));
+            }
+            (Event::VisitStartUndone { visit_id: v.id }, VisitState::Called)
+        }
+        _ => return Err(wrong_state(v, "undone")),
+    };
+    let mut after = v.clone();
+    after.state = state_after;
+    Ok(Decided {
+        events: vec![event],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+
+pub fn leave(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, a.visit_id)?;
+    let reason = reason_text(&a.reason)?;
+    if !matches!(v.state, VisitState::Waiting | VisitState::Called) {
+        return Err(wrong_state(v, "marked as left"));
+    }
+    let mut after = v.clone();
+    after.state = VisitState::Left;
+    Ok(Decided {
+        events: vec![Event::VisitLeft {
+            visit_id: v.id,
+            reason,
+        }],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+
+pub fn void(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, a.visit_id)?;
+    let reason = reason_text(&a.reason)?;
+    if v.state.is_terminal() {
+        return Err(wrong_state(v, "voided"));
+    }
+    let mut after = v.clone();
+    after.state = VisitState::Voided;
+    Ok(Decided {
+        events: vec![Event::VisitVoided {
+            visit_id: v.id,
+            reason,
+        }],
+        reply: json!({ "visit": views::visit_full(&after) }),
+    })
+}
+

@@ -1,0 +1,406 @@
+//! sled + postcard: the schema version, ordered migrations, the append-only
+//! event log (keyed by gap-free `seq`), the current-state records, and
+//! backup/restore.
+//!
+//! Layout in `SPA_DATA_DIR`:
+//! - `db/`: the sled database with trees `events` (seq, big-endian → postcard
+//!   `EventRecord`), `records` (`RecordKey` bytes → postcard `Record`) and
+//!   `meta` (`schema_version` → u32 big-endian);
+//! - `lock`: held with an exclusive `flock` while a process uses the
+//!   database, so a second process fails at once instead of waiting.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use fs2::FileExt;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use crate::domain::state::{Record, RecordKey};
+use crate::domain::{EventRecord, State};
+
+/// The schema this binary writes. Bump it with a migration below.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+const BACKUP_MAGIC: &[u8] = b"SPAHUB-BACKUP-1\n";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data directory {dir} is in use by another spa-hub process (lock held on {dir}/lock)")]
+    Locked { dir: String },
+    #[error("data directory {dir}: {source}")]
+    Io {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database in {dir} has schema version {found}, newer than this spa-hub ({supported}); install a newer spa-hub or restore a backup; the database was not changed")]
+    TooNew {
+        dir: String,
+        found: u32,
+        supported: u32,
+    },
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    #[error("backup file: {0}")]
+    Backup(String),
+}
+
+/// One migration: from version `n` (its index + 1... see `MIGRATIONS`) to n+1.
+type Migration = fn(&sled::Db) -> Result<(), StoreError>;
+
+/// Migrations in order: `MIGRATIONS[i]` takes a database from version `i` to
+/// `i + 1`. Version 0 is a database from before the version key existed.
+const MIGRATIONS: &[Migration] = &[migrate_0_to_1];
+
+fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
+    // Version 1 is the first layout; nothing to convert.
+    Ok(())
+}
+
+/// Facts about a database for `spa-hub check`.
+#[derive(Debug, Clone)]
+pub struct StoreInfo {
+    pub schema_version: u32,
+    pub event_count: usize,
+    pub last_seq: u64,
+    pub size_on_disk: u64,
+}
+
+pub struct Store {
+    db: sled::Db,
+    events: sled::Tree,
+    records: sled::Tree,
+    meta: sled::Tree,
+    dir: PathBuf,
+    _lock: File,
+}
+
+fn io_err(dir: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        dir: dir.display().to_string(),
+        source,
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))
+        .map_err(io_err(dir))?;
+    file.try_lock_exclusive().map_err(|_| StoreError::Locked {
+        dir: dir.display().to_string(),
+    })?;
+    Ok(file)
+}
+
+fn read_version(meta: &sled::Tree) -> Result<Option<u32>, StoreError> {
+    match meta.get(SCHEMA_KEY)? {
+        None => Ok(None),
+        Some(bytes) => {
+            let arr: [u8; 4] = bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("schema version is not 4 bytes".into()))?;
+            Ok(Some(u32::from_be_bytes(arr)))
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` with a cache of `cache_bytes`,
+    /// refusing a newer schema and running older ones' migrations in order.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let lock = lock_dir(dir)?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            // The writer flushes after every batch; no background flusher needed.
+            .flush_every_ms(None)
+            .open()?;
+        let events = db.open_tree("events")?;
+        let records = db.open_tree("records")?;
+        let meta = db.open_tree("meta")?;
+        let store = Store {
+            db,
+            events,
+            records,
+            meta,
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let found = match read_version(&self.meta)? {
+            Some(v) => v,
+            // A brand-new database starts at the current version.
+            None if self.events.is_empty() && self.records.is_empty() => {
+                self.set_version(SCHEMA_VERSION)?;
+                return Ok(());
+            }
+            None => 0,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                dir: self.dir.display().to_string(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for version in found..SCHEMA_VERSION {
+            let step = MIGRATIONS
+                .get(version as usize)
+                .ok_or_else(|| StoreError::Corrupt(format!("no migration from version {version}")))?;
+            step(&self.db)?;
+            self.set_version(version + 1)?;
+            log::info!("storage migrated from schema {version} to {}", version + 1);
+        }
+        Ok(())
+    }
+
+    fn set_version(&self, version: u32) -> Result<(), StoreError> {
+        self.meta.insert(SCHEMA_KEY, &version.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Test hook: pretend a newer binary wrote this database.
+    #[doc(hidden)]
+    pub fn force_schema_version(&self, version: u32) -> Result<(), StoreError> {
+        self.set_version(version)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Rebuilds the in-memory state from the records (not from the log).
+    pub fn load_state(&self) -> Result<State, StoreError> {
+        let mut state = State::default();
+        for item in self.records.iter() {
+            let (key, value) = item?;
+            let record: Record = postcard::from_bytes(&value)
+                .map_err(|e| StoreError::Corrupt(format!("record {key:?}: {e}")))?;
+            let key = record_key(&record);
+            state.put_record(&key, Some(record));
+        }
+        let last = self.last_seq()?;
+        if last != state.counters.seq {
+            return Err(StoreError::Corrupt(format!(
+                "event log ends at seq {last} but the records are at seq {}",
+                state.counters.seq
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Writes a batch's events and the records it changed in one transaction,
+    /// then flushes to disk. Nothing is written if anything fails.
+    pub fn commit(
+        &self,
+        events: &[EventRecord],
+        records: &[(RecordKey, Option<Record>)],
+    ) -> Result<(), StoreError> {
+        let mut encoded_events = Vec::with_capacity(events.len());
+        for e in events {
+            let bytes = postcard::to_stdvec(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            encoded_events.push((e.seq.to_be_bytes(), bytes));
+        }
+        let mut encoded_records = Vec::with_capacity(records.len());
+        for (key, record) in records {
+            let value = match record {
+                Some(r) => Some(postcard::to_stdvec(r).map_err(|err| StoreError::Corrupt(err.to_string()))?),
+                None => None,
+            };
+            encoded_records.push((key.to_bytes(), value));
+        }
+        let result: Result<(), TransactionError<()>> =
+            (&self.events, &self.records).transaction(|(ev, rec)| {
+                for (key, value) in &encoded_events {
+                    ev.insert(&key[..], value.as_slice())?;
+                }
+                for (key, value) in &encoded_records {
+                    match value {
+                        Some(v) => rec.insert(key.as_slice(), v.as_slice())?,
+                        None => rec.remove(key.as_slice())?,
+                    };
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        match result {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(StoreError::Sled(e)),
+            Err(TransactionError::Abort(())) => return Err(StoreError::Corrupt("transaction aborted".into())),
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        match self.events.last()? {
+            None => Ok(0),
+            Some((key, _)) => Ok(seq_of(&key)?),
+        }
+    }
+
+    /// Events with `seq >= from`, in order.
+    pub fn events_from(&self, from: u64) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
+        self.events.range(from.to_be_bytes()..).map(|item| {
+            let (_, value) = item?;
+            postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+        })
+    }
+
+    pub fn info(&self) -> Result<StoreInfo, StoreError> {
+        Ok(StoreInfo {
+            schema_version: read_version(&self.meta)?.unwrap_or(0),
+            event_count: self.events.len(),
+            last_seq: self.last_seq()?,
+            size_on_disk: self.db.size_on_disk()?,
+        })
+    }
+
+    /// Writes every tree to `file` (the daemon must be stopped: this process
+    /// holds the lock). Format: magic, then `[tree u8][len u32][key][len u32][value]`
+    /// entries, then tree 0xFF and the SHA-256 of all that came before.
+    pub fn backup(&self, file: &Path) -> Result<u64, StoreError> {
+        use sha2::{Digest, Sha256};
+        let out = File::create(file).map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;
+        let mut out = BufWriter::new(out);
+        let mut hash = Sha256::new();
+        let mut put = |bytes: &[u8], out: &mut BufWriter<File>| -> Result<(), StoreError> {
+            hash.update(bytes);
+            out.write_all(bytes).map_err(|e| StoreError::Backup(e.to_string()))
+        };
+        put(BACKUP_MAGIC, &mut out)?;
+        let mut count = 0u64;
+        for (tag, tree) in [(1u8, &self.meta), (2, &self.records), (3, &self.events)] {
+            for item in tree.iter() {
+                let (k, v) = item?;
+                put(&[tag], &mut out)?;
+                put(&(k.len() as u32).to_be_bytes(), &mut out)?;
+                put(&k, &mut out)?;
+                put(&(v.len() as u32).to_be_bytes(), &mut out)?;
+                put(&v, &mut out)?;
+                count += 1;
+            }
+        }
+        put(&[0xFF], &mut out)?;
+        let digest = hash.finalize();
+        out.write_all(&digest).map_err(|e| StoreError::Backup(e.to_string()))?;
+        out.flush().map_err(|e| StoreError::Backup(e.to_string()))?;
+        out.get_ref().sync_all().map_err(|e| StoreError::Backup(e.to_string()))?;
+        Ok(count)
+    }
+
+    /// Replaces this (empty or old) database's contents with a backup's,
+    /// after checking the whole file. Returns the number of entries.
+    pub fn restore(&self, file: &Path) -> Result<u64, StoreError> {
+        let entries = read_backup(file)?;
+        let schema = entries
+            .iter()
+            .find(|(tag, k, _)| *tag == 1 && k.as_slice() == SCHEMA_KEY)
+            .and_then(|(_, _, v)| <[u8; 4]>::try_from(v.as_slice()).ok())
+            .map(u32::from_be_bytes)
+            .ok_or_else(|| StoreError::Backup("no schema version in the backup".into()))?;
+        if schema > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                dir: file.display().to_string(),
+                found: schema,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for tree in [&self.meta, &self.records, &self.events] {
+            tree.clear()?;
+        }
+        for (tag, k, v) in &entries {
+            let tree = match tag {
+                1 => &self.meta,
+                2 => &self.records,
+                _ => &self.events,
+            };
+            tree.insert(k.as_slice(), v.as_slice())?;
+        }
+        self.db.flush()?;
+        self.migrate()?;
+        // Refuse to leave a database whose records and log disagree.
+        self.load_state()?;
+        Ok(entries.len() as u64)
+    }
+}
+
+fn read_backup(file: &Path) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>, StoreError> {
+    use sha2::{Digest, Sha256};
+    let bad = |what: &str| StoreError::Backup(format!("{}: {what}", file.display()));
+    let f = File::open(file).map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;
+    let mut input = BufReader::new(f);
+    let mut hash = Sha256::new();
+    let read = |n: usize, input: &mut BufReader<File>, hash: &mut Sha256| -> Result<Vec<u8>, StoreError> {
+        let mut buf = vec![0u8; n];
+        input.read_exact(&mut buf).map_err(|_| bad("truncated"))?;
+        hash.update(&buf);
+        Ok(buf)
+    };
+    if read(BACKUP_MAGIC.len(), &mut input, &mut hash)? != BACKUP_MAGIC {
+        return Err(bad("not a spa-hub backup"));
+    }
+    let mut entries = Vec::new();
+    loop {
+        let tag = read(1, &mut input, &mut hash)?[0];
+        if tag == 0xFF {
+            break;
+        }
+        if !(1..=3).contains(&tag) {
+            return Err(bad("unknown section"));
+        }
+        let len = |input: &mut BufReader<File>, hash: &mut Sha256| -> Result<usize, StoreError> {
+            let b = read(4, input, hash)?;
+            let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+            if n > 64 * 1024 * 1024 {
+                return Err(bad("entry too large"));
+            }
+            Ok(n)
+        };
+        let klen = len(&mut input, &mut hash)?;
+        let k = read(klen, &mut input, &mut hash)?;
+        let vlen = len(&mut input, &mut hash)?;
+        let v = read(vlen, &mut input, &mut hash)?;
+        entries.push((tag, k, v));
+    }
+    let expected = hash.finalize();
+    let mut digest = [0u8; 32];
+    input.read_exact(&mut digest).map_err(|_| bad("truncated checksum"))?;
+    if digest[..] != expected[..] {
+        return Err(bad("checksum mismatch (damaged file)"));
+    }
+    Ok(entries)
+}
+
+fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
+    let arr: [u8; 8] = key
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("event key is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(arr))
+}
+
+fn record_key(record: &Record) -> RecordKey {
+    match record {
+        Record::Counters(_) => RecordKey::Counters,
+        Record::Room(r) => RecordKey::Room(r.id),
+        Record::Staff(s) => RecordKey::Staff(s.id),
+        Record::Device(d) => RecordKey::Device(d.id),
+        Record::Service(s) => RecordKey::Service(s.id),
+        Record::Visit(v) => RecordKey::Visit(v.id),
+        Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
+    }
+}

@@ -1,0 +1,483 @@
+//! The single writer: the one place that owns the floor's state and the
+//! database.
+//!
+//! It runs on its own OS thread (with a small current-thread runtime for its
+//! timers), so sled's blocking calls never stall the network runtime. Each
+//! turn of its loop takes every request waiting on the channel as one batch:
+//! commands are decided by the pure core against the state as it grows
+//! through the batch, all resulting events and changed records go to disk in
+//! one transaction and one flush, and only then are replies sent and the
+//! batch published to the subscribers (hub fan-out, lights). If the disk
+//! fails, the batch's changes are undone in memory and every command that
+//! would have changed something is answered `unavailable`.
+//!
+//! The writer also owns the floor's timers (cleanup ends, session overtime):
+//! deadlines are tokio `Instant`s (monotonic), computed from the wall clock
+//! but clamped to the event's own duration, so a wall-clock jump can neither
+//! end a cleanup early by more than it lasts nor stretch it.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::clock::SpaClock;
+use crate::domain::state::{Record, RecordKey, RoomStatus, VisitState};
+use crate::domain::{
+    decide, Actor, Command, DomainError, ErrorCode, EventRecord, Id, Now, Rules, State,
+};
+use crate::store::Store;
+
+/// Most requests taken as one batch.
+const MAX_BATCH: usize = 512;
+
+/// What a committed batch hands to subscribers.
+pub struct Committed<'a> {
+    /// The state after the batch (read-only).
+    pub state: &'a State,
+    /// The batch's events in `seq` order.
+    pub events: &'a [EventRecord],
+    pub now: Now,
+}
+
+/// Something that follows committed changes (the hub's fan-out, the lights).
+/// Called on the writer thread right after the flush: it must not block.
+pub trait Subscriber: Send {
+    fn committed(&mut self, batch: &Committed<'_>);
+    /// Storage started or stopped failing.
+    fn storage_failing(&mut self, _failing: bool) {}
+}
+
+type Reply = oneshot::Sender<Result<Value, DomainError>>;
+type ReadFn = Box<dyn FnOnce(&State, Now) + Send>;
+
+enum Request {
+    Command {
+        actor: Actor,
+        command: Command,
+        reply: Option<Reply>,
+    },
+    Read(ReadFn),
+    Stop,
+}
+
+/// The handle everyone else uses to reach the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Request>,
+    health: Arc<Health>,
+}
+
+/// Facts the writer publishes for `/healthz` and `/metrics` without a round trip.
+#[derive(Default)]
+pub struct Health {
+    pub storage_failing: std::sync::atomic::AtomicBool,
+    pub seq: std::sync::atomic::AtomicU64,
+    pub batches: std::sync::atomic::AtomicU64,
+    pub commands: std::sync::atomic::AtomicU64,
+    /// Sum of flush times in microseconds (with `batches`, the mean).
+    pub flush_us_total: std::sync::atomic::AtomicU64,
+    pub flush_us_max: std::sync::atomic::AtomicU64,
+}
+
+fn unavailable() -> DomainError {
+    DomainError::new(
+        ErrorCode::Unavailable,
+        "storage is failing; nothing was changed",
+    )
+}
+
+impl WriterHandle {
+    /// Runs a command and waits for its durable outcome.
+    pub async fn execute(&self, actor: Actor, command: Command) -> Result<Value, DomainError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Command {
+                actor,
+                command,
+                reply: Some(reply),
+            })
+            .await
+            .map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
+    /// Runs a command whose result nobody waits for (no ack id).
+    pub async fn submit(&self, actor: Actor, command: Command) {
+        let _ = self
+            .tx
+            .send(Request::Command {
+                actor,
+                command,
+                reply: None,
+            })
+            .await;
+    }
+
+    /// Reads the committed state on the writer thread.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&State, Now) -> T + Send + 'static,
+    ) -> Result<T, DomainError> {
+        let (tx, rx) = oneshot::channel();
+        let job: ReadFn = Box::new(move |state, now| {
+            let _ = tx.send(f(state, now));
+        });
+        self.tx
+            .send(Request::Read(job))
+            .await
+            .map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+}
+
+/// The running writer: its handle and its thread.
+pub struct Writer {
+    pub handle: WriterHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer on its own thread with the loaded state.
+    pub fn spawn(
+        store: Store,
+        state: State,
+        clock: SpaClock,
+        rules: Rules,
+        subscribers: Vec<Box<dyn Subscriber>>,
+    ) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel(4096);
+        let health = Arc::new(Health::default());
+        health
+            .seq
+            .store(state.seq(), std::sync::atomic::Ordering::Relaxed);
+        let core = Core {
+            store,
+            state,
+            clock,
+            rules,
+            subscribers,
+            timers: HashMap::new(),
+            health: health.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("spa-hub-writer".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build();
+                match runtime {
+                    Ok(rt) => rt.block_on(core.run(rx)),
+                    Err(e) => log::error!("writer runtime: {e}"),
+                }
+            })?;
+        Ok(Writer {
+            handle: WriterHandle { tx, health },
+            thread: Some(thread),
+        })
+    }
+
+    /// Finishes the batch in flight, flushes, and stops the thread.
+    pub async fn stop(mut self) {
+        let _ = self.handle.tx.send(Request::Stop).await;
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TimerKey {
+    Cleanup(Id),
+    Overtime(Id),
+}
+
+struct Core {
+    store: Store,
+    state: State,
+    clock: SpaClock,
+    rules: Rules,
+    subscribers: Vec<Box<dyn Subscriber>>,
+    timers: HashMap<TimerKey, (Instant, Command)>,
+    health: Arc<Health>,
+}
+
+impl Core {
+    async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
+        let all_rooms: Vec<RecordKey> = self.state.rooms.keys().map(|id| RecordKey::Room(*id)).collect();
+        let all_visits: Vec<RecordKey> = self.state.visits.keys().map(|id| RecordKey::Visit(*id)).collect();
+        let now = self.clock.now();
+        self.schedule(all_rooms.iter().chain(all_visits.iter()), now);
+
+        let mut watchdog_usec = 0u64;
+        let watchdog_enabled = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
+        let period = if watchdog_enabled && watchdog_usec > 0 {
+            Duration::from_micros(watchdog_usec / 2)
+        } else {
+            Duration::from_secs(3600)
+        };
+        let mut watchdog = tokio::time::interval(period);
+        let mut retry_storage = tokio::time::interval(Duration::from_secs(5));
+
+        loop {
+            let next_timer = self.timers.values().map(|(at, _)| *at).min();
+            let first = tokio::select! {
+                req = rx.recv() => match req {
+                    Some(req) => Some(req),
+                    None => break,
+                },
+                _ = sleep_until_opt(next_timer) => None,
+                _ = watchdog.tick() => {
+                    if watchdog_enabled {
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                    }
+                    continue;
+                }
+                _ = retry_storage.tick() => {
+                    self.probe_storage();
+                    continue;
+                }
+            };
+            let mut batch: Vec<Request> = Vec::new();
+            batch.extend(self.due_timers());
+            if let Some(first) = first {
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(req) => batch.push(req),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if self.process(batch) {
+                break;
+            }
+        }
+        log::info!("writer stopped at seq {}", self.state.seq());
+    }
+
+    fn due_timers(&mut self) -> Vec<Request> {
+        let now = Instant::now();
+        let due: Vec<TimerKey> = self
+            .timers
+            .iter()
+            .filter(|(_, (at, _))| *at <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        due.into_iter()
+            .filter_map(|k| self.timers.remove(&k))
+            .map(|(_, command)| Request::Command {
+                actor: Actor::System,
+                command,
+                reply: None,
+            })
+            .collect()
+    }
+
+    /// Handles one batch; returns true when asked to stop.
+    fn process(&mut self, batch: Vec<Request>) -> bool {
+        let mut stop = false;
+        let mut reads: Vec<ReadFn> = Vec::new();
+        let mut replies: Vec<(Option<Reply>, Result<Value, DomainError>, bool)> = Vec::new();
+        let mut log: Vec<EventRecord> = Vec::new();
+        let mut saved: Vec<(RecordKey, Option<Record>)> = Vec::new();
+        let mut touched: BTreeSet<RecordKey> = BTreeSet::new();
+        let mut last_now = self.clock.now();
+
+        for request in batch {
+            match request {
+                Request::Stop => stop = true,
+                Request::Read(f) => reads.push(f),
+                Request::Command {
+                    actor,
+                    command,
+                    reply,
+                } => {
+                    let now = self.clock.now();
+                    last_now = now;
+                    match decide(&self.state, &actor, &command, now, &self.rules) {
+                        Ok(decided) => {
+                            let mut last_seq = self.state.seq();
+                            for event in decided.events {
+                                for key in self.state.touched(&event) {
+                                    if touched.insert(key.clone()) {
+                                        saved.push((key.clone(), self.state.record(&key)));
+                                    }
+                                }
+                                last_seq += 1;
+                                let record = EventRecord {
+                                    seq: last_seq,
+                                    at: now.ms,
+                                    actor: actor.clone(),
+                                    event,
+                                };
+                                self.state.apply(&record);
+                                log.push(record);
+                            }
+                            let mut data = decided.reply;
+                            if let Value::Object(map) = &mut data {
+                                map.insert("seq".into(), json!(last_seq));
+                            }
+                            if actor != Actor::System {
+                                log::info!(command = command.name(), seq = last_seq; "{} ok", command.name());
+                            }
+                            replies.push((reply, Ok(data), true));
+                        }
+                        Err(err) => {
+                            if actor != Actor::System {
+                                log::debug!(command = command.name(); "{} refused: {err}", command.name());
+                            }
+                            replies.push((reply, Err(err), false));
+                        }
+                    }
+                }
+            }
+        }
+
+        if !log.is_empty() {
+            let records: Vec<(RecordKey, Option<Record>)> = touched
+                .iter()
+                .map(|k| (k.clone(), self.state.record(k)))
+                .collect();
+            let started = std::time::Instant::now();
+            let result = self.store.commit(&log, &records);
+            let flush_us = started.elapsed().as_micros() as u64;
+            use std::sync::atomic::Ordering::Relaxed;
+            self.health.flush_us_total.fetch_add(flush_us, Relaxed);
+            self.health.flush_us_max.fetch_max(flush_us, Relaxed);
+            self.health.batches.fetch_add(1, Relaxed);
+            match result {
+                Ok(()) => {
+                    self.health.seq.store(self.state.seq(), Relaxed);
+                    self.set_storage_failing(false);
+                }
+                Err(err) => {
+                    log::error!("storage failed, {} commands refused: {err}", log.len());
+                    for (key, record) in saved.into_iter().rev() {
+                        self.state.put_record(&key, record);
+                    }
+                    for (_, result, changed) in replies.iter_mut() {
+                        if *changed {
+                            *result = Err(unavailable());
+                        }
+                    }
+                    log.clear();
+                    self.set_storage_failing(true);
+                }
+            }
+        }
+        self.health
+            .commands
+            .fetch_add(replies.len() as u64, std::sync::atomic::Ordering::Relaxed);
+
+        // Durable (or refused): now the replies, then the subscribers.
+        for (reply, result, _) in replies {
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        }
+        if !log.is_empty() {
+            let batch = Committed {
+                state: &self.state,
+                events: &log,
+                now: last_now,
+            };
+            for s in self.subscribers.iter_mut() {
+                s.committed(&batch);
+            }
+            self.schedule(touched.iter(), last_now);
+        }
+        for read in reads {
+            read(&self.state, last_now);
+        }
+        stop
+    }
+
+    fn set_storage_failing(&mut self, failing: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let was = self.health.storage_failing.swap(failing, Relaxed);
+        if was != failing {
+            if !failing {
+                log::warn!("storage recovered");
+            }
+            for s in self.subscribers.iter_mut() {
+                s.storage_failing(failing);
+            }
+        }
+    }
+
+    /// While storage is failing, try a flush now and then so the hub
+    /// recovers by itself when the disk does.
+    fn probe_storage(&mut self) {
+        if !self
+            .health
+            .storage_failing
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        if self.store.commit(&[], &[(RecordKey::Counters, self.state.record(&RecordKey::Counters))]).is_ok() {
+            self.set_storage_failing(false);
+        }
+    }
+
+    /// (Re)sets the timers of the rooms and visits in `keys`.
+    fn schedule<'a>(&mut self, keys: impl Iterator<Item = &'a RecordKey>, now: Now) {
+        let base = Instant::now();
+        for key in keys {
+            match key {
+                RecordKey::Room(id) => {
+                    let timer = self.state.rooms.get(id).and_then(|room| {
+                        let until = room.cleaning_until?;
+                        (room.status == RoomStatus::Cleaning).then(|| {
+                            // Clamp: never longer than the cleanup, never negative.
+                            let left = until.saturating_sub(now.ms).clamp(0, room.cleaning_ms.max(0));
+                            (base + Duration::from_millis(left as u64), Command::CleanupElapsed { room_id: *id })
+                        })
+                    });
+                    match timer {
+                        Some(t) => self.timers.insert(TimerKey::Cleanup(*id), t),
+                        None => self.timers.remove(&TimerKey::Cleanup(*id)),
+                    };
+                }
+                RecordKey::Visit(id) => {
+                    let timer = self.state.visits.get(id).and_then(|v| {
+                        let end = v.planned_end?;
+                        let started = v.started_at?;
+                        (v.state == VisitState::InService && !v.overtime).then(|| {
+                            let length = end.saturating_sub(started).max(0);
+                            let left = end.saturating_sub(now.ms).clamp(0, length);
+                            (
+                                base + Duration::from_millis(left as u64),
+                                Command::OvertimeReached {
+                                    visit_id: *id,
+                                    planned_end: end,
+                                },
+                            )
+                        })
+                    });
+                    match timer {
+                        Some(t) => self.timers.insert(TimerKey::Overtime(*id), t),
+                        None => self.timers.remove(&TimerKey::Overtime(*id)),
+                    };
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
