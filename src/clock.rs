@@ -34,7 +34,9 @@ impl SpaClock {
         let ts = Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
         let date = ts.to_zoned(self.tz.clone()).date();
         let (y, m, d) = (i32::from(date.year()), date.month(), date.day());
-        u32::try_from(y.max(0)).unwrap_or(0) * 10_000 + u32::from(m.unsigned_abs()) * 100 + u32::from(d.unsigned_abs())
+        u32::try_from(y.max(0)).unwrap_or(0) * 10_000
+            + u32::from(m.unsigned_abs()) * 100
+            + u32::from(d.unsigned_abs())
     }
 
     pub fn tz_name(&self) -> String {

@@ -1,0 +1,497 @@
+//! Configuration: the environment plus an optional env file → [`Config`].
+//!
+//! Every key of APPLIANCE.md's table, with its default. A bad value is a
+//! [`ConfigError`] naming the key, the value and what is accepted; the CLI
+//! prints it as one line and exits 78 (EX_CONFIG). Unknown `SPA_*` keys are
+//! returned as warnings so a typo does not pass silently. When a key is both
+//! in the process environment and in the env file, the environment wins (as
+//! with `Environment=` overriding `EnvironmentFile=` in a unit and with
+//! dotenv tools), so a one-off `SPA_LOG=debug spa-hub serve --env-file …` works.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use log::LevelFilter;
+
+use crate::lights::{parse_channels, BackendKind, ChannelPins};
+use crate::logging::LogTarget;
+
+/// Exit status for configuration errors (sysexits.h EX_CONFIG).
+pub const EX_CONFIG: i32 = 78;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_connections: usize,
+    pub ping_interval_ms: u64,
+    pub ping_timeout_ms: u64,
+    pub max_payload_bytes: usize,
+    pub client_queue: usize,
+    /// `None`: generated on first start and kept in `data_dir/admin-token`.
+    pub admin_token: Option<String>,
+    pub allowed_origins: Vec<String>,
+    pub lights: BackendKind,
+    pub light_channels: BTreeMap<u16, ChannelPins>,
+    pub lights_active_low: bool,
+    pub discount_approval_percent: u32,
+    /// IANA name, or `None` for the system's zone.
+    pub timezone: Option<String>,
+    pub log_level: LevelFilter,
+    pub log_target: LogTarget,
+    /// sled's page cache, in MB.
+    pub sled_cache_mb: u64,
+    /// How long a staff session lasts, in hours.
+    pub session_hours: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}={value:?} is not valid: expected {accepted}")]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub accepted: String,
+}
+
+/// One key's table row: name, default (as text), meaning.
+pub const KEYS: &[(&str, &str, &str)] = &[
+    ("SPA_LISTEN", "0.0.0.0:5000", "HTTP + Socket.IO address"),
+    (
+        "SPA_DATA_DIR",
+        "./spa-hub-data",
+        "sled database and the generated admin token",
+    ),
+    ("SPA_MAX_CONNECTIONS", "500", "connection budget"),
+    ("SPA_PING_INTERVAL_MS", "25000", "Engine.IO ping interval"),
+    ("SPA_PING_TIMEOUT_MS", "20000", "Engine.IO ping timeout"),
+    ("SPA_MAX_PAYLOAD_BYTES", "65536", "largest inbound frame"),
+    (
+        "SPA_CLIENT_QUEUE",
+        "256",
+        "events queued for one client before it is dropped",
+    ),
+    (
+        "SPA_ADMIN_TOKEN",
+        "(generated on first start)",
+        "admin credential",
+    ),
+    (
+        "SPA_ALLOWED_ORIGINS",
+        "",
+        "extra browser origins allowed to connect",
+    ),
+    ("SPA_LIGHTS", "auto", "auto, gpio, gpiochip, sim or off"),
+    (
+        "SPA_LIGHT_CHANNELS",
+        "",
+        "wiring: `1=17,27,22 2=5,6,13` (channel=red,amber,green BCM pins)",
+    ),
+    (
+        "SPA_LIGHTS_ACTIVE_LOW",
+        "false",
+        "relay boards that switch on a low level",
+    ),
+    (
+        "SPA_DISCOUNT_APPROVAL_PERCENT",
+        "20",
+        "discounts above this need an admin",
+    ),
+    ("SPA_TIMEZONE", "(the system's)", "the spa's day boundary"),
+    ("SPA_LOG", "info", "log level"),
+    ("SPA_LOG_TARGET", "auto", "auto, journal or stderr"),
+    ("SPA_SLED_CACHE_MB", "32", "sled page cache size"),
+    ("SPA_SESSION_HOURS", "12", "staff login lifetime"),
+    (
+        "SPA_GPIOCHIP",
+        "",
+        "GPIO chip for the gpiochip backend (e.g. /dev/gpiochip0)",
+    ),
+];
+
+/// Keys read elsewhere (tests, the lights) that are not warned about.
+fn is_known(key: &str) -> bool {
+    KEYS.iter().any(|(k, _, _)| *k == key)
+}
+
+/// Reads a systemd-style env file: `KEY=value` lines, `#` comments, blank
+/// lines, optional `export `, values optionally in single or double quotes.
+pub fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("env file {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!(
+                "env file {} line {}: expected KEY=value, found {line:?}",
+                path.display(),
+                n + 1
+            ));
+        };
+        let key = key.trim();
+        let mut value = value.trim();
+        for q in ['"', '\''] {
+            if value.len() >= 2 && value.starts_with(q) && value.ends_with(q) {
+                value = &value[1..value.len() - 1];
+            }
+        }
+        out.push((key.to_string(), value.to_string()));
+    }
+    Ok(out)
+}
+
+/// The raw key/value view a `Config` is built from.
+#[derive(Debug, Default, Clone)]
+pub struct Source {
+    values: HashMap<String, String>,
+}
+
+impl Source {
+    /// The process environment over the env file (if any).
+    pub fn load(env_file: Option<&Path>) -> Result<Source, String> {
+        let mut values = HashMap::new();
+        if let Some(path) = env_file {
+            for (k, v) in read_env_file(path)? {
+                values.insert(k, v);
+            }
+        }
+        for (k, v) in std::env::vars() {
+            if k.starts_with("SPA_") {
+                values.insert(k, v);
+            }
+        }
+        Ok(Source { values })
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Source {
+        Source {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    /// `SPA_*` keys this version does not know.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .values
+            .keys()
+            .filter(|k| k.starts_with("SPA_") && !is_known(k))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+fn err(key: &str, value: &str, accepted: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        value: value.to_string(),
+        accepted: accepted.into(),
+    }
+}
+
+fn number<T>(src: &Source, key: &str, default: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display,
+{
+    match src.get(key) {
+        None => Ok(default),
+        Some(raw) => {
+            let accepted = format!("a whole number from {min} to {max}");
+            let v: T = raw
+                .trim()
+                .parse()
+                .map_err(|_| err(key, raw, accepted.clone()))?;
+            if v < min || v > max {
+                return Err(err(key, raw, accepted));
+            }
+            Ok(v)
+        }
+    }
+}
+
+fn boolean(src: &Source, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match src.get(key).map(|v| (v, v.trim().to_ascii_lowercase())) {
+        None => Ok(default),
+        Some((_, v)) if ["true", "1", "yes", "on"].contains(&v.as_str()) => Ok(true),
+        Some((_, v)) if ["false", "0", "no", "off"].contains(&v.as_str()) => Ok(false),
+        Some((raw, _)) => Err(err(key, raw, "true or false (also 1/0, yes/no, on/off)")),
+    }
+}
+
+fn check_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    (scheme == "http" || scheme == "https")
+        && !rest.is_empty()
+        && !rest.contains('/')
+        && !rest.contains(char::is_whitespace)
+}
+
+/// Checks that the data directory is usable: an existing directory we can
+/// list, or a path whose nearest existing parent is a directory.
+fn check_data_dir(key: &str, raw: &str) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(raw);
+    if raw.trim().is_empty() {
+        return Err(err(key, raw, "a directory path"));
+    }
+    if path.exists() {
+        if !path.is_dir() {
+            return Err(err(key, raw, "a directory (this path is a file)"));
+        }
+        if let Err(e) = std::fs::read_dir(&path) {
+            return Err(err(key, raw, format!("a readable directory ({e})")));
+        }
+        let probe = path.join(".spa-hub-write-test");
+        match std::fs::write(&probe, b"") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => return Err(err(key, raw, format!("a writable directory ({e})"))),
+        }
+    } else {
+        let mut parent = path.parent().map(Path::to_path_buf);
+        while let Some(p) = parent.clone() {
+            if p.as_os_str().is_empty() || p.exists() {
+                break;
+            }
+            parent = p.parent().map(Path::to_path_buf);
+        }
+        if let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            if !p.is_dir() {
+                return Err(err(
+                    key,
+                    raw,
+                    format!("a directory path ({} is not a directory)", p.display()),
+                ));
+            }
+        }
+    }
+    Ok(path)
+}
+
+impl Config {
+    pub fn from_source(src: &Source) -> Result<Config, ConfigError> {
+        let listen = match src.get("SPA_LISTEN") {
+            None => SocketAddr::from(([0, 0, 0, 0], 5000)),
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                err(
+                    "SPA_LISTEN",
+                    raw,
+                    "an address and port such as 0.0.0.0:5000 or [::]:5000",
+                )
+            })?,
+        };
+        let data_dir = check_data_dir(
+            "SPA_DATA_DIR",
+            src.get("SPA_DATA_DIR").unwrap_or("./spa-hub-data"),
+        )?;
+        let max_connections = number(src, "SPA_MAX_CONNECTIONS", 500usize, 1, 100_000)?;
+        let ping_interval_ms = number(src, "SPA_PING_INTERVAL_MS", 25_000u64, 1_000, 600_000)?;
+        let ping_timeout_ms = number(src, "SPA_PING_TIMEOUT_MS", 20_000u64, 1_000, 600_000)?;
+        let max_payload_bytes = number(
+            src,
+            "SPA_MAX_PAYLOAD_BYTES",
+            65_536usize,
+            1_024,
+            16 * 1024 * 1024,
+        )?;
+        let client_queue = number(src, "SPA_CLIENT_QUEUE", 256usize, 8, 65_536)?;
+        let admin_token = match src.get("SPA_ADMIN_TOKEN").map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.len() >= 16 && t.chars().all(|c| c.is_ascii_graphic()) => Some(t.to_string()),
+            Some(t) => {
+                return Err(err(
+                    "SPA_ADMIN_TOKEN",
+                    &"*".repeat(t.len().min(8)),
+                    "at least 16 printable characters without spaces (or leave it unset to generate one)",
+                ))
+            }
+        };
+        let allowed_origins: Vec<String> = match src.get("SPA_ALLOWED_ORIGINS") {
+            None => Vec::new(),
+            Some(raw) => {
+                let list: Vec<String> = raw
+                    .split([',', ' '])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.trim_end_matches('/').to_string())
+                    .collect();
+                if let Some(bad) = list.iter().find(|o| !check_origin(o)) {
+                    return Err(err(
+                        "SPA_ALLOWED_ORIGINS",
+                        raw,
+                        format!("origins like http://tablet.local:8080, separated by commas ({bad:?} is not one)"),
+                    ));
+                }
+                list
+            }
+        };
+        let lights = match src.get("SPA_LIGHTS") {
+            None => BackendKind::Auto,
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| err("SPA_LIGHTS", raw, "one of auto, gpio, gpiochip, sim, off"))?,
+        };
+        let light_channels = match src.get("SPA_LIGHT_CHANNELS") {
+            None => BTreeMap::new(),
+            Some(raw) => parse_channels(raw).map_err(|e| err("SPA_LIGHT_CHANNELS", raw, e))?,
+        };
+        let lights_active_low = boolean(src, "SPA_LIGHTS_ACTIVE_LOW", false)?;
+        let discount_approval_percent =
+            number(src, "SPA_DISCOUNT_APPROVAL_PERCENT", 20u32, 0, 100)?;
+        let timezone = match src.get("SPA_TIMEZONE").map(str::trim) {
+            None | Some("") => None,
+            Some(name) => {
+                jiff::tz::TimeZone::get(name).map_err(|_| {
+                    err(
+                        "SPA_TIMEZONE",
+                        name,
+                        "an IANA time zone name such as Europe/Paris or Asia/Ho_Chi_Minh",
+                    )
+                })?;
+                Some(name.to_string())
+            }
+        };
+        let log_level = match src.get("SPA_LOG") {
+            None => LevelFilter::Info,
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                err(
+                    "SPA_LOG",
+                    raw,
+                    "one of error, warn, info, debug, trace, off",
+                )
+            })?,
+        };
+        let log_target = match src.get("SPA_LOG_TARGET") {
+            None => LogTarget::Auto,
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: String| err("SPA_LOG_TARGET", raw, e))?,
+        };
+        let sled_cache_mb = number(src, "SPA_SLED_CACHE_MB", 32u64, 4, 4096)?;
+        let session_hours = number(src, "SPA_SESSION_HOURS", 12u64, 1, 24 * 30)?;
+        Ok(Config {
+            listen,
+            data_dir,
+            max_connections,
+            ping_interval_ms,
+            ping_timeout_ms,
+            max_payload_bytes,
+            client_queue,
+            admin_token,
+            allowed_origins,
+            lights,
+            light_channels,
+            lights_active_low,
+            discount_approval_percent,
+            timezone,
+            log_level,
+            log_target,
+            sled_cache_mb,
+            session_hours,
+        })
+    }
+
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        match &self.timezone {
+            Some(name) => {
+                jiff::tz::TimeZone::get(name).unwrap_or_else(|_| jiff::tz::TimeZone::system())
+            }
+            None => jiff::tz::TimeZone::system(),
+        }
+    }
+
+    /// The rules the core needs from the configuration.
+    pub fn rules(&self) -> crate::domain::Rules {
+        crate::domain::Rules {
+            discount_approval_percent: self.discount_approval_percent,
+            light_channels: self.light_channels.keys().copied().collect(),
+            session_ttl_ms: (self.session_hours * 3_600_000) as i64,
+            ..crate::domain::Rules::default()
+        }
+    }
+
+    /// `KEY=value` lines of the effective configuration, secrets masked.
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let channels = self
+            .light_channels
+            .iter()
+            .map(|(ch, p)| format!("{ch}={},{},{}", p.red, p.amber, p.green))
+            .collect::<Vec<_>>()
+            .join(" ");
+        vec![
+            ("SPA_LISTEN".into(), self.listen.to_string()),
+            ("SPA_DATA_DIR".into(), self.data_dir.display().to_string()),
+            (
+                "SPA_MAX_CONNECTIONS".into(),
+                self.max_connections.to_string(),
+            ),
+            (
+                "SPA_PING_INTERVAL_MS".into(),
+                self.ping_interval_ms.to_string(),
+            ),
+            (
+                "SPA_PING_TIMEOUT_MS".into(),
+                self.ping_timeout_ms.to_string(),
+            ),
+            (
+                "SPA_MAX_PAYLOAD_BYTES".into(),
+                self.max_payload_bytes.to_string(),
+            ),
+            ("SPA_CLIENT_QUEUE".into(), self.client_queue.to_string()),
+            (
+                "SPA_ADMIN_TOKEN".into(),
+                match &self.admin_token {
+                    Some(_) => "******** (set)".into(),
+                    None => "(generated, in the data directory)".into(),
+                },
+            ),
+            ("SPA_ALLOWED_ORIGINS".into(), self.allowed_origins.join(",")),
+            ("SPA_LIGHTS".into(), self.lights.as_str().into()),
+            ("SPA_LIGHT_CHANNELS".into(), channels),
+            (
+                "SPA_LIGHTS_ACTIVE_LOW".into(),
+                self.lights_active_low.to_string(),
+            ),
+            (
+                "SPA_DISCOUNT_APPROVAL_PERCENT".into(),
+                self.discount_approval_percent.to_string(),
+            ),
+            (
+                "SPA_TIMEZONE".into(),
+                self.timezone.clone().unwrap_or_else(|| {
+                    format!(
+                        "(system: {})",
+                        self.time_zone().iana_name().unwrap_or("unknown")
+                    )
+                }),
+            ),
+            ("SPA_LOG".into(), self.log_level.to_string().to_lowercase()),
+            (
+                "SPA_LOG_TARGET".into(),
+                format!("{:?}", self.log_target).to_lowercase(),
+            ),
+            ("SPA_SLED_CACHE_MB".into(), self.sled_cache_mb.to_string()),
+            ("SPA_SESSION_HOURS".into(), self.session_hours.to_string()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests;

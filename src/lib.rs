@@ -9,11 +9,16 @@
 //! - [`clock`]: the wall clock and the spa's local day.
 //! - [`logging`]: the `log` facade to the journal or stderr.
 
+pub mod auth;
+pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod domain;
+pub mod http;
 pub mod hub;
 pub mod lights;
 pub mod logging;
 pub mod store;
+pub mod web;
 pub mod writer;

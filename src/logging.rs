@@ -32,7 +32,11 @@ struct StderrLogger {
 struct KvLine<'a>(&'a mut String);
 
 impl<'kvs> log::kv::VisitSource<'kvs> for KvLine<'_> {
-    fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
         self.0.push_str(&format!(" {key}={value}"));
         Ok(())
     }

@@ -1,1 +1,210 @@
-fn main() {}
+//! The `spa-hub` command line: serve (the default), check, backup, restore,
+//! lights test, bench.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use spa_hub::config::{Config, Source, EX_CONFIG};
+use spa_hub::daemon::{self, DaemonError};
+use spa_hub::{lights, logging};
+
+#[derive(Parser)]
+#[command(
+    name = "spa-hub",
+    version,
+    about = "The spa floor's single source of truth and on-site realtime hub"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Args, Clone, Default)]
+struct EnvFile {
+    /// Env file with SPA_* keys (systemd EnvironmentFile format); the process
+    /// environment wins over it. A missing file is an error.
+    #[arg(long, value_name = "PATH")]
+    env_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the hub (the default when no subcommand is given).
+    Serve(EnvFile),
+    /// Print the effective configuration, storage state, lights and limits;
+    /// exit non-zero when something would stop the daemon.
+    Check(EnvFile),
+    /// Write a consistent copy of the database to FILE (daemon stopped).
+    Backup {
+        file: PathBuf,
+        #[command(flatten)]
+        env: EnvFile,
+    },
+    /// Replace the database with FILE's contents (daemon stopped; the old
+    /// database is moved aside, not deleted).
+    Restore {
+        file: PathBuf,
+        #[command(flatten)]
+        env: EnvFile,
+    },
+    /// Room lights tools.
+    Lights {
+        #[command(subcommand)]
+        action: LightsCmd,
+    },
+    /// Load generator: opens Socket.IO connections and measures the hub.
+    Bench(spa_hub::bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum LightsCmd {
+    /// Walk every configured channel through red, amber, green, for an
+    /// installer standing in the corridor.
+    Test {
+        /// How long each colour stays lit, in milliseconds.
+        #[arg(long, default_value_t = 1500)]
+        step_ms: u64,
+        #[command(flatten)]
+        env: EnvFile,
+    },
+}
+
+/// Loads the configuration or prints the one-line error; `Err` carries the exit status.
+fn load_config(env_file: Option<&Path>) -> Result<Config, ExitCode> {
+    let source = match Source::load(env_file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("spa-hub: {e}");
+            return Err(ExitCode::from(EX_CONFIG as u8));
+        }
+    };
+    let config = match Config::from_source(&source) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("spa-hub: {e}");
+            return Err(ExitCode::from(EX_CONFIG as u8));
+        }
+    };
+    for key in source.unknown_keys() {
+        eprintln!("spa-hub: warning: unknown key {key} ignored (a typo?); see `spa-hub check`");
+    }
+    Ok(config)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("spa-hub: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+fn run(cli: Cli) -> Result<(), ExitCode> {
+    match cli.command.unwrap_or(Cmd::Serve(EnvFile::default())) {
+        Cmd::Serve(env) => {
+            let config = load_config(env.env_file.as_deref())?;
+            logging::init(config.log_level, config.log_target);
+            let rt = runtime()?;
+            rt.block_on(daemon::serve(config)).map_err(|e| {
+                log::error!("{e}");
+                eprintln!("spa-hub: {e}");
+                match e {
+                    DaemonError::Lights(_) => ExitCode::from(EX_CONFIG as u8),
+                    DaemonError::Storage(spa_hub::store::StoreError::TooNew { .. }) => {
+                        ExitCode::from(EX_CONFIG as u8)
+                    }
+                    _ => ExitCode::FAILURE,
+                }
+            })
+        }
+        Cmd::Check(env) => {
+            let config = load_config(env.env_file.as_deref())?;
+            let mut out = std::io::stdout().lock();
+            match daemon::check(&config, &mut out) {
+                Ok(0) => Ok(()),
+                Ok(_) => Err(ExitCode::FAILURE),
+                Err(e) => {
+                    eprintln!("spa-hub: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
+        Cmd::Backup { file, env } => {
+            let config = load_config(env.env_file.as_deref())?;
+            match daemon::backup(&config, &file) {
+                Ok(n) => {
+                    println!("backup written to {} ({n} entries)", file.display());
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("spa-hub: backup failed: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
+        Cmd::Restore { file, env } => {
+            let config = load_config(env.env_file.as_deref())?;
+            match daemon::restore(&config, &file) {
+                Ok((n, moved)) => {
+                    if let Some(old) = moved {
+                        println!("previous database moved to {}", old.display());
+                    }
+                    println!("restored {n} entries from {}", file.display());
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("spa-hub: restore failed: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
+        Cmd::Lights {
+            action: LightsCmd::Test { step_ms, env },
+        } => {
+            let config = load_config(env.env_file.as_deref())?;
+            if config.light_channels.is_empty() {
+                eprintln!("spa-hub: SPA_LIGHT_CHANNELS defines no channel: nothing to test");
+                return Err(ExitCode::from(EX_CONFIG as u8));
+            }
+            let pins = lights::pins_of(&config.light_channels);
+            let (mut backend, why) =
+                lights::open_backend_with_level(config.lights, &pins, config.lights_active_low)
+                    .map_err(|e| {
+                        eprintln!("spa-hub: {e}");
+                        ExitCode::from(EX_CONFIG as u8)
+                    })?;
+            println!("{why}");
+            let mut out = std::io::stdout().lock();
+            lights::walk_test(
+                backend.as_mut(),
+                &config.light_channels,
+                config.lights_active_low,
+                Duration::from_millis(step_ms),
+                &mut out,
+            )
+            .map_err(|e| {
+                eprintln!("spa-hub: {e}");
+                ExitCode::FAILURE
+            })
+        }
+        Cmd::Bench(args) => {
+            let rt = runtime()?;
+            rt.block_on(spa_hub::bench::run(args)).map_err(|e| {
+                eprintln!("spa-hub bench: {e}");
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}

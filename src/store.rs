@@ -158,9 +158,9 @@ impl Store {
             });
         }
         for version in found..SCHEMA_VERSION {
-            let step = MIGRATIONS
-                .get(version as usize)
-                .ok_or_else(|| StoreError::Corrupt(format!("no migration from version {version}")))?;
+            let step = MIGRATIONS.get(version as usize).ok_or_else(|| {
+                StoreError::Corrupt(format!("no migration from version {version}"))
+            })?;
             step(&self.db)?;
             self.set_version(version + 1)?;
             log::info!("storage migrated from schema {version} to {}", version + 1);
@@ -213,13 +213,16 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut encoded_events = Vec::with_capacity(events.len());
         for e in events {
-            let bytes = postcard::to_stdvec(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            let bytes =
+                postcard::to_stdvec(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
             encoded_events.push((e.seq.to_be_bytes(), bytes));
         }
         let mut encoded_records = Vec::with_capacity(records.len());
         for (key, record) in records {
             let value = match record {
-                Some(r) => Some(postcard::to_stdvec(r).map_err(|err| StoreError::Corrupt(err.to_string()))?),
+                Some(r) => Some(
+                    postcard::to_stdvec(r).map_err(|err| StoreError::Corrupt(err.to_string()))?,
+                ),
                 None => None,
             };
             encoded_records.push((key.to_bytes(), value));
@@ -240,7 +243,9 @@ impl Store {
         match result {
             Ok(()) => {}
             Err(TransactionError::Storage(e)) => return Err(StoreError::Sled(e)),
-            Err(TransactionError::Abort(())) => return Err(StoreError::Corrupt("transaction aborted".into())),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Corrupt("transaction aborted".into()))
+            }
         }
         self.db.flush()?;
         Ok(())
@@ -254,7 +259,10 @@ impl Store {
     }
 
     /// Events with `seq >= from`, in order.
-    pub fn events_from(&self, from: u64) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
+    pub fn events_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
         self.events.range(from.to_be_bytes()..).map(|item| {
             let (_, value) = item?;
             postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
@@ -275,12 +283,14 @@ impl Store {
     /// entries, then tree 0xFF and the SHA-256 of all that came before.
     pub fn backup(&self, file: &Path) -> Result<u64, StoreError> {
         use sha2::{Digest, Sha256};
-        let out = File::create(file).map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;
+        let out = File::create(file)
+            .map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;
         let mut out = BufWriter::new(out);
         let mut hash = Sha256::new();
         let mut put = |bytes: &[u8], out: &mut BufWriter<File>| -> Result<(), StoreError> {
             hash.update(bytes);
-            out.write_all(bytes).map_err(|e| StoreError::Backup(e.to_string()))
+            out.write_all(bytes)
+                .map_err(|e| StoreError::Backup(e.to_string()))
         };
         put(BACKUP_MAGIC, &mut out)?;
         let mut count = 0u64;
@@ -297,9 +307,12 @@ impl Store {
         }
         put(&[0xFF], &mut out)?;
         let digest = hash.finalize();
-        out.write_all(&digest).map_err(|e| StoreError::Backup(e.to_string()))?;
+        out.write_all(&digest)
+            .map_err(|e| StoreError::Backup(e.to_string()))?;
         out.flush().map_err(|e| StoreError::Backup(e.to_string()))?;
-        out.get_ref().sync_all().map_err(|e| StoreError::Backup(e.to_string()))?;
+        out.get_ref()
+            .sync_all()
+            .map_err(|e| StoreError::Backup(e.to_string()))?;
         Ok(count)
     }
 
@@ -345,12 +358,13 @@ fn read_backup(file: &Path) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>, StoreError> {
     let f = File::open(file).map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;
     let mut input = BufReader::new(f);
     let mut hash = Sha256::new();
-    let read = |n: usize, input: &mut BufReader<File>, hash: &mut Sha256| -> Result<Vec<u8>, StoreError> {
-        let mut buf = vec![0u8; n];
-        input.read_exact(&mut buf).map_err(|_| bad("truncated"))?;
-        hash.update(&buf);
-        Ok(buf)
-    };
+    let read =
+        |n: usize, input: &mut BufReader<File>, hash: &mut Sha256| -> Result<Vec<u8>, StoreError> {
+            let mut buf = vec![0u8; n];
+            input.read_exact(&mut buf).map_err(|_| bad("truncated"))?;
+            hash.update(&buf);
+            Ok(buf)
+        };
     if read(BACKUP_MAGIC.len(), &mut input, &mut hash)? != BACKUP_MAGIC {
         return Err(bad("not a spa-hub backup"));
     }
@@ -379,7 +393,9 @@ fn read_backup(file: &Path) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>, StoreError> {
     }
     let expected = hash.finalize();
     let mut digest = [0u8; 32];
-    input.read_exact(&mut digest).map_err(|_| bad("truncated checksum"))?;
+    input
+        .read_exact(&mut digest)
+        .map_err(|_| bad("truncated checksum"))?;
     if digest[..] != expected[..] {
         return Err(bad("checksum mismatch (damaged file)"));
     }

@@ -41,6 +41,8 @@ pub struct Committed<'a> {
     pub state: &'a State,
     /// The batch's events in `seq` order.
     pub events: &'a [EventRecord],
+    /// For each event, the records it changed (same order as `events`).
+    pub touched: &'a [Vec<RecordKey>],
     pub now: Now,
 }
 
@@ -212,8 +214,18 @@ struct Core {
 
 impl Core {
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        let all_rooms: Vec<RecordKey> = self.state.rooms.keys().map(|id| RecordKey::Room(*id)).collect();
-        let all_visits: Vec<RecordKey> = self.state.visits.keys().map(|id| RecordKey::Visit(*id)).collect();
+        let all_rooms: Vec<RecordKey> = self
+            .state
+            .rooms
+            .keys()
+            .map(|id| RecordKey::Room(*id))
+            .collect();
+        let all_visits: Vec<RecordKey> = self
+            .state
+            .visits
+            .keys()
+            .map(|id| RecordKey::Visit(*id))
+            .collect();
         let now = self.clock.now();
         self.schedule(all_rooms.iter().chain(all_visits.iter()), now);
 
@@ -288,6 +300,7 @@ impl Core {
         let mut reads: Vec<ReadFn> = Vec::new();
         let mut replies: Vec<(Option<Reply>, Result<Value, DomainError>, bool)> = Vec::new();
         let mut log: Vec<EventRecord> = Vec::new();
+        let mut touched_by_event: Vec<Vec<RecordKey>> = Vec::new();
         let mut saved: Vec<(RecordKey, Option<Record>)> = Vec::new();
         let mut touched: BTreeSet<RecordKey> = BTreeSet::new();
         let mut last_now = self.clock.now();
@@ -307,11 +320,13 @@ impl Core {
                         Ok(decided) => {
                             let mut last_seq = self.state.seq();
                             for event in decided.events {
-                                for key in self.state.touched(&event) {
+                                let keys = self.state.touched(&event);
+                                for key in &keys {
                                     if touched.insert(key.clone()) {
-                                        saved.push((key.clone(), self.state.record(&key)));
+                                        saved.push((key.clone(), self.state.record(key)));
                                     }
                                 }
+                                touched_by_event.push(keys);
                                 last_seq += 1;
                                 let record = EventRecord {
                                     seq: last_seq,
@@ -370,6 +385,7 @@ impl Core {
                         }
                     }
                     log.clear();
+                    touched_by_event.clear();
                     self.set_storage_failing(true);
                 }
             }
@@ -388,6 +404,7 @@ impl Core {
             let batch = Committed {
                 state: &self.state,
                 events: &log,
+                touched: &touched_by_event,
                 now: last_now,
             };
             for s in self.subscribers.iter_mut() {
@@ -407,6 +424,16 @@ impl Core {
         if was != failing {
             if !failing {
                 log::warn!("storage recovered");
+                // Timers that fired while the disk failed were lost with their batch.
+                let keys: Vec<RecordKey> = self
+                    .state
+                    .rooms
+                    .keys()
+                    .map(|id| RecordKey::Room(*id))
+                    .chain(self.state.visits.keys().map(|id| RecordKey::Visit(*id)))
+                    .collect();
+                let now = self.clock.now();
+                self.schedule(keys.iter(), now);
             }
             for s in self.subscribers.iter_mut() {
                 s.storage_failing(failing);
@@ -424,7 +451,14 @@ impl Core {
         {
             return;
         }
-        if self.store.commit(&[], &[(RecordKey::Counters, self.state.record(&RecordKey::Counters))]).is_ok() {
+        if self
+            .store
+            .commit(
+                &[],
+                &[(RecordKey::Counters, self.state.record(&RecordKey::Counters))],
+            )
+            .is_ok()
+        {
             self.set_storage_failing(false);
         }
     }
@@ -439,8 +473,13 @@ impl Core {
                         let until = room.cleaning_until?;
                         (room.status == RoomStatus::Cleaning).then(|| {
                             // Clamp: never longer than the cleanup, never negative.
-                            let left = until.saturating_sub(now.ms).clamp(0, room.cleaning_ms.max(0));
-                            (base + Duration::from_millis(left as u64), Command::CleanupElapsed { room_id: *id })
+                            let left = until
+                                .saturating_sub(now.ms)
+                                .clamp(0, room.cleaning_ms.max(0));
+                            (
+                                base + Duration::from_millis(left as u64),
+                                Command::CleanupElapsed { room_id: *id },
+                            )
                         })
                     });
                     match timer {

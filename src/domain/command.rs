@@ -242,13 +242,23 @@ pub enum Command {
     VisitVoid(VisitReason),
     // Internal: never decoded from the wire.
     /// A staff member logged in (the shell checked the PIN).
-    SessionOpen { staff_id: Id, token_hash: String },
+    SessionOpen {
+        staff_id: Id,
+        token_hash: String,
+    },
     /// Logout.
-    SessionClose { token_hash: String },
+    SessionClose {
+        token_hash: String,
+    },
     /// A cleanup timer ran out.
-    CleanupElapsed { room_id: Id },
+    CleanupElapsed {
+        room_id: Id,
+    },
     /// A session passed its planned end (the planned end the timer was set for).
-    OvertimeReached { visit_id: Id, planned_end: i64 },
+    OvertimeReached {
+        visit_id: Id,
+        planned_end: i64,
+    },
 }
 
 /// Every wire command name, in the order of PROTOCOL.md. `sync` and

@@ -12,8 +12,7 @@ use super::state::{
 };
 use super::views;
 use super::{
-    conflict, forbidden, invalid, not_found, permissions, Actor, DomainError, Id, Now, Role,
-    Rules,
+    conflict, forbidden, invalid, not_found, permissions, Actor, DomainError, Id, Now, Role, Rules,
 };
 
 /// What an accepted command produced.
@@ -37,7 +36,9 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
         return Err(invalid(format!("`{field}` must not be empty")));
     }
     if trimmed.chars().count() > max {
-        return Err(invalid(format!("`{field}` is longer than {max} characters")));
+        return Err(invalid(format!(
+            "`{field}` is longer than {max} characters"
+        )));
     }
     if trimmed.chars().any(|c| c.is_control()) {
         return Err(invalid(format!("`{field}` contains control characters")));
@@ -45,7 +46,11 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
     Ok(trimmed.to_string())
 }
 
-fn optional_text(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, DomainError> {
+fn optional_text(
+    field: &str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, DomainError> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => text(field, v, max).map(Some),
@@ -108,7 +113,12 @@ fn therapist<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
     Ok(t)
 }
 
-fn check_light_channel(state: &State, rules: &Rules, channel: Option<u16>, room_id: Option<Id>) -> Result<(), DomainError> {
+fn check_light_channel(
+    state: &State,
+    rules: &Rules,
+    channel: Option<u16>,
+    room_id: Option<Id>,
+) -> Result<(), DomainError> {
     let Some(ch) = channel else { return Ok(()) };
     if !rules.light_channels.contains(&ch) {
         return Err(invalid(format!(
@@ -198,7 +208,9 @@ fn check_staff_name(state: &State, name: &str, id: Option<Id>) -> Result<(), Dom
         .values()
         .any(|s| s.active && s.name.eq_ignore_ascii_case(name) && Some(s.id) != id)
     {
-        return Err(conflict(format!("a staff member named {name} already exists")));
+        return Err(conflict(format!(
+            "a staff member named {name} already exists"
+        )));
     }
     Ok(())
 }
@@ -219,6 +231,8 @@ pub fn decide(
     rules: &Rules,
 ) -> Result<Decided, DomainError> {
     // The coarse role gate, again here so the core is safe on its own.
+    // Internal commands never come from the wire (`Command::decode` cannot
+    // produce them); the shell sends them on behalf of an actor.
     match actor.role() {
         Some(role) if is_wire(command) && !permissions::allowed(role, command.name()) => {
             return Err(forbidden(format!(
@@ -229,9 +243,6 @@ pub fn decide(
         }
         None if is_wire(command) => {
             return Err(forbidden("the hub's timers send no wire commands"));
-        }
-        Some(_) if !is_wire(command) => {
-            return Err(forbidden("internal command"));
         }
         _ => {}
     }
@@ -301,7 +312,10 @@ pub fn decide(
                     r.status.as_str()
                 )));
             }
-            one(Event::RoomRemoved { room_id: r.id }, json!({ "room_id": r.id }))
+            one(
+                Event::RoomRemoved { room_id: r.id },
+                json!({ "room_id": r.id }),
+            )
         }
         Command::RoomSetStatus(a) => room_set_status(state, actor, a, now),
         Command::ServiceCreate(a) => {
@@ -512,7 +526,8 @@ pub fn decide(
                 role: s.role,
                 expires_at: now.ms.saturating_add(rules.session_ttl_ms),
             };
-            let reply = json!({ "role": s.role, "expires_at": session.expires_at, "staff_id": s.id });
+            let reply =
+                json!({ "role": s.role, "expires_at": session.expires_at, "staff_id": s.id });
             one(Event::SessionOpened { session }, reply)
         }
         Command::SessionClose { token_hash } => {
@@ -547,8 +562,11 @@ pub fn decide(
             planned_end,
         } => {
             let v = visit(state, *visit_id)?;
-            if v.state != VisitState::InService || v.planned_end != Some(*planned_end) || v.overtime {
-                return Err(conflict("the session was extended, finished or already flagged"));
+            if v.state != VisitState::InService || v.planned_end != Some(*planned_end) || v.overtime
+            {
+                return Err(conflict(
+                    "the session was extended, finished or already flagged",
+                ));
             }
             one(Event::VisitOvertime { visit_id: v.id }, json!({}))
         }
@@ -586,7 +604,9 @@ fn room_set_status(
     let reason = match a.status {
         RoomStatus::OutOfService => {
             if !matches!(actor.role(), Some(Role::Admin | Role::Cashier)) {
-                return Err(forbidden("only an admin or a cashier may take a room out of service"));
+                return Err(forbidden(
+                    "only an admin or a cashier may take a room out of service",
+                ));
             }
             Some(reason(&a.reason)?)
         }
@@ -645,11 +665,23 @@ fn presence(
     now: Now,
 ) -> Result<Decided, DomainError> {
     let target = match (a.therapist_id, actor) {
-        (Some(id), Actor::Staff { id: me, role: Role::Therapist }) if id != *me => {
+        (
+            Some(id),
+            Actor::Staff {
+                id: me,
+                role: Role::Therapist,
+            },
+        ) if id != *me => {
             return Err(forbidden("a therapist may only change their own status"));
         }
         (Some(id), _) => id,
-        (None, Actor::Staff { id, role: Role::Therapist }) => *id,
+        (
+            None,
+            Actor::Staff {
+                id,
+                role: Role::Therapist,
+            },
+        ) => *id,
         (None, _) => return Err(invalid("`therapist_id` is required")),
     };
     let t = therapist(state, target)?;

@@ -331,8 +331,16 @@ impl State {
     /// Every record, for a full save (backup, tests).
     pub fn records(&self) -> Vec<(RecordKey, Record)> {
         let mut out = vec![(RecordKey::Counters, Record::Counters(self.counters.clone()))];
-        out.extend(self.rooms.values().map(|r| (RecordKey::Room(r.id), Record::Room(r.clone()))));
-        out.extend(self.staff.values().map(|s| (RecordKey::Staff(s.id), Record::Staff(s.clone()))));
+        out.extend(
+            self.rooms
+                .values()
+                .map(|r| (RecordKey::Room(r.id), Record::Room(r.clone()))),
+        );
+        out.extend(
+            self.staff
+                .values()
+                .map(|s| (RecordKey::Staff(s.id), Record::Staff(s.clone()))),
+        );
         out.extend(
             self.devices
                 .values()
@@ -343,12 +351,17 @@ impl State {
                 .values()
                 .map(|s| (RecordKey::Service(s.id), Record::Service(s.clone()))),
         );
-        out.extend(self.visits.values().map(|v| (RecordKey::Visit(v.id), Record::Visit(v.clone()))));
         out.extend(
-            self.sessions
+            self.visits
                 .values()
-                .map(|s| (RecordKey::Session(s.token_hash.clone()), Record::Session(s.clone()))),
+                .map(|v| (RecordKey::Visit(v.id), Record::Visit(v.clone()))),
         );
+        out.extend(self.sessions.values().map(|s| {
+            (
+                RecordKey::Session(s.token_hash.clone()),
+                Record::Session(s.clone()),
+            )
+        }));
         out
     }
 
@@ -451,7 +464,8 @@ impl State {
                 }
             }
             Event::SessionOpened { session } => {
-                self.sessions.insert(session.token_hash.clone(), session.clone());
+                self.sessions
+                    .insert(session.token_hash.clone(), session.clone());
             }
             Event::SessionClosed { token_hash } => {
                 self.sessions.remove(token_hash);
@@ -808,8 +822,12 @@ impl State {
             Event::SessionOpened { session } => {
                 keys.push(RecordKey::Session(session.token_hash.clone()))
             }
-            Event::SessionClosed { token_hash } => keys.push(RecordKey::Session(token_hash.clone())),
-            Event::PresenceChanged { therapist_id, .. } => keys.push(RecordKey::Staff(*therapist_id)),
+            Event::SessionClosed { token_hash } => {
+                keys.push(RecordKey::Session(token_hash.clone()))
+            }
+            Event::PresenceChanged { therapist_id, .. } => {
+                keys.push(RecordKey::Staff(*therapist_id))
+            }
             Event::VisitCreated { visit } => keys.push(RecordKey::Visit(visit.id)),
             Event::VisitCalled {
                 visit_id,

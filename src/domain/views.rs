@@ -269,11 +269,17 @@ pub fn queue_for(viewer: Viewer, state: &State, entries: &[QueueEntry]) -> Value
                 Viewer::Office => {
                     obj.insert("customer_name".into(), json!(v.customer_name));
                     obj.insert("service_ids".into(), json!(v.service_ids));
-                    obj.insert("requested_therapist_id".into(), json!(v.requested_therapist));
+                    obj.insert(
+                        "requested_therapist_id".into(),
+                        json!(v.requested_therapist),
+                    );
                 }
                 Viewer::Therapist(_) => {
                     obj.insert("service_ids".into(), json!(v.service_ids));
-                    obj.insert("requested_therapist_id".into(), json!(v.requested_therapist));
+                    obj.insert(
+                        "requested_therapist_id".into(),
+                        json!(v.requested_therapist),
+                    );
                 }
                 Viewer::Monitor => {}
                 Viewer::Customer(mine) if mine == v.id => {}
@@ -293,7 +299,10 @@ fn visible_visits(viewer: Viewer, state: &State, now: Now) -> Vec<Value> {
         .filter(|v| v.day == now.day || !v.state.is_terminal())
         .filter(|v| match viewer {
             // A board shows what is on the floor, not the day's history.
-            Viewer::Monitor => matches!(v.state, VisitState::Waiting | VisitState::Called | VisitState::InService),
+            Viewer::Monitor => matches!(
+                v.state,
+                VisitState::Waiting | VisitState::Called | VisitState::InService
+            ),
             _ => true,
         })
         .filter_map(|v| visit_for(viewer, v))
@@ -334,11 +343,16 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
                 .collect();
             snap.insert("rooms".into(), Value::Array(rooms));
             snap.insert("queue".into(), queue_for(viewer, state, &queue_entries));
-            snap.insert("visits".into(), Value::Array(visible_visits(viewer, state, now)));
+            snap.insert(
+                "visits".into(),
+                Value::Array(visible_visits(viewer, state, now)),
+            );
             let available = state
                 .staff
                 .values()
-                .filter(|t| t.active && t.role == Role::Therapist && t.presence == Presence::Available)
+                .filter(|t| {
+                    t.active && t.role == Role::Therapist && t.presence == Presence::Available
+                })
                 .count();
             snap.insert("therapists_available".into(), json!(available));
         }
@@ -358,11 +372,20 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
             snap.insert("therapists".into(), Value::Array(therapists));
             snap.insert("rotation".into(), json!(rotation::rotation(state, now.day)));
             snap.insert("queue".into(), queue_for(viewer, state, &queue_entries));
-            snap.insert("visits".into(), Value::Array(visible_visits(viewer, state, now)));
-            let services: Vec<Value> = state.services.values().filter(|s| s.active).map(service).collect();
+            snap.insert(
+                "visits".into(),
+                Value::Array(visible_visits(viewer, state, now)),
+            );
+            let services: Vec<Value> = state
+                .services
+                .values()
+                .filter(|s| s.active)
+                .map(service)
+                .collect();
             snap.insert("services".into(), Value::Array(services));
             if viewer == Viewer::Office {
-                let all_staff: Vec<Value> = state.staff.values().map(|s| staff(s, now.day)).collect();
+                let all_staff: Vec<Value> =
+                    state.staff.values().map(|s| staff(s, now.day)).collect();
                 snap.insert("staff".into(), Value::Array(all_staff));
                 let devices: Vec<Value> = state.devices.values().map(device).collect();
                 snap.insert("devices".into(), Value::Array(devices));

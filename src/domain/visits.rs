@@ -5,8 +5,7 @@ use serde_json::json;
 
 use super::command::{VisitCall, VisitExtend, VisitReason};
 use super::decide::{
-    optional_reason, presence_words, reason_text, room_ref, therapist_ref, visit_ref,
-    Decided,
+    optional_reason, presence_words, reason_text, room_ref, therapist_ref, visit_ref, Decided,
 };
 use super::event::Event;
 use super::rotation;
@@ -41,7 +40,9 @@ fn wrong_state(v: &Visit, action: &str) -> DomainError {
 fn room_has_space(room: &Room) -> bool {
     match room.status {
         RoomStatus::Available => true,
-        RoomStatus::Held | RoomStatus::Occupied => room.occupants.len() < usize::from(room.capacity),
+        RoomStatus::Held | RoomStatus::Occupied => {
+            room.occupants.len() < usize::from(room.capacity)
+        }
         _ => false,
     }
 }
@@ -62,16 +63,32 @@ fn is_available_therapist(t: &Staff) -> bool {
 pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Decided, DomainError> {
     // Which therapist the caller asked for (a therapist calls for themself).
     let asked_therapist = match (actor, a.therapist_id) {
-        (Actor::Staff { id, role: Role::Therapist }, Some(t)) if t != *id => {
+        (
+            Actor::Staff {
+                id,
+                role: Role::Therapist,
+            },
+            Some(t),
+        ) if t != *id => {
             return Err(forbidden("a therapist may only call a visit for themself"));
         }
-        (Actor::Staff { id, role: Role::Therapist }, _) => Some(*id),
+        (
+            Actor::Staff {
+                id,
+                role: Role::Therapist,
+            },
+            _,
+        ) => Some(*id),
         (_, t) => t,
     };
     if let Some(t) = asked_therapist {
         let t = therapist_ref(state, t)?;
         if t.presence != Presence::Available {
-            return Err(conflict(format!("{} is {}", t.name, presence_words(t.presence))));
+            return Err(conflict(format!(
+                "{} is {}",
+                t.name,
+                presence_words(t.presence)
+            )));
         }
     }
     let override_reason = optional_reason(&a.override_reason)?;
@@ -198,7 +215,11 @@ fn missing_message(state: &State, v: &Visit, no_therapist: bool, no_room: bool) 
 
 /// The first waiting visit that can be called now (for `therapist` if given):
 /// a visit asking for someone busy waits for them and does not block the rest.
-fn head_of_queue<'a>(state: &'a State, therapist: Option<Id>, now: Now) -> Result<&'a Visit, DomainError> {
+fn head_of_queue<'a>(
+    state: &'a State,
+    therapist: Option<Id>,
+    now: Now,
+) -> Result<&'a Visit, DomainError> {
     let mut any = false;
     for v in state.waiting() {
         any = true;
@@ -231,7 +252,9 @@ fn head_of_queue<'a>(state: &'a State, therapist: Option<Id>, now: Now) -> Resul
         }
     }
     if any {
-        Err(conflict("no waiting visit can be called now: each waits for a therapist who is busy"))
+        Err(conflict(
+            "no waiting visit can be called now: each waits for a therapist who is busy",
+        ))
     } else {
         Err(conflict("nobody is waiting"))
     }
@@ -259,7 +282,12 @@ pub fn start(state: &State, actor: &Actor, visit_id: Id, now: Now) -> Result<Dec
     })
 }
 
-pub fn extend(state: &State, actor: &Actor, a: &VisitExtend, _now: Now) -> Result<Decided, DomainError> {
+pub fn extend(
+    state: &State,
+    actor: &Actor,
+    a: &VisitExtend,
+    _now: Now,
+) -> Result<Decided, DomainError> {
     let v = visit_ref(state, a.visit_id)?;
     check_assigned(actor, v)?;
     if !(1..=120).contains(&a.minutes) {
@@ -286,7 +314,12 @@ pub fn extend(state: &State, actor: &Actor, a: &VisitExtend, _now: Now) -> Resul
     })
 }
 
-pub fn finish(state: &State, actor: &Actor, visit_id: Id, now: Now) -> Result<Decided, DomainError> {
+pub fn finish(
+    state: &State,
+    actor: &Actor,
+    visit_id: Id,
+    now: Now,
+) -> Result<Decided, DomainError> {
     let v = visit_ref(state, visit_id)?;
     check_assigned(actor, v)?;
     if v.state != VisitState::InService {
@@ -306,11 +339,20 @@ pub fn finish(state: &State, actor: &Actor, visit_id: Id, now: Now) -> Result<De
     })
 }
 
-pub fn undo(state: &State, actor: &Actor, visit_id: Id, now: Now, rules: &Rules) -> Result<Decided, DomainError> {
+pub fn undo(
+    state: &State,
+    actor: &Actor,
+    visit_id: Id,
+    now: Now,
+    rules: &Rules,
+) -> Result<Decided, DomainError> {
     let v = visit_ref(state, visit_id)?;
     check_assigned(actor, v)?;
     let (event, state_after) = match v.state {
-        VisitState::Called => (Event::VisitCallUndone { visit_id: v.id }, VisitState::Waiting),
+        VisitState::Called => (
+            Event::VisitCallUndone { visit_id: v.id },
+            VisitState::Waiting,
+        ),
         VisitState::InService => {
             let started = v.started_at.unwrap_or(now.ms);
             // A clock that jumped back counts as no time passed.
@@ -323,7 +365,10 @@ pub fn undo(state: &State, actor: &Actor, visit_id: Id, now: Now, rules: &Rules)
                     rules.undo_start_grace_ms / MINUTE_MS
                 )));
             }
-            (Event::VisitStartUndone { visit_id: v.id }, VisitState::Called)
+            (
+                Event::VisitStartUndone { visit_id: v.id },
+                VisitState::Called,
+            )
         }
         _ => return Err(wrong_state(v, "undone")),
     };
@@ -368,4 +413,3 @@ pub fn void(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, Domain
         reply: json!({ "visit": views::visit_full(&after) }),
     })
 }
-

@@ -1,6 +1,117 @@
 //! The realtime hub: Engine.IO v4 / Socket.IO v5 over WebSocket.
 //!
 //! - [`engineio`], [`socketio`]: packet codecs (pure, no I/O).
+//! - [`connection`]: one client: handshake, auth, heartbeat, commands, outbox.
+//! - [`fanout`]: committed batches → per-role frames on a shared ring.
+//! - [`metrics`]: counters and histograms for `/metrics` and `/healthz`.
+//!
+//! [`Hub`] is what every connection and HTTP handler shares.
 
+pub mod connection;
 pub mod engineio;
+pub mod fanout;
+pub mod metrics;
 pub mod socketio;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tokio::sync::{watch, Semaphore};
+
+use crate::auth::{self, Lockout};
+use crate::clock::SpaClock;
+use crate::config::Config;
+use crate::domain::{Actor, Command, DomainError, ErrorCode};
+use crate::lights::Lights;
+use crate::writer::WriterHandle;
+use connection::Identity;
+use fanout::Ring;
+use metrics::Metrics;
+
+/// How long a customer's link keeps working after the visit ended (receipt).
+pub const RECEIPT_GRACE_MS: i64 = 2 * 60 * 60 * 1000;
+
+/// Everything the connections and HTTP handlers share.
+pub struct Hub {
+    pub config: Arc<Config>,
+    pub writer: WriterHandle,
+    pub ring: Ring,
+    pub metrics: Arc<Metrics>,
+    /// Flips to true when the hub is stopping; connections close.
+    pub shutdown: watch::Sender<bool>,
+    pub budget: Arc<Semaphore>,
+    pub admin_token_hash: String,
+    pub lockout: Lockout,
+    pub lights: Option<Lights>,
+    pub started: Instant,
+    pub clock: SpaClock,
+}
+
+impl Hub {
+    /// Who a token belongs to, or `None`.
+    pub async fn identify(&self, token: &str) -> Option<Identity> {
+        if token.len() > 256 {
+            return None;
+        }
+        let hash = auth::hash_token(token);
+        if auth::hashes_equal(&hash, &self.admin_token_hash) {
+            return Some(connection::admin_identity());
+        }
+        self.writer
+            .read(move |state, now| {
+                connection::identify_in_state(state, &hash, now.ms, RECEIPT_GRACE_MS, now.day)
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Prepares a command's secrets (PIN hashes, new tokens) off the async
+    /// runtime, runs it through the writer, and completes the reply data.
+    pub async fn execute(&self, actor: Actor, mut command: Command) -> Result<Value, DomainError> {
+        let mut token: Option<String> = None;
+        match &mut command {
+            Command::StaffCreate(a) => {
+                if let Some(pin) = a.pin.take() {
+                    a.pin_hash = hash_pin(pin).await?;
+                }
+            }
+            Command::StaffUpdate(a) => {
+                if let Some(pin) = a.pin.take() {
+                    a.pin_hash = Some(hash_pin(pin).await?);
+                }
+            }
+            Command::DevicePair(a) => {
+                let t = auth::new_token();
+                a.token_hash = auth::hash_token(&t);
+                token = Some(t);
+            }
+            Command::VisitCreate(a) => {
+                let t = auth::new_token();
+                a.token_hash = auth::hash_token(&t);
+                token = Some(t);
+            }
+            _ => {}
+        }
+        let is_visit = matches!(command, Command::VisitCreate(_));
+        let mut data = self.writer.execute(actor, command).await?;
+        if let (Some(t), Value::Object(map)) = (token, &mut data) {
+            if is_visit {
+                map.insert("customer_url".into(), json!(format!("/t/{t}")));
+                map.insert("customer_token".into(), json!(t));
+            } else {
+                map.insert("token".into(), json!(t));
+            }
+        }
+        Ok(data)
+    }
+}
+
+async fn hash_pin(pin: String) -> Result<String, DomainError> {
+    auth::check_pin(&pin).map_err(|m| DomainError::new(ErrorCode::Invalid, m))?;
+    tokio::task::spawn_blocking(move || auth::hash_pin(&pin))
+        .await
+        .map_err(|_| DomainError::new(ErrorCode::Internal, "PIN hashing failed"))?
+        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("PIN hashing failed: {e}")))
+}

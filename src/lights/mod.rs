@@ -498,7 +498,8 @@ pub fn open_backend(kind: BackendKind, pins: &[u8]) -> Result<OpenedBackend, Lig
 /// Opens the backend `kind` with every pin in `pins` as an output at the
 /// electrical level `idle_level` (pass `active_low`, so the lights start dark).
 ///
-/// `Auto`: with no pins configured, `off` (no GPIO is touched). Otherwise, if
+/// `Auto`: with no pins configured, `sim` off a Pi and `off` on one (no GPIO
+/// is touched). Otherwise, if
 /// `SPA_GPIOCHIP` names a chip, `gpiochip` on that chip; else `gpio` on a
 /// Raspberry Pi with `/dev/gpiomem`; else (or if that fails) `gpiochip` on the
 /// Pi's GPIO chip; else `sim`. A hardware backend that was chosen but cannot open
@@ -573,6 +574,17 @@ fn open_gpiochip(_pins: &[u8], _idle_level: bool) -> Result<OpenedBackend, Light
 }
 
 fn open_auto(pins: &[u8], idle_level: bool) -> Result<OpenedBackend, LightError> {
+    let on_pi = board_model().is_some_and(|m| is_raspberry_pi_model(&m));
+    if pins.is_empty() && !on_pi {
+        // A developer's machine: simulated lights, so /healthz and the admin
+        // page show what a Pi would (rooms get channels only once wired).
+        return Ok((
+            Box::new(SimBackend::new(pins, idle_level)),
+            "lights backend sim (SPA_LIGHTS=auto): not a Raspberry Pi and no SPA_LIGHT_CHANNELS; \
+             pin levels are kept in memory"
+                .to_string(),
+        ));
+    }
     if pins.is_empty() {
         return Ok((
             Box::new(OffBackend),

@@ -1,0 +1,543 @@
+//! One client connection: the Engine.IO open packet, the CONNECT handshake
+//! and its token, the heartbeat, inbound commands with their acks, and the
+//! outbound stream of role-filtered broadcast frames.
+//!
+//! A connection's own memory is small and bounded: tungstenite's buffers are
+//! sized by `WebSocketConfig`, broadcast frames are shared (`Utf8Bytes`), and
+//! its "outbox" is its position in the shared broadcast ring. When it falls
+//! more than `SPA_CLIENT_QUEUE` events behind (or a write stalls past the
+//! ping timeout) it is dropped as a slow client.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, OwnedSemaphorePermit};
+use tokio::time::{sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::fanout::{Broadcast, Revoked};
+use super::socketio::{self, SioError, SioPacket};
+use super::{engineio, Hub};
+use crate::auth;
+use crate::domain::views::{self, Viewer};
+use crate::domain::{permissions, Actor, Command, DomainError, ErrorCode, Role};
+
+/// How long a client may take to send CONNECT.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Failed CONNECT attempts tolerated on one connection.
+const MAX_CONNECT_ATTEMPTS: u32 = 5;
+
+/// Who is on the other end, once authenticated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub actor: Actor,
+    pub role: Role,
+    pub viewer: Viewer,
+    /// The staff session's token hash (for logout).
+    pub session: Option<String>,
+    pub me: Value,
+}
+
+impl Identity {
+    fn revoked_by(&self, r: &Revoked) -> bool {
+        match (r, &self.actor) {
+            (Revoked::Session(h), _) => self.session.as_deref() == Some(h.as_str()),
+            (Revoked::Staff(id), Actor::Staff { id: mine, .. }) => id == mine,
+            (Revoked::Device(id), Actor::Device { id: mine }) => id == mine,
+            _ => false,
+        }
+    }
+}
+
+enum Flow {
+    Continue,
+    Close(CloseCode, String),
+}
+
+fn close(code: CloseCode, reason: impl Into<String>) -> Flow {
+    Flow::Close(code, reason.into())
+}
+
+fn error_ack(code: ErrorCode, message: impl Into<String>) -> Value {
+    json!({"ok": false, "error": {"code": code.as_str(), "message": message.into()}})
+}
+
+fn domain_error_ack(err: &DomainError) -> Value {
+    error_ack(err.code, err.message.clone())
+}
+
+pub struct Connection<S> {
+    hub: Arc<Hub>,
+    ws: WebSocketStream<S>,
+    peer: SocketAddr,
+    sid: String,
+    identity: Option<Identity>,
+    connect_attempts: u32,
+    /// Last seq this client has been sent (snapshot or event).
+    seq: u64,
+    ring: Option<broadcast::Receiver<Arc<Broadcast>>>,
+    awaiting_pong: Option<Instant>,
+}
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    pub fn new(hub: Arc<Hub>, ws: WebSocketStream<S>, peer: SocketAddr) -> Self {
+        let sid = auth::new_token()[..20].to_string();
+        Connection {
+            hub,
+            ws,
+            peer,
+            sid,
+            identity: None,
+            connect_attempts: 0,
+            seq: 0,
+            ring: None,
+            awaiting_pong: None,
+        }
+    }
+
+    /// Runs the connection to its end. The permit is the connection's place
+    /// in the budget; it is released when this returns.
+    pub async fn run(mut self, _permit: OwnedSemaphorePermit) {
+        self.hub.metrics.connected(None);
+        let end = self.serve().await;
+        let role = self.identity.as_ref().map(|i| i.role);
+        self.hub.metrics.disconnected(role);
+        if let Flow::Close(code, reason) = end {
+            log::debug!(
+                "connection {} from {} closed: {reason}",
+                self.sid,
+                self.peer
+            );
+            let frame = CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(Some(frame))).await;
+        }
+    }
+
+    async fn send(&mut self, text: Utf8Bytes) -> Result<(), Flow> {
+        let timeout = Duration::from_millis(self.hub.config.ping_timeout_ms);
+        match tokio::time::timeout(timeout, self.ws.send(Message::Text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(close(CloseCode::Away, "write failed")),
+            Err(_) => {
+                self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
+                Err(close(CloseCode::Policy, "too slow: a write stalled"))
+            }
+        }
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), Flow> {
+        self.send(Utf8Bytes::from(text)).await
+    }
+
+    async fn serve(&mut self) -> Flow {
+        let cfg = self.hub.config.clone();
+        let open = engineio::encode_open(
+            &self.sid,
+            cfg.ping_interval_ms,
+            cfg.ping_timeout_ms,
+            cfg.max_payload_bytes,
+        );
+        if let Err(flow) = self.send_text(open).await {
+            return flow;
+        }
+        let ping_every = Duration::from_millis(cfg.ping_interval_ms);
+        let pong_within = Duration::from_millis(cfg.ping_timeout_ms);
+        let connect_deadline = Instant::now() + CONNECT_TIMEOUT;
+        let mut next_ping = Instant::now() + ping_every;
+        let mut shutdown = self.hub.shutdown.subscribe();
+        loop {
+            let pong_deadline = self.awaiting_pong.map(|sent| sent + pong_within);
+            let flow = tokio::select! {
+                inbound = self.ws.next() => match inbound {
+                    Some(Ok(message)) => self.inbound(message).await,
+                    Some(Err(WsError::Capacity(_))) => close(CloseCode::Size, "message larger than maxPayload"),
+                    Some(Err(_)) | None => return Flow::Continue,
+                },
+                batch = recv_ring(&mut self.ring) => self.outbound(batch).await,
+                _ = sleep_until(next_ping) => {
+                    next_ping = Instant::now() + ping_every;
+                    if self.awaiting_pong.is_none() {
+                        self.awaiting_pong = Some(Instant::now());
+                    }
+                    match self.send(Utf8Bytes::from_static(engineio::PING)).await {
+                        Ok(()) => Flow::Continue,
+                        Err(flow) => flow,
+                    }
+                }
+                _ = sleep_until_opt(pong_deadline) => {
+                    self.hub.metrics.heartbeat_drops.fetch_add(1, Relaxed);
+                    close(CloseCode::Away, "ping timeout")
+                }
+                _ = sleep_until(connect_deadline), if self.identity.is_none() => {
+                    close(CloseCode::Policy, "no CONNECT within 45 s")
+                }
+                _ = shutdown.changed() => close(CloseCode::Restart, "the hub is restarting"),
+            };
+            if let Flow::Close(..) = flow {
+                return flow;
+            }
+        }
+    }
+
+    async fn outbound(
+        &mut self,
+        batch: Result<Arc<Broadcast>, broadcast::error::RecvError>,
+    ) -> Flow {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
+                return close(CloseCode::Policy, "too slow: outbox full");
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                return close(CloseCode::Restart, "the hub is stopping")
+            }
+        };
+        let Some(identity) = self.identity.clone() else {
+            return Flow::Continue;
+        };
+        if batch.revoked.iter().any(|r| identity.revoked_by(r)) {
+            return close(CloseCode::Policy, "credentials revoked");
+        }
+        for event in &batch.events {
+            if event.seq <= self.seq {
+                continue; // already in the snapshot this client got
+            }
+            let mut any = false;
+            for (audience, frame) in &event.frames {
+                if audience.includes(identity.viewer) {
+                    any = true;
+                    if let Err(flow) = self.send(frame.clone()).await {
+                        return flow;
+                    }
+                }
+            }
+            if !any {
+                if let Err(flow) = self.send(event.marker.clone()).await {
+                    return flow;
+                }
+            }
+            self.seq = event.seq;
+        }
+        let latency = batch.committed_at.elapsed().as_micros() as u64;
+        self.hub.metrics.broadcast_latency.observe_us(latency);
+        // Too far behind the ring: drop now rather than let it lag further.
+        if let Some(ring) = &self.ring {
+            if ring.len() > self.hub.config.client_queue {
+                self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
+                return close(CloseCode::Policy, "too slow: outbox full");
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn inbound(&mut self, message: Message) -> Flow {
+        let text = match message {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                return close(
+                    CloseCode::Unsupported,
+                    "binary attachments are not supported",
+                );
+            }
+            Message::Close(_) => return close(CloseCode::Normal, "client closed"),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
+        };
+        let packet = match engineio::decode(text.as_str()) {
+            Ok(p) => p,
+            Err(e) => return close(CloseCode::Protocol, format!("bad Engine.IO packet: {e}")),
+        };
+        match packet {
+            engineio::EioPacket::Pong(_) => {
+                self.awaiting_pong = None;
+                Flow::Continue
+            }
+            engineio::EioPacket::Ping(payload) => {
+                let pong = engineio::encode_pong(payload);
+                match self.send_text(pong).await {
+                    Ok(()) => Flow::Continue,
+                    Err(flow) => flow,
+                }
+            }
+            engineio::EioPacket::Close => close(CloseCode::Normal, "client closed"),
+            engineio::EioPacket::Noop => Flow::Continue,
+            engineio::EioPacket::Open | engineio::EioPacket::Upgrade => close(
+                CloseCode::Protocol,
+                "unexpected Engine.IO packet from a client",
+            ),
+            engineio::EioPacket::Message(payload) => {
+                let payload = payload.to_string();
+                self.socketio(&payload).await
+            }
+        }
+    }
+
+    async fn socketio(&mut self, payload: &str) -> Flow {
+        let packet = match socketio::decode(payload) {
+            Ok(p) => p,
+            Err(SioError::BinaryNotSupported) => {
+                return close(
+                    CloseCode::Unsupported,
+                    "binary attachments are not supported",
+                );
+            }
+            Err(e) => return close(CloseCode::Protocol, format!("bad Socket.IO packet: {e}")),
+        };
+        match packet {
+            SioPacket::Connect { namespace, auth } => self.connect(&namespace, auth).await,
+            SioPacket::Disconnect { .. } => close(CloseCode::Normal, "client disconnected"),
+            SioPacket::Ack { .. } => Flow::Continue, // the hub asks for no acks
+            SioPacket::Event {
+                namespace,
+                ack_id,
+                name,
+                args,
+            } => {
+                if self.identity.is_none() || namespace != "/" {
+                    return close(CloseCode::Policy, "event before CONNECT");
+                }
+                self.event(ack_id, &name, args).await
+            }
+        }
+    }
+
+    async fn connect(&mut self, namespace: &str, auth: Option<Value>) -> Flow {
+        if namespace != "/" {
+            let refusal = socketio::encode_connect_error_in_frame(namespace, "Invalid namespace");
+            return match self.send_text(refusal).await {
+                Ok(()) => Flow::Continue,
+                Err(flow) => flow,
+            };
+        }
+        if self.identity.is_some() {
+            // Already connected: answer the same way again.
+            let again = socketio::encode_connect_ok_frame(&self.sid);
+            return match self.send_text(again).await {
+                Ok(()) => Flow::Continue,
+                Err(flow) => flow,
+            };
+        }
+        let token = auth
+            .as_ref()
+            .and_then(|a| a.get("token"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let identity = if token.is_empty() {
+            None
+        } else {
+            self.hub.identify(&token).await
+        };
+        let Some(identity) = identity else {
+            self.connect_attempts += 1;
+            let refusal = socketio::encode_connect_error_frame("unauthorized");
+            if let Err(flow) = self.send_text(refusal).await {
+                return flow;
+            }
+            if self.connect_attempts >= MAX_CONNECT_ATTEMPTS {
+                return close(CloseCode::Policy, "too many failed CONNECT attempts");
+            }
+            return Flow::Continue;
+        };
+        self.hub.metrics.became(None, Some(identity.role));
+        // Subscribe before the snapshot so no event can fall between them.
+        self.ring = Some(self.hub.ring.subscribe());
+        self.identity = Some(identity);
+        if let Err(flow) = self
+            .send_text(socketio::encode_connect_ok_frame(&self.sid))
+            .await
+        {
+            return flow;
+        }
+        match self.send_snapshot().await {
+            Ok(_) => Flow::Continue,
+            Err(flow) => flow,
+        }
+    }
+
+    async fn send_snapshot(&mut self) -> Result<u64, Flow> {
+        let Some(identity) = self.identity.clone() else {
+            return Ok(self.seq);
+        };
+        let viewer = identity.viewer;
+        let snapshot = self
+            .hub
+            .writer
+            .read(move |state, now| {
+                let seq = state.seq();
+                (seq, views::snapshot(viewer, state, now))
+            })
+            .await;
+        let (seq, mut snap) = match snapshot {
+            Ok(s) => s,
+            Err(_) => return Err(close(CloseCode::Again, "the hub is stopping")),
+        };
+        if let Value::Object(map) = &mut snap {
+            map.insert("me".into(), identity.me.clone());
+        }
+        self.seq = seq;
+        let frame = socketio::encode_event_frame("snapshot", &snap.to_string());
+        self.send_text(frame).await?;
+        Ok(seq)
+    }
+
+    async fn event(&mut self, ack_id: Option<u64>, name: &str, args: Vec<Value>) -> Flow {
+        let Some(identity) = self.identity.clone() else {
+            return close(CloseCode::Policy, "event before CONNECT");
+        };
+        let arg = args.into_iter().next().unwrap_or(Value::Null);
+        let result = self.dispatch(&identity, name, arg).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code.as_str(),
+        };
+        self.hub.metrics.command(name, outcome);
+        let Some(ack_id) = ack_id else {
+            return Flow::Continue;
+        };
+        let ack = match result {
+            Ok(data) => json!({"ok": true, "data": data}),
+            Err(e) => domain_error_ack(&e),
+        };
+        match self
+            .send_text(socketio::encode_ack_frame(ack_id, &ack.to_string()))
+            .await
+        {
+            Ok(()) => Flow::Continue,
+            Err(flow) => flow,
+        }
+    }
+
+    async fn dispatch(
+        &mut self,
+        identity: &Identity,
+        name: &str,
+        arg: Value,
+    ) -> Result<Value, DomainError> {
+        if !permissions::allowed(identity.role, name) {
+            let known = permissions::TABLE.iter().any(|(n, _)| *n == name);
+            return Err(if known {
+                DomainError::new(
+                    ErrorCode::Forbidden,
+                    format!("a {} may not send {name}", identity.role.as_str()),
+                )
+            } else {
+                let shown: String = name.chars().take(40).collect();
+                DomainError::new(ErrorCode::Invalid, format!("unknown command `{shown}`"))
+            });
+        }
+        if name == "sync" {
+            return match self.send_snapshot().await {
+                Ok(seq) => Ok(json!({ "seq": seq })),
+                Err(_) => Err(DomainError::new(
+                    ErrorCode::Unavailable,
+                    "could not send the snapshot",
+                )),
+            };
+        }
+        let command = Command::decode(name, arg)?;
+        self.hub.execute(identity.actor.clone(), command).await
+    }
+}
+
+async fn recv_ring(
+    ring: &mut Option<broadcast::Receiver<Arc<Broadcast>>>,
+) -> Result<Arc<Broadcast>, broadcast::error::RecvError> {
+    match ring {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Identity of a staff session, device or customer token (admin is checked
+/// by the caller); `None` when the token is unknown, expired or revoked.
+pub fn identify_in_state(
+    state: &crate::domain::State,
+    token_hash: &str,
+    now_ms: i64,
+    receipt_grace_ms: i64,
+    day: u32,
+) -> Option<Identity> {
+    if let Some(s) = state.sessions.get(token_hash) {
+        if s.expires_at <= now_ms {
+            return None;
+        }
+        let staff = state.staff.get(&s.staff_id).filter(|m| m.active)?;
+        let viewer = match staff.role {
+            Role::Therapist => Viewer::Therapist(staff.id),
+            _ => Viewer::Office,
+        };
+        return Some(Identity {
+            actor: Actor::Staff {
+                id: staff.id,
+                role: staff.role,
+            },
+            role: staff.role,
+            viewer,
+            session: Some(token_hash.to_string()),
+            me: json!({"role": staff.role, "staff": views::staff(staff, day), "expires_at": s.expires_at}),
+        });
+    }
+    if let Some(d) = state
+        .devices
+        .values()
+        .find(|d| !d.revoked && auth::hashes_equal(&d.token_hash, token_hash))
+    {
+        return Some(Identity {
+            actor: Actor::Device { id: d.id },
+            role: Role::Monitor,
+            viewer: Viewer::Monitor,
+            session: None,
+            me: json!({"role": "monitor", "device": views::device(d)}),
+        });
+    }
+    let v = state
+        .visits
+        .values()
+        .find(|v| auth::hashes_equal(&v.customer_token_hash, token_hash))?;
+    let expired = v.state.is_terminal()
+        && v.ended_at
+            .is_some_and(|end| now_ms - end > receipt_grace_ms);
+    if expired {
+        return None;
+    }
+    Some(Identity {
+        actor: Actor::Customer { visit_id: v.id },
+        role: Role::Customer,
+        viewer: Viewer::Customer(v.id),
+        session: None,
+        me: json!({"role": "customer", "visit_id": v.id, "number": v.number}),
+    })
+}
+
+/// The identity for the admin token.
+pub fn admin_identity() -> Identity {
+    Identity {
+        actor: Actor::AdminToken,
+        role: Role::Admin,
+        viewer: Viewer::Office,
+        session: None,
+        me: json!({"role": "admin", "name": "admin"}),
+    }
+}

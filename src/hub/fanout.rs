@@ -1,0 +1,336 @@
+//! The fan-out: turns each committed batch into Socket.IO frames, one per
+//! distinct role view, serialised once and shared by every connection that
+//! may see it (`Utf8Bytes` is reference-counted), and publishes them on a
+//! broadcast ring. A connection that falls too far behind the ring is a slow
+//! client and is dropped by its own task; nobody else waits for it.
+//!
+//! Every event carries `seq`. So that each client's `seq` stays gap-free
+//! even though roles see different things, an event that has nothing for a
+//! client is announced to it with a tiny shared frame `42["seq",{"seq":N}]`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::domain::event::Event;
+use crate::domain::state::{RecordKey, State, VisitState};
+use crate::domain::views::{self, Viewer};
+use crate::domain::{rotation, Id, Now, Role};
+use crate::writer::{Committed, Subscriber};
+
+use super::socketio;
+
+/// Who a frame is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Admins and cashiers.
+    Office,
+    /// Office and every therapist.
+    Staff,
+    /// Every therapist.
+    Therapists,
+    /// One therapist.
+    Therapist(Id),
+    /// Every therapist but these.
+    TherapistsExcept(Vec<Id>),
+    Monitors,
+    /// The customer of one visit.
+    Customer(Id),
+}
+
+impl Audience {
+    pub fn includes(&self, viewer: Viewer) -> bool {
+        match (self, viewer) {
+            (Audience::Office | Audience::Staff, Viewer::Office) => true,
+            (Audience::Staff | Audience::Therapists, Viewer::Therapist(_)) => true,
+            (Audience::Therapist(id), Viewer::Therapist(me)) => *id == me,
+            (Audience::TherapistsExcept(ids), Viewer::Therapist(me)) => !ids.contains(&me),
+            (Audience::Monitors, Viewer::Monitor) => true,
+            (Audience::Customer(id), Viewer::Customer(mine)) => *id == mine,
+            _ => false,
+        }
+    }
+}
+
+/// A credential that stopped being valid: its live connections must close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    Session(String),
+    Staff(Id),
+    Device(Id),
+}
+
+/// One committed event as the connections receive it.
+#[derive(Debug, Clone)]
+pub struct OutEvent {
+    pub seq: u64,
+    pub frames: Vec<(Audience, Utf8Bytes)>,
+    /// `42["seq",{"seq":N}]` for clients with no frame in this event.
+    pub marker: Utf8Bytes,
+}
+
+/// One batch as published on the ring.
+#[derive(Debug, Clone)]
+pub struct Broadcast {
+    pub events: Vec<OutEvent>,
+    pub revoked: Vec<Revoked>,
+    /// When the batch was committed (for the delivery-latency histogram).
+    pub committed_at: Instant,
+}
+
+impl Broadcast {
+    pub fn last_seq(&self) -> u64 {
+        self.events.last().map(|e| e.seq).unwrap_or(0)
+    }
+}
+
+pub type Ring = broadcast::Sender<Arc<Broadcast>>;
+
+fn frame(name: &str, payload: &Value) -> Utf8Bytes {
+    let json = payload.to_string();
+    Utf8Bytes::from(socketio::encode_event_frame(name, &json))
+}
+
+fn with_seq(seq: u64, key: &str, value: Value) -> Value {
+    json!({ "seq": seq, key: value })
+}
+
+/// The writer-side half: renders frames and sends them on the ring.
+pub struct Fanout {
+    ring: Ring,
+}
+
+impl Fanout {
+    pub fn new(ring: Ring) -> Self {
+        Fanout { ring }
+    }
+}
+
+impl Subscriber for Fanout {
+    fn committed(&mut self, batch: &Committed<'_>) {
+        let out = render(batch.state, batch.events, batch.touched, batch.now);
+        // No receivers is fine: nobody is connected.
+        let _ = self.ring.send(Arc::new(out));
+    }
+}
+
+/// Renders a batch (pure apart from the clock stamp; used by tests too).
+pub fn render(
+    state: &State,
+    events: &[crate::domain::EventRecord],
+    touched: &[Vec<RecordKey>],
+    now: Now,
+) -> Broadcast {
+    let committed_at = Instant::now();
+    let mut revoked = Vec::new();
+    let mut out = Vec::with_capacity(events.len());
+    // The queue is rendered once per batch, with the last event that moved it.
+    let last_queue_event = events.iter().zip(touched).rposition(|(_, keys)| {
+        keys.iter()
+            .any(|k| matches!(k, RecordKey::Visit(_) | RecordKey::Staff(_)))
+    });
+    for (index, (record, keys)) in events.iter().zip(touched).enumerate() {
+        let seq = record.seq;
+        let mut frames: Vec<(Audience, Utf8Bytes)> = Vec::new();
+        let mut rotation_sent = false;
+        for key in keys {
+            match key {
+                RecordKey::Room(id) => room_frames(state, *id, seq, now, &mut frames),
+                RecordKey::Staff(id) => {
+                    staff_frames(state, *id, seq, now, &mut frames, &mut rotation_sent)
+                }
+                RecordKey::Visit(id) => visit_frames(state, *id, seq, &mut frames),
+                RecordKey::Device(id) => {
+                    if let Some(d) = state.devices.get(id) {
+                        frames.push((
+                            Audience::Office,
+                            frame("device.updated", &with_seq(seq, "device", views::device(d))),
+                        ));
+                    }
+                }
+                RecordKey::Service(id) => {
+                    if let Some(s) = state.services.get(id) {
+                        frames.push((
+                            Audience::Staff,
+                            frame(
+                                "service.updated",
+                                &with_seq(seq, "service", views::service(s)),
+                            ),
+                        ));
+                    }
+                }
+                RecordKey::Session(_) | RecordKey::Counters => {}
+            }
+        }
+        if Some(index) == last_queue_event {
+            queue_frames(state, seq, now, &mut frames);
+        }
+        match &record.event {
+            Event::VisitOvertime { visit_id } => {
+                if let Some(v) = state.visits.get(visit_id) {
+                    let room = v.room.and_then(|r| state.rooms.get(&r));
+                    let message = format!(
+                        "{} in {} is past its planned end",
+                        v.number,
+                        room.map(|r| r.name.as_str()).unwrap_or("a room")
+                    );
+                    let alert = json!({
+                        "seq": seq,
+                        "kind": "overtime",
+                        "room_id": v.room,
+                        "visit_id": v.id,
+                        "message": message,
+                    });
+                    frames.push((Audience::Staff, frame("alert", &alert)));
+                }
+            }
+            Event::SessionClosed { token_hash } => {
+                revoked.push(Revoked::Session(token_hash.clone()))
+            }
+            Event::StaffDeactivated { staff_id } => revoked.push(Revoked::Staff(*staff_id)),
+            Event::StaffUpdated {
+                staff_id,
+                pin_hash,
+                role,
+                ..
+            } if pin_hash.is_some() || role.is_some() => revoked.push(Revoked::Staff(*staff_id)),
+            Event::DeviceRevoked { device_id } => revoked.push(Revoked::Device(*device_id)),
+            _ => {}
+        }
+        out.push(OutEvent {
+            seq,
+            frames,
+            marker: frame("seq", &json!({ "seq": seq })),
+        });
+    }
+    Broadcast {
+        events: out,
+        revoked,
+        committed_at,
+    }
+}
+
+fn room_frames(state: &State, id: Id, seq: u64, now: Now, frames: &mut Vec<(Audience, Utf8Bytes)>) {
+    match state.rooms.get(&id) {
+        Some(room) => {
+            frames.push((
+                Audience::Staff,
+                frame(
+                    "room.updated",
+                    &with_seq(seq, "room", views::room_full(room, state, now.ms)),
+                ),
+            ));
+            if let Some(v) = views::room_for(Viewer::Monitor, room, state, now.ms) {
+                frames.push((
+                    Audience::Monitors,
+                    frame("room.updated", &with_seq(seq, "room", v)),
+                ));
+            }
+        }
+        None => {
+            let gone = with_seq(seq, "room", json!({ "id": id, "removed": true }));
+            frames.push((Audience::Staff, frame("room.updated", &gone)));
+            frames.push((Audience::Monitors, frame("room.updated", &gone)));
+        }
+    }
+}
+
+fn staff_frames(
+    state: &State,
+    id: Id,
+    seq: u64,
+    now: Now,
+    frames: &mut Vec<(Audience, Utf8Bytes)>,
+    rotation_sent: &mut bool,
+) {
+    let Some(s) = state.staff.get(&id) else {
+        return;
+    };
+    if s.role == Role::Therapist {
+        let payload = json!({
+            "seq": seq,
+            "therapist": views::staff(s, now.day),
+            "rotation": rotation::rotation(state, now.day),
+        });
+        frames.push((Audience::Staff, frame("therapist.updated", &payload)));
+        if !*rotation_sent {
+            *rotation_sent = true;
+            let available = state
+                .staff
+                .values()
+                .filter(|t| {
+                    t.active
+                        && t.role == Role::Therapist
+                        && t.presence == crate::domain::state::Presence::Available
+                })
+                .count();
+            frames.push((
+                Audience::Monitors,
+                frame(
+                    "therapist.updated",
+                    &json!({ "seq": seq, "therapists_available": available }),
+                ),
+            ));
+        }
+    } else {
+        frames.push((
+            Audience::Office,
+            frame(
+                "staff.updated",
+                &with_seq(seq, "staff", views::staff(s, now.day)),
+            ),
+        ));
+    }
+}
+
+fn visit_frames(state: &State, id: Id, seq: u64, frames: &mut Vec<(Audience, Utf8Bytes)>) {
+    let Some(v) = state.visits.get(&id) else {
+        return;
+    };
+    let put = |viewer: Viewer, to: Audience, frames: &mut Vec<(Audience, Utf8Bytes)>| {
+        if let Some(view) = views::visit_for(viewer, v) {
+            frames.push((to, frame("visit.updated", &with_seq(seq, "visit", view))));
+        }
+    };
+    put(Viewer::Office, Audience::Office, frames);
+    let mut own: BTreeSet<Id> = BTreeSet::new();
+    own.extend(v.therapist);
+    own.extend(v.requested_therapist);
+    for t in &own {
+        put(Viewer::Therapist(*t), Audience::Therapist(*t), frames);
+    }
+    // Any id that is neither assigned nor requested gets the redacted view.
+    put(
+        Viewer::Therapist(Id::MAX),
+        Audience::TherapistsExcept(own.into_iter().collect()),
+        frames,
+    );
+    put(Viewer::Monitor, Audience::Monitors, frames);
+    put(Viewer::Customer(v.id), Audience::Customer(v.id), frames);
+}
+
+fn queue_frames(state: &State, seq: u64, now: Now, frames: &mut Vec<(Audience, Utf8Bytes)>) {
+    let entries = views::queue(state, now);
+    for (viewer, to) in [
+        (Viewer::Office, Audience::Office),
+        (Viewer::Therapist(Id::MAX), Audience::Therapists),
+        (Viewer::Monitor, Audience::Monitors),
+    ] {
+        let q = views::queue_for(viewer, state, &entries);
+        frames.push((to, frame("queue.updated", &with_seq(seq, "queue", q))));
+    }
+    // Each customer still on the floor gets only their own line.
+    for v in state.visits.values() {
+        if matches!(v.state, VisitState::Waiting | VisitState::Called) {
+            let q = views::queue_for(Viewer::Customer(v.id), state, &entries);
+            frames.push((
+                Audience::Customer(v.id),
+                frame("queue.updated", &with_seq(seq, "queue", q)),
+            ));
+        }
+    }
+}
