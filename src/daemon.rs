@@ -398,7 +398,14 @@ pub fn restore(
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let aside = config.data_dir.join(format!("db.before-restore-{secs}"));
+            let mut aside = config.data_dir.join(format!("db.before-restore-{secs}"));
+            let mut n = 1;
+            while aside.exists() {
+                aside = config
+                    .data_dir
+                    .join(format!("db.before-restore-{secs}-{n}"));
+                n += 1;
+            }
             std::fs::rename(&db, &aside).map_err(|source| StoreError::Io {
                 dir: config.data_dir.display().to_string(),
                 source,

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod daemon;

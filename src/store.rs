@@ -78,6 +78,8 @@ pub struct Store {
     meta: sled::Tree,
     dir: PathBuf,
     _lock: File,
+    /// Test seam: while set, every commit fails as a disk error would.
+    fail_commits: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn io_err(dir: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
@@ -119,12 +121,25 @@ impl Store {
     /// refusing a newer schema and running older ones' migrations in order.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let lock = lock_dir(dir)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(cache_bytes)
             // The writer flushes after every batch; no background flusher needed.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // We hold the directory lock, so a lock error from sled itself can
+        // only be a database of this same process still shutting down its
+        // threads: give it a moment.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e)) if attempts < 100 && e.to_string().contains("lock") => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         let events = db.open_tree("events")?;
         let records = db.open_tree("records")?;
         let meta = db.open_tree("meta")?;
@@ -135,6 +150,7 @@ impl Store {
             meta,
             dir: dir.to_path_buf(),
             _lock: lock,
+            fail_commits: Default::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -180,6 +196,12 @@ impl Store {
         self.set_version(version)
     }
 
+    /// Test seam: a switch that makes commits fail while it is on.
+    #[doc(hidden)]
+    pub fn failure_switch(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.fail_commits.clone()
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -211,6 +233,12 @@ impl Store {
         events: &[EventRecord],
         records: &[(RecordKey, Option<Record>)],
     ) -> Result<(), StoreError> {
+        if self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Io {
+                dir: self.dir.display().to_string(),
+                source: std::io::Error::other("injected failure (test)"),
+            });
+        }
         let mut encoded_events = Vec::with_capacity(events.len());
         for e in events {
             let bytes =

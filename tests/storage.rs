@@ -1,0 +1,334 @@
+//! Storage: round trip, migration refusal, second-process refusal, backup
+//! and restore, and the single writer's group commit (gap-free seq from
+//! concurrent submitters; a storage failure changes nothing).
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use spa_hub::clock::SpaClock;
+use spa_hub::domain::command::{RoomCreate, RoomRef};
+use spa_hub::domain::event::Event;
+use spa_hub::domain::{Actor, Command, ErrorCode, Rules};
+use spa_hub::store::{Store, StoreError, SCHEMA_VERSION};
+use spa_hub::writer::Writer;
+
+const CACHE: u64 = 8 * 1024 * 1024;
+
+fn room(name: &str) -> Command {
+    Command::RoomCreate(RoomCreate {
+        name: name.into(),
+        capacity: 1,
+        light_channel: None,
+    })
+}
+
+fn start_writer(dir: &std::path::Path) -> (Writer, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let store = Store::open(dir, CACHE).expect("open");
+    let switch = store.failure_switch();
+    let state = store.load_state().expect("load");
+    let clock = SpaClock::new(jiff::tz::TimeZone::UTC);
+    let writer = Writer::spawn(store, state, clock, Rules::default(), Vec::new()).expect("writer");
+    (writer, switch)
+}
+
+#[tokio::test]
+async fn records_and_events_round_trip_through_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (writer, _) = start_writer(dir.path());
+    for i in 0..10 {
+        let reply = writer
+            .handle
+            .execute(Actor::AdminToken, room(&format!("Room {i}")))
+            .await
+            .expect("ok");
+        assert_eq!(reply["seq"], json!(i + 1));
+    }
+    let before = writer.handle.read(|s, _| s.clone()).await.expect("read");
+    writer.stop().await;
+
+    let store = Store::open(dir.path(), CACHE).expect("reopen");
+    let after = store.load_state().expect("load");
+    assert_eq!(
+        before, after,
+        "the state rebuilt from records equals the one in memory"
+    );
+    let seqs: Vec<u64> = store
+        .events_from(1)
+        .map(|e| e.expect("event").seq)
+        .collect();
+    assert_eq!(seqs, (1..=10).collect::<Vec<_>>());
+    let info = store.info().expect("info");
+    assert_eq!(
+        (info.schema_version, info.event_count, info.last_seq),
+        (SCHEMA_VERSION, 10, 10)
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        let store = Store::open(dir.path(), CACHE).expect("open");
+        store
+            .force_schema_version(SCHEMA_VERSION + 1)
+            .expect("bump");
+    }
+    match Store::open(dir.path(), CACHE) {
+        Err(StoreError::TooNew {
+            found, supported, ..
+        }) => {
+            assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a newer database was opened"),
+    }
+    // Still refused the second time: nothing was rewritten.
+    assert!(matches!(
+        Store::open(dir.path(), CACHE),
+        Err(StoreError::TooNew { .. })
+    ));
+    let (code, _, err) = common::run_cli(
+        &["check"],
+        &[("SPA_DATA_DIR", dir.path().to_str().expect("utf8"))],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("newer") || err.is_empty(), "{err}");
+}
+
+#[test]
+fn an_old_database_without_a_version_is_migrated() {
+    let dir = tempfile::tempdir().expect("tmp");
+    {
+        // A version-0 database: data but no version key.
+        let db = sled::open(dir.path().join("db")).expect("sled");
+        db.open_tree("events").expect("tree");
+        let meta = db.open_tree("meta").expect("tree");
+        let records = db.open_tree("records").expect("tree");
+        let counters = spa_hub::domain::state::Record::Counters(Default::default());
+        records
+            .insert(
+                spa_hub::domain::state::RecordKey::Counters.to_bytes(),
+                postcard::to_stdvec(&counters).expect("enc"),
+            )
+            .expect("insert");
+        assert!(meta.get("schema_version").expect("get").is_none());
+        db.flush().expect("flush");
+    }
+    let store = Store::open(dir.path(), CACHE).expect("migrates");
+    assert_eq!(store.info().expect("info").schema_version, SCHEMA_VERSION);
+}
+
+#[test]
+fn a_second_opener_fails_at_once_naming_the_directory() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let _first = Store::open(dir.path(), CACHE).expect("open");
+    let started = Instant::now();
+    match Store::open(dir.path(), CACHE) {
+        Err(e @ StoreError::Locked { .. }) => {
+            assert!(
+                e.to_string().contains(&dir.path().display().to_string()),
+                "{e}"
+            );
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("opened twice"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "no hang");
+}
+
+#[test]
+fn a_second_daemon_process_is_refused_with_the_directory_named() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let daemon = common::Daemon::start(&data, &[]);
+    let port = common::free_port().to_string();
+    let data_s = data.to_str().expect("utf8");
+    let started = Instant::now();
+    let (code, _, err) = common::run_cli(
+        &["serve"],
+        &[
+            ("SPA_DATA_DIR", data_s),
+            ("SPA_LISTEN", &format!("127.0.0.1:{port}")),
+            ("SPA_LIGHTS", "sim"),
+            ("SPA_LOG_TARGET", "stderr"),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("in use by another spa-hub") && err.contains(data_s),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // `check` reports it without failing.
+    let (code, out, _) = common::run_cli(&["check"], &[("SPA_DATA_DIR", data_s)]);
+    assert!(out.contains("in use by a running spa-hub"), "{out}");
+    let _ = code;
+    assert_eq!(daemon.stop(), Some(0));
+}
+
+#[tokio::test]
+async fn concurrent_submitters_produce_one_gap_free_sequence() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (writer, _) = start_writer(dir.path());
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let handle = writer.handle.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..40 {
+                let reply = handle
+                    .execute(Actor::AdminToken, room(&format!("T{t}-{i}")))
+                    .await
+                    .expect("ok");
+                seqs.push(reply["seq"].as_u64().expect("seq"));
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (1..=320).collect::<Vec<_>>(),
+        "every ack has its own seq, none missing"
+    );
+    let batches = writer.handle.health().batches.load(Ordering::Relaxed);
+    assert!(batches <= 320, "{batches} batches");
+    writer.stop().await;
+    let store = Store::open(dir.path(), CACHE).expect("reopen");
+    let logged: Vec<u64> = store
+        .events_from(1)
+        .map(|e| e.expect("event").seq)
+        .collect();
+    assert_eq!(logged, (1..=320).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_storage_failure_fails_the_batch_with_unavailable_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (writer, switch) = start_writer(dir.path());
+    writer
+        .handle
+        .execute(Actor::AdminToken, room("A"))
+        .await
+        .expect("ok");
+    let before = writer.handle.read(|s, _| s.clone()).await.expect("read");
+
+    switch.store(true, Ordering::Relaxed);
+    let err = writer
+        .handle
+        .execute(Actor::AdminToken, room("B"))
+        .await
+        .expect_err("fails");
+    assert_eq!(err.code, ErrorCode::Unavailable);
+    let remove = Command::RoomRemove(RoomRef { room_id: 1 });
+    let err = writer
+        .handle
+        .execute(Actor::AdminToken, remove.clone())
+        .await
+        .expect_err("fails");
+    assert_eq!(err.code, ErrorCode::Unavailable);
+    // A refusal stays a refusal (it changed nothing anyway).
+    let err = writer
+        .handle
+        .execute(Actor::AdminToken, room("A"))
+        .await
+        .expect_err("dup");
+    assert_eq!(err.code, ErrorCode::Conflict);
+    assert!(writer
+        .handle
+        .health()
+        .storage_failing
+        .load(Ordering::Relaxed));
+    let during = writer.handle.read(|s, _| s.clone()).await.expect("read");
+    assert_eq!(before, during, "nothing changed in memory");
+
+    switch.store(false, Ordering::Relaxed);
+    let reply = writer
+        .handle
+        .execute(Actor::AdminToken, room("B"))
+        .await
+        .expect("ok again");
+    assert_eq!(reply["seq"], json!(2), "seq continues without a gap");
+    assert!(!writer
+        .handle
+        .health()
+        .storage_failing
+        .load(Ordering::Relaxed));
+    writer.stop().await;
+    let store = Store::open(dir.path(), CACHE).expect("reopen");
+    let names: Vec<String> = store
+        .events_from(1)
+        .filter_map(|e| match e.expect("event").event {
+            Event::RoomCreated { room } => Some(room.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, vec!["A", "B"]);
+}
+
+#[test]
+fn backup_and_restore_round_trip_and_refuse_a_damaged_file() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let data_s = data.to_str().expect("utf8");
+    let rt = tokio::runtime::Runtime::new().expect("rt");
+    rt.block_on(async {
+        let (writer, _) = start_writer(&data);
+        for i in 0..5 {
+            writer
+                .handle
+                .execute(Actor::AdminToken, room(&format!("R{i}")))
+                .await
+                .expect("ok");
+        }
+        writer.stop().await;
+    });
+    let file = dir.path().join("backup.bin");
+    let file_s = file.to_str().expect("utf8");
+    let env = [("SPA_DATA_DIR", data_s)];
+    let (code, out, err) = common::run_cli(&["backup", file_s], &env);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Restore into a fresh directory.
+    let other = dir.path().join("other");
+    let other_s = other.to_str().expect("utf8");
+    let (code, out, err) = common::run_cli(&["restore", file_s], &[("SPA_DATA_DIR", other_s)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let restored = Store::open(&other, CACHE)
+        .expect("open")
+        .load_state()
+        .expect("load");
+    let original = Store::open(&data, CACHE)
+        .expect("open")
+        .load_state()
+        .expect("load");
+    assert_eq!(restored, original);
+
+    // Restoring over existing data moves the old database aside.
+    let (code, out, _) = common::run_cli(&["restore", file_s], &[("SPA_DATA_DIR", other_s)]);
+    assert_eq!(code, 0);
+    assert!(out.contains("moved to"), "{out}");
+
+    // A damaged file is refused and changes nothing.
+    let mut bytes = std::fs::read(&file).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xFF;
+    let damaged = dir.path().join("damaged.bin");
+    std::fs::write(&damaged, bytes).expect("write");
+    let (code, _, err) = common::run_cli(
+        &["restore", damaged.to_str().expect("utf8")],
+        &[("SPA_DATA_DIR", other_s)],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("checksum") || err.contains("truncated"),
+        "{err}"
+    );
+}
