@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod bench;
+mod bench_hub;
 pub mod client;
 pub mod clock;
 pub mod config;

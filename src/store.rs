@@ -3,9 +3,11 @@
 //! backup/restore.
 //!
 //! Layout in `SPA_DATA_DIR`:
-//! - `db/`: the sled database with trees `events` (seq, big-endian → postcard
-//!   `EventRecord`), `records` (`RecordKey` bytes → postcard `Record`) and
-//!   `meta` (`schema_version` → u32 big-endian);
+//! - `db/`: the sled database with tree `floor` holding the event log under
+//!   prefix `e` (`e` + seq big-endian → postcard `EventRecord`) and the
+//!   records under prefix `r` (`r` + `RecordKey` bytes → postcard `Record`),
+//!   so that one `apply_batch` writes both atomically; and tree `meta`
+//!   (`schema_version` → u32 big-endian);
 //! - `lock`: held with an exclusive `flock` while a process uses the
 //!   database, so a second process fails at once instead of waiting.
 
@@ -14,8 +16,6 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use fs2::FileExt;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
 use crate::domain::state::{Record, RecordKey};
 use crate::domain::{EventRecord, State};
@@ -73,8 +73,7 @@ pub struct StoreInfo {
 
 pub struct Store {
     db: sled::Db,
-    events: sled::Tree,
-    records: sled::Tree,
+    floor: sled::Tree,
     meta: sled::Tree,
     dir: PathBuf,
     _lock: File,
@@ -140,13 +139,11 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         };
-        let events = db.open_tree("events")?;
-        let records = db.open_tree("records")?;
+        let floor = db.open_tree("floor")?;
         let meta = db.open_tree("meta")?;
         let store = Store {
             db,
-            events,
-            records,
+            floor,
             meta,
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -160,7 +157,7 @@ impl Store {
         let found = match read_version(&self.meta)? {
             Some(v) => v,
             // A brand-new database starts at the current version.
-            None if self.events.is_empty() && self.records.is_empty() => {
+            None if self.floor.is_empty() => {
                 self.set_version(SCHEMA_VERSION)?;
                 return Ok(());
             }
@@ -209,7 +206,7 @@ impl Store {
     /// Rebuilds the in-memory state from the records (not from the log).
     pub fn load_state(&self) -> Result<State, StoreError> {
         let mut state = State::default();
-        for item in self.records.iter() {
+        for item in self.floor.scan_prefix([RECORD]) {
             let (key, value) = item?;
             let record: Record = postcard::from_bytes(&value)
                 .map_err(|e| StoreError::Corrupt(format!("record {key:?}: {e}")))?;
@@ -226,7 +223,7 @@ impl Store {
         Ok(state)
     }
 
-    /// Writes a batch's events and the records it changed in one transaction,
+    /// Writes a batch's events and the records it changed in one atomic batch,
     /// then flushes to disk. Nothing is written if anything fails.
     pub fn commit(
         &self,
@@ -239,50 +236,39 @@ impl Store {
                 source: std::io::Error::other("injected failure (test)"),
             });
         }
-        let mut encoded_events = Vec::with_capacity(events.len());
+        let mut batch = sled::Batch::default();
         for e in events {
             let bytes =
                 postcard::to_stdvec(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
-            encoded_events.push((e.seq.to_be_bytes(), bytes));
+            batch.insert(event_key(e.seq).as_slice(), bytes);
         }
-        let mut encoded_records = Vec::with_capacity(records.len());
         for (key, record) in records {
-            let value = match record {
-                Some(r) => Some(
-                    postcard::to_stdvec(r).map_err(|err| StoreError::Corrupt(err.to_string()))?,
-                ),
-                None => None,
-            };
-            encoded_records.push((key.to_bytes(), value));
-        }
-        let result: Result<(), TransactionError<()>> =
-            (&self.events, &self.records).transaction(|(ev, rec)| {
-                for (key, value) in &encoded_events {
-                    ev.insert(&key[..], value.as_slice())?;
+            let mut k = Vec::with_capacity(16);
+            k.push(RECORD);
+            k.extend_from_slice(&key.to_bytes());
+            match record {
+                Some(r) => {
+                    let v = postcard::to_stdvec(r)
+                        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                    batch.insert(k, v);
                 }
-                for (key, value) in &encoded_records {
-                    match value {
-                        Some(v) => rec.insert(key.as_slice(), v.as_slice())?,
-                        None => rec.remove(key.as_slice())?,
-                    };
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        match result {
-            Ok(()) => {}
-            Err(TransactionError::Storage(e)) => return Err(StoreError::Sled(e)),
-            Err(TransactionError::Abort(())) => {
-                return Err(StoreError::Corrupt("transaction aborted".into()))
+                None => batch.remove(k),
             }
         }
+        // One tree, one atomic batch: events and records land together or not at all.
+        self.floor.apply_batch(batch)?;
         self.db.flush()?;
         Ok(())
     }
 
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        match self.events.last()? {
+        match self
+            .floor
+            .range(event_key(0)..[EVENT + 1].to_vec())
+            .next_back()
+        {
             None => Ok(0),
-            Some((key, _)) => Ok(seq_of(&key)?),
+            Some(item) => seq_of(&item?.0),
         }
     }
 
@@ -291,16 +277,18 @@ impl Store {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
-        self.events.range(from.to_be_bytes()..).map(|item| {
-            let (_, value) = item?;
-            postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
-        })
+        self.floor
+            .range(event_key(from)..[EVENT + 1].to_vec())
+            .map(|item| {
+                let (_, value) = item?;
+                postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+            })
     }
 
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
         Ok(StoreInfo {
             schema_version: read_version(&self.meta)?.unwrap_or(0),
-            event_count: self.events.len(),
+            event_count: self.floor.scan_prefix([EVENT]).count(),
             last_seq: self.last_seq()?,
             size_on_disk: self.db.size_on_disk()?,
         })
@@ -322,7 +310,7 @@ impl Store {
         };
         put(BACKUP_MAGIC, &mut out)?;
         let mut count = 0u64;
-        for (tag, tree) in [(1u8, &self.meta), (2, &self.records), (3, &self.events)] {
+        for (tag, tree) in [(1u8, &self.meta), (2, &self.floor)] {
             for item in tree.iter() {
                 let (k, v) = item?;
                 put(&[tag], &mut out)?;
@@ -361,15 +349,11 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        for tree in [&self.meta, &self.records, &self.events] {
+        for tree in [&self.meta, &self.floor] {
             tree.clear()?;
         }
         for (tag, k, v) in &entries {
-            let tree = match tag {
-                1 => &self.meta,
-                2 => &self.records,
-                _ => &self.events,
-            };
+            let tree = if *tag == 1 { &self.meta } else { &self.floor };
             tree.insert(k.as_slice(), v.as_slice())?;
         }
         self.db.flush()?;
@@ -402,7 +386,7 @@ fn read_backup(file: &Path) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>, StoreError> {
         if tag == 0xFF {
             break;
         }
-        if !(1..=3).contains(&tag) {
+        if !(1..=2).contains(&tag) {
             return Err(bad("unknown section"));
         }
         let len = |input: &mut BufReader<File>, hash: &mut Sha256| -> Result<usize, StoreError> {
@@ -430,8 +414,20 @@ fn read_backup(file: &Path) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>, StoreError> {
     Ok(entries)
 }
 
+const EVENT: u8 = b'e';
+const RECORD: u8 = b'r';
+
+fn event_key(seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(EVENT);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
 fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
     let arr: [u8; 8] = key
+        .get(1..)
+        .unwrap_or_default()
         .try_into()
         .map_err(|_| StoreError::Corrupt("event key is not 8 bytes".into()))?;
     Ok(u64::from_be_bytes(arr))

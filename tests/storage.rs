@@ -104,15 +104,13 @@ fn an_old_database_without_a_version_is_migrated() {
     {
         // A version-0 database: data but no version key.
         let db = sled::open(dir.path().join("db")).expect("sled");
-        db.open_tree("events").expect("tree");
         let meta = db.open_tree("meta").expect("tree");
-        let records = db.open_tree("records").expect("tree");
+        let floor = db.open_tree("floor").expect("tree");
         let counters = spa_hub::domain::state::Record::Counters(Default::default());
-        records
-            .insert(
-                spa_hub::domain::state::RecordKey::Counters.to_bytes(),
-                postcard::to_stdvec(&counters).expect("enc"),
-            )
+        let mut key = vec![b'r'];
+        key.extend(spa_hub::domain::state::RecordKey::Counters.to_bytes());
+        floor
+            .insert(key, postcard::to_stdvec(&counters).expect("enc"))
             .expect("insert");
         assert!(meta.get("schema_version").expect("get").is_none());
         db.flush().expect("flush");

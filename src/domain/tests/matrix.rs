@@ -1,0 +1,271 @@
+//! Every wire command × every role: `decide` answers `forbidden` exactly when
+//! the permissions table says no, and accepts a well-formed command when it
+//! says yes. Then the finer rules the table cannot express.
+
+use serde_json::{json, Value};
+
+use super::harness::*;
+use crate::domain::command::WIRE_COMMANDS;
+use crate::domain::permissions;
+use crate::domain::state::{RoomStatus, VisitState};
+use crate::domain::{Actor, Command, ErrorCode, Role};
+
+/// The ids a scenario is built around.
+struct Ids {
+    admin: u64,
+    cashier: u64,
+    /// The therapist acting as "me".
+    tess: u64,
+    /// Another therapist, clocked out.
+    otto: u64,
+    lotus: u64,
+    jade: u64,
+    thai: u64,
+    lobby: u64,
+    visit: u64,
+}
+
+/// A floor where `name`, sent by anyone allowed to, makes sense.
+fn scenario(name: &str) -> (Floor, Ids) {
+    let mut f = Floor::new();
+    let admin = f.add_staff("Ada", Role::Admin, &[]);
+    let cashier = f.add_staff("Cass", Role::Cashier, &[]);
+    let tess = f.add_staff("Tess", Role::Therapist, &[]);
+    let otto = f.add_staff("Otto", Role::Therapist, &[]);
+    let lotus = f.add_room("Lotus", 1);
+    let jade = f.add_room("Jade", 1);
+    let thai = f.add_service("Thai", 60, 10);
+    let lobby = f.add_device("Lobby");
+    let visit = f.add_visit("Vera", &[thai]);
+    match name {
+        "therapist.clock_in" => {}
+        "therapist.resume" => {
+            f.clock_in(tess);
+            f.run(&ADMIN, take_break(tess));
+        }
+        _ => f.clock_in(tess),
+    }
+    match name {
+        "visit.start" | "visit.undo" => f.call_to(visit, tess, lotus),
+        "visit.finish" | "visit.extend" => {
+            f.call_to(visit, tess, lotus);
+            f.start(visit);
+        }
+        _ => {}
+    }
+    let ids = Ids {
+        admin,
+        cashier,
+        tess,
+        otto,
+        lotus,
+        jade,
+        thai,
+        lobby,
+        visit,
+    };
+    (f, ids)
+}
+
+/// The wire arguments of a well-formed `name` in its scenario.
+fn wire_args(name: &str, ids: &Ids) -> Value {
+    match name {
+        "room.create" => json!({"name": "Cedar", "capacity": 2, "light_channel": 2}),
+        "room.update" => json!({"room_id": ids.jade, "name": "Jade II", "light_channel": null}),
+        "room.remove" => json!({"room_id": ids.jade}),
+        "room.set_status" => json!({"room_id": ids.jade, "status": "cleaning"}),
+        "service.create" => {
+            json!({"name": "Swedish", "duration_min": 45, "cleanup_min": 5, "price_cents": 6500})
+        }
+        "service.update" => json!({"service_id": ids.thai, "price_cents": 7000, "skill": null}),
+        "service.remove" => json!({"service_id": ids.thai}),
+        "staff.create" => json!({"name": "Newbie", "role": "cashier", "pin": "123456"}),
+        "staff.update" => json!({"staff_id": ids.otto, "skills": ["thai"]}),
+        "staff.deactivate" => json!({"staff_id": ids.otto}),
+        "device.pair" => json!({"role": "monitor", "name": "Hall"}),
+        "device.revoke" => json!({"device_id": ids.lobby}),
+        "therapist.clock_in"
+        | "therapist.clock_out"
+        | "therapist.break"
+        | "therapist.resume" => json!({"therapist_id": ids.tess}),
+        "visit.create" => json!({
+            "customer_name": "Wanda",
+            "service_ids": [ids.thai],
+            "phone": "+1 555 0100",
+            "notes": "first visit"
+        }),
+        "visit.call" => json!({"visit_id": ids.visit}),
+        "visit.start" | "visit.finish" | "visit.undo" => json!({"visit_id": ids.visit}),
+        "visit.extend" => json!({"visit_id": ids.visit, "minutes": 10}),
+        "visit.leave" | "visit.void" => json!({"visit_id": ids.visit, "reason": "changed plans"}),
+        other => panic!("no arguments for {other}: add it to the matrix"),
+    }
+}
+
+/// Decodes the wire command and fills in what the shell adds (hashes).
+fn command(name: &str, ids: &Ids) -> Command {
+    let mut cmd = Command::decode(name, wire_args(name, ids))
+        .unwrap_or_else(|e| panic!("{name} does not decode: {e}"));
+    match &mut cmd {
+        Command::StaffCreate(c) => c.pin_hash = "$argon2id$newbie".into(),
+        Command::DevicePair(c) => c.token_hash = "device-token-hash".into(),
+        Command::VisitCreate(c) => c.token_hash = "customer-token-hash".into(),
+        _ => {}
+    }
+    assert_eq!(cmd.name(), name);
+    cmd
+}
+
+/// One actor of each kind, with the role its permissions are looked up with.
+fn actors(ids: &Ids) -> Vec<(Actor, Role)> {
+    vec![
+        (Actor::AdminToken, Role::Admin),
+        (staff_actor(ids.admin, Role::Admin), Role::Admin),
+        (staff_actor(ids.cashier, Role::Cashier), Role::Cashier),
+        (staff_actor(ids.tess, Role::Therapist), Role::Therapist),
+        (Actor::Device { id: ids.lobby }, Role::Monitor),
+        (
+            Actor::Customer {
+                visit_id: ids.visit,
+            },
+            Role::Customer,
+        ),
+    ]
+}
+
+#[test]
+fn every_command_by_every_role() {
+    let mut checked = 0;
+    for name in WIRE_COMMANDS.iter().copied().filter(|n| *n != "sync") {
+        let (_, ids) = scenario(name);
+        for (actor, role) in actors(&ids) {
+            assert_eq!(actor.role(), Some(role));
+            let (mut f, ids) = scenario(name);
+            let cmd = command(name, &ids);
+            if permissions::allowed(role, name) {
+                match f.try_run(&actor, &cmd) {
+                    Ok(d) => assert!(d.reply.is_object(), "{name}: {:?}", d.reply),
+                    Err(e) => panic!("{name} by {actor:?} ({role:?}) was refused: {e}"),
+                }
+            } else {
+                let err = f.refuse(&actor, cmd, ErrorCode::Forbidden, &[name, role.as_str()]);
+                assert_eq!(err.code.as_str(), "forbidden");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, (WIRE_COMMANDS.len() - 1) * 6);
+}
+
+#[test]
+fn the_hubs_timers_send_no_wire_command() {
+    for name in WIRE_COMMANDS.iter().copied().filter(|n| *n != "sync") {
+        let (mut f, ids) = scenario(name);
+        let cmd = command(name, &ids);
+        f.refuse(&Actor::System, cmd, ErrorCode::Forbidden, &[]);
+    }
+}
+
+#[test]
+fn the_table_matches_the_protocol() {
+    use Role::*;
+    let office = [Admin, Cashier];
+    for name in WIRE_COMMANDS {
+        let who: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| permissions::allowed(*r, name))
+            .collect();
+        let want: Vec<Role> = match *name {
+            "sync" => Role::ALL.to_vec(),
+            "room.set_status" => vec![Admin, Cashier, Therapist],
+            n if n.starts_with("therapist.") => vec![Admin, Cashier, Therapist],
+            "visit.call" | "visit.start" | "visit.finish" | "visit.extend" | "visit.undo" => {
+                vec![Admin, Cashier, Therapist]
+            }
+            "visit.create" | "visit.leave" => office.to_vec(),
+            _ => vec![Admin],
+        };
+        assert_eq!(who, want, "{name}");
+    }
+}
+
+/// A therapist acts for themself only; office staff for anyone.
+#[test]
+fn a_therapist_only_for_themself() {
+    for name in [
+        "therapist.clock_in",
+        "therapist.clock_out",
+        "therapist.break",
+        "therapist.resume",
+        "visit.call",
+        "visit.start",
+        "visit.finish",
+        "visit.extend",
+        "visit.undo",
+    ] {
+        let (mut f, ids) = scenario(name);
+        // Otto, clocked in, tries to act for Tess or on Tess's visit.
+        f.clock_in(ids.otto);
+        let otto = staff_actor(ids.otto, Role::Therapist);
+        let cmd = match name {
+            "visit.call" => call_with(Some(ids.visit), Some(ids.tess), None),
+            _ => command(name, &ids),
+        };
+        f.refuse(&otto, cmd.clone(), ErrorCode::Forbidden, &[]);
+        // Tess herself, and the office, may.
+        let tess = staff_actor(ids.tess, Role::Therapist);
+        for actor in [tess, staff_actor(ids.cashier, Role::Cashier), ADMIN] {
+            let (mut g, ids) = scenario(name);
+            g.clock_in(ids.otto);
+            let cmd = match name {
+                "visit.call" => call_with(Some(ids.visit), Some(ids.tess), None),
+                _ => command(name, &ids),
+            };
+            g.run(&actor, cmd);
+        }
+    }
+}
+
+#[test]
+fn out_of_service_only_admin_or_cashier() {
+    for (who, ok) in [
+        ("token", true),
+        ("admin", true),
+        ("cashier", true),
+        ("therapist", false),
+    ] {
+        for status in ["available", "held", "cleaning"] {
+            let (mut f, ids) = scenario("room.set_status");
+            let room = match status {
+                "available" => ids.jade,
+                "held" => {
+                    f.call_to(ids.visit, ids.tess, ids.lotus);
+                    ids.lotus
+                }
+                _ => {
+                    f.set_room(ids.jade, RoomStatus::Cleaning);
+                    ids.jade
+                }
+            };
+            let actor = match who {
+                "token" => ADMIN,
+                "admin" => staff_actor(ids.admin, Role::Admin),
+                "cashier" => staff_actor(ids.cashier, Role::Cashier),
+                _ => staff_actor(ids.tess, Role::Therapist),
+            };
+            let cmd = set_status(room, RoomStatus::OutOfService, Some("burst pipe"));
+            if ok {
+                f.run(&actor, cmd);
+                assert_eq!(f.room_status(room), RoomStatus::OutOfService);
+                if status == "held" {
+                    assert_eq!(f.visit_state(ids.visit), VisitState::Waiting);
+                }
+            } else {
+                f.refuse(&actor, cmd, ErrorCode::Forbidden, &["out of service"]);
+                // Back to available from out of service: any staff.
+                f.run(&ADMIN, set_status(ids.jade, RoomStatus::OutOfService, Some("x")));
+                f.run(&actor, set_status(ids.jade, RoomStatus::Available, None));
+            }
+        }
+    }
+}
