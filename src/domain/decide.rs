@@ -19,8 +19,50 @@ use super::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decided {
     pub events: Vec<Event>,
-    /// The ack's `data` (the writer adds `seq`).
-    pub reply: Value,
+    /// What the ack's `data` shows, rendered from the state *after* the
+    /// events are applied (the writer adds `seq`).
+    pub reply: Reply,
+}
+
+/// The entity an ack shows (rendered after apply, so it always matches the
+/// broadcast of the same `seq`), or fixed data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Room(Id),
+    Service(Id),
+    Staff(Id),
+    Therapist(Id),
+    Device(Id),
+    Visit(Id),
+    Json(Value),
+}
+
+impl Reply {
+    /// The ack's `data` as the office sees it.
+    pub fn render(&self, state: &State, now: Now) -> Value {
+        let entity = |key: &str, value: Option<Value>| json!({ key: value.unwrap_or(Value::Null) });
+        match self {
+            Reply::Room(id) => entity(
+                "room",
+                state
+                    .rooms
+                    .get(id)
+                    .map(|r| views::room_full(r, state, now.ms)),
+            ),
+            Reply::Service(id) => entity("service", state.services.get(id).map(views::service)),
+            Reply::Staff(id) => entity(
+                "staff",
+                state.staff.get(id).map(|s| views::staff(s, now.day)),
+            ),
+            Reply::Therapist(id) => entity(
+                "therapist",
+                state.staff.get(id).map(|s| views::staff(s, now.day)),
+            ),
+            Reply::Device(id) => entity("device", state.devices.get(id).map(views::device)),
+            Reply::Visit(id) => entity("visit", state.visits.get(id).map(views::visit_full)),
+            Reply::Json(v) => v.clone(),
+        }
+    }
 }
 
 const MAX_NAME: usize = 64;
@@ -77,38 +119,42 @@ fn skill_tags(skills: &[String]) -> Result<Vec<String>, DomainError> {
     Ok(tags)
 }
 
-fn room<'a>(state: &'a State, id: Id) -> Result<&'a Room, DomainError> {
+fn room(state: &State, id: Id) -> Result<&Room, DomainError> {
     state
         .rooms
         .get(&id)
         .ok_or_else(|| not_found(format!("there is no room {id}")))
 }
 
-fn service<'a>(state: &'a State, id: Id) -> Result<&'a Service, DomainError> {
+fn service(state: &State, id: Id) -> Result<&Service, DomainError> {
     state
         .services
         .get(&id)
         .ok_or_else(|| not_found(format!("there is no service {id}")))
 }
 
-fn staff<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
+fn staff(state: &State, id: Id) -> Result<&Staff, DomainError> {
     state
         .staff
         .get(&id)
         .ok_or_else(|| not_found(format!("there is no staff member {id}")))
 }
 
-fn visit<'a>(state: &'a State, id: Id) -> Result<&'a Visit, DomainError> {
+fn visit(state: &State, id: Id) -> Result<&Visit, DomainError> {
     state
         .visits
         .get(&id)
         .ok_or_else(|| not_found(format!("there is no visit {id}")))
 }
 
-fn therapist<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
+/// An active therapist, for the argument `field` (named when it is not one).
+fn therapist<'a>(state: &'a State, id: Id, field: &str) -> Result<&'a Staff, DomainError> {
     let t = staff(state, id)?;
     if t.role != Role::Therapist || !t.active {
-        return Err(invalid(format!("{} is not an active therapist", t.name)));
+        return Err(invalid(format!(
+            "`{field}`: {} is not an active therapist",
+            t.name
+        )));
     }
     Ok(t)
 }
@@ -215,7 +261,7 @@ fn check_staff_name(state: &State, name: &str, id: Option<Id>) -> Result<(), Dom
     Ok(())
 }
 
-fn one(event: Event, reply: Value) -> Result<Decided, DomainError> {
+fn one(event: Event, reply: Reply) -> Result<Decided, DomainError> {
     Ok(Decided {
         events: vec![event],
         reply,
@@ -266,7 +312,7 @@ pub fn decide(
                 occupants: Vec::new(),
                 overtime: false,
             };
-            let reply = json!({ "room": views::room_full(&room, state, now.ms) });
+            let reply = Reply::Room(room.id);
             one(Event::RoomCreated { room }, reply)
         }
         Command::RoomUpdate(a) => {
@@ -287,10 +333,6 @@ pub fn decide(
             check_room_name(state, &name, Some(r.id))?;
             let light_channel = a.light_channel.unwrap_or(r.light_channel);
             check_light_channel(state, rules, light_channel, Some(r.id))?;
-            let mut after = r.clone();
-            after.name = name.clone();
-            after.capacity = capacity;
-            after.light_channel = light_channel;
             one(
                 Event::RoomUpdated {
                     room_id: r.id,
@@ -298,7 +340,7 @@ pub fn decide(
                     capacity,
                     light_channel,
                 },
-                json!({ "room": views::room_full(&after, state, now.ms) }),
+                Reply::Room(r.id),
             )
         }
         Command::RoomRemove(a) => {
@@ -314,10 +356,10 @@ pub fn decide(
             }
             one(
                 Event::RoomRemoved { room_id: r.id },
-                json!({ "room_id": r.id }),
+                Reply::Json(json!({ "room_id": r.id })),
             )
         }
-        Command::RoomSetStatus(a) => room_set_status(state, actor, a, now),
+        Command::RoomSetStatus(a) => room_set_status(state, actor, a),
         Command::ServiceCreate(a) => {
             let name = text("name", &a.name, MAX_NAME)?;
             check_service_fields(&ServiceFields {
@@ -338,7 +380,7 @@ pub fn decide(
                 turn_weight: a.turn_weight,
                 active: true,
             };
-            let reply = json!({ "service": views::service(&service) });
+            let reply = Reply::Service(service.id);
             one(Event::ServiceCreated { service }, reply)
         }
         Command::ServiceUpdate(a) => {
@@ -364,7 +406,7 @@ pub fn decide(
                 turn_weight: after.turn_weight,
             })?;
             check_service_name(state, &after.name, Some(s.id))?;
-            let reply = json!({ "service": views::service(&after) });
+            let reply = Reply::Service(after.id);
             one(Event::ServiceUpdated { service: after }, reply)
         }
         Command::ServiceRemove(a) => {
@@ -374,7 +416,7 @@ pub fn decide(
             }
             one(
                 Event::ServiceRemoved { service_id: s.id },
-                json!({ "service_id": s.id }),
+                Reply::Json(json!({ "service_id": s.id })),
             )
         }
         Command::StaffCreate(a) => {
@@ -402,7 +444,7 @@ pub fn decide(
                 turns_day: now.day,
                 current_visit: None,
             };
-            let reply = json!({ "staff": views::staff(&member, now.day) });
+            let reply = Reply::Staff(member.id);
             one(Event::StaffCreated { staff: member }, reply)
         }
         Command::StaffUpdate(a) => {
@@ -430,17 +472,7 @@ pub fn decide(
                 }
             }
             let skills = a.skills.as_deref().map(skill_tags).transpose()?;
-            let mut after = s.clone();
-            if let Some(n) = &name {
-                after.name = n.clone();
-            }
-            if let Some(r) = a.role {
-                after.role = r;
-            }
-            if let Some(sk) = &skills {
-                after.skills = sk.clone();
-            }
-            let reply = json!({ "staff": views::staff(&after, now.day) });
+            let reply = Reply::Staff(s.id);
             one(
                 Event::StaffUpdated {
                     staff_id: s.id,
@@ -466,7 +498,7 @@ pub fn decide(
             }
             one(
                 Event::StaffDeactivated { staff_id: s.id },
-                json!({ "staff_id": s.id }),
+                Reply::Json(json!({ "staff_id": s.id })),
             )
         }
         Command::DevicePair(a) => {
@@ -485,7 +517,7 @@ pub fn decide(
                 revoked: false,
                 paired_at: now.ms,
             };
-            let reply = json!({ "device": views::device(&device) });
+            let reply = Reply::Device(device.id);
             one(Event::DevicePaired { device }, reply)
         }
         Command::DeviceRevoke(a) => {
@@ -498,11 +530,11 @@ pub fn decide(
             }
             one(
                 Event::DeviceRevoked { device_id: d.id },
-                json!({ "device_id": d.id }),
+                Reply::Json(json!({ "device_id": d.id })),
             )
         }
         Command::ClockIn(a) | Command::ClockOut(a) | Command::Break(a) | Command::Resume(a) => {
-            presence(state, actor, command, a, now)
+            presence(state, actor, command, a)
         }
         Command::VisitCreate(a) => visit_create(state, a, now),
         Command::VisitCall(a) => super::visits::call(state, actor, a, now),
@@ -526,8 +558,9 @@ pub fn decide(
                 role: s.role,
                 expires_at: now.ms.saturating_add(rules.session_ttl_ms),
             };
-            let reply =
-                json!({ "role": s.role, "expires_at": session.expires_at, "staff_id": s.id });
+            let reply = Reply::Json(
+                json!({ "role": s.role, "expires_at": session.expires_at, "staff_id": s.id }),
+            );
             one(Event::SessionOpened { session }, reply)
         }
         Command::SessionClose { token_hash } => {
@@ -538,7 +571,7 @@ pub fn decide(
                 Event::SessionClosed {
                     token_hash: token_hash.clone(),
                 },
-                json!({}),
+                Reply::Json(json!({})),
             )
         }
         Command::CleanupElapsed { room_id } => {
@@ -554,7 +587,7 @@ pub fn decide(
                     cleaning_until: None,
                     cleaning_ms: 0,
                 },
-                json!({}),
+                Reply::Json(json!({})),
             )
         }
         Command::OvertimeReached {
@@ -568,7 +601,10 @@ pub fn decide(
                     "the session was extended, finished or already flagged",
                 ));
             }
-            one(Event::VisitOvertime { visit_id: v.id }, json!({}))
+            one(
+                Event::VisitOvertime { visit_id: v.id },
+                Reply::Json(json!({})),
+            )
         }
     }
 }
@@ -597,7 +633,6 @@ fn room_set_status(
     state: &State,
     actor: &Actor,
     a: &RoomSetStatus,
-    now: Now,
 ) -> Result<Decided, DomainError> {
     let r = room(state, a.room_id)?;
     let mut events = Vec::new();
@@ -647,13 +682,9 @@ fn room_set_status(
         cleaning_until: None,
         cleaning_ms: 0,
     });
-    let mut after = r.clone();
-    after.status = a.status;
-    after.status_since = now.ms;
-    after.occupants.clear();
     Ok(Decided {
         events,
-        reply: json!({ "room": views::room_full(&after, state, now.ms) }),
+        reply: Reply::Room(r.id),
     })
 }
 
@@ -662,7 +693,6 @@ fn presence(
     actor: &Actor,
     command: &Command,
     a: &TherapistRef,
-    now: Now,
 ) -> Result<Decided, DomainError> {
     let target = match (a.therapist_id, actor) {
         (
@@ -684,7 +714,7 @@ fn presence(
         ) => *id,
         (None, _) => return Err(invalid("`therapist_id` is required")),
     };
-    let t = therapist(state, target)?;
+    let t = therapist(state, target, "therapist_id")?;
     let (from_ok, to): (&[Presence], Presence) = match command {
         Command::ClockIn(_) => (&[Presence::Off], Presence::Available),
         Command::ClockOut(_) => (&[Presence::Available, Presence::Break], Presence::Off),
@@ -714,14 +744,12 @@ fn presence(
         };
         return Err(conflict(detail));
     }
-    let mut after = t.clone();
-    after.presence = to;
     one(
         Event::PresenceChanged {
             therapist_id: t.id,
             presence: to,
         },
-        json!({ "therapist": views::staff(&after, now.day) }),
+        Reply::Therapist(t.id),
     )
 }
 
@@ -741,7 +769,10 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
     for id in &a.service_ids {
         let s = service(state, *id)?;
         if !s.active {
-            return Err(invalid(format!("service {} is no longer offered", s.name)));
+            return Err(invalid(format!(
+                "`service_ids`: service {} is no longer offered",
+                s.name
+            )));
         }
         services_cents = services_cents
             .checked_add(s.price_cents)
@@ -750,7 +781,7 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
         cleanup = cleanup.max(s.cleanup_min);
     }
     if let Some(t) = a.requested_therapist_id {
-        let t = therapist(state, t)?;
+        let t = therapist(state, t, "requested_therapist_id")?;
         let probe = Visit {
             service_ids: a.service_ids.clone(),
             ..blank_visit()
@@ -758,7 +789,7 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
         let needed = rotation::skills_needed(state, &probe);
         if !rotation::has_skills(t, &needed) {
             return Err(invalid(format!(
-                "{} does not have the skills these services need ({})",
+                "`requested_therapist_id`: {} does not have the skills these services need ({})",
                 t.name,
                 needed.join(", ")
             )));
@@ -767,7 +798,10 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
     if a.token_hash.is_empty() {
         return Err(invalid("customer token missing"));
     }
-    let number_today = if state.counters.ticket_day == now.day {
+    // The spa's day never goes back: a wall clock that jumps back across
+    // midnight keeps counting on the latest day, so numbers stay unique.
+    let day = now.day.max(state.counters.ticket_day);
+    let number_today = if state.counters.ticket_day == day {
         state.counters.tickets_today + 1
     } else {
         1
@@ -775,7 +809,7 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
     let v = Visit {
         id: state.counters.next_id.max(1),
         number: format!("A-{number_today:03}"),
-        day: now.day,
+        day,
         customer_name,
         phone: optional_text("phone", &a.phone, MAX_PHONE)?,
         notes: optional_text("notes", &a.notes, MAX_NOTES)?,
@@ -788,7 +822,7 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
         cleanup_min: cleanup,
         ..blank_visit()
     };
-    let reply = json!({ "visit": views::visit_full(&v) });
+    let reply = Reply::Visit(v.id);
     one(Event::VisitCreated { visit: v }, reply)
 }
 
@@ -823,7 +857,7 @@ pub(super) fn blank_visit() -> Visit {
     }
 }
 
-pub(super) fn visit_ref<'a>(state: &'a State, id: Id) -> Result<&'a Visit, DomainError> {
+pub(super) fn visit_ref(state: &State, id: Id) -> Result<&Visit, DomainError> {
     visit(state, id)
 }
 
@@ -835,10 +869,14 @@ pub(super) fn optional_reason(value: &Option<String>) -> Result<Option<String>, 
     optional_text("override_reason", value, MAX_REASON)
 }
 
-pub(super) fn room_ref<'a>(state: &'a State, id: Id) -> Result<&'a Room, DomainError> {
+pub(super) fn room_ref(state: &State, id: Id) -> Result<&Room, DomainError> {
     room(state, id)
 }
 
-pub(super) fn therapist_ref<'a>(state: &'a State, id: Id) -> Result<&'a Staff, DomainError> {
-    therapist(state, id)
+pub(super) fn therapist_ref<'a>(
+    state: &'a State,
+    id: Id,
+    field: &str,
+) -> Result<&'a Staff, DomainError> {
+    therapist(state, id, field)
 }

@@ -17,7 +17,7 @@ pub mod visits;
 mod decide;
 
 pub use command::Command;
-pub use decide::{decide, Decided};
+pub use decide::{decide, Decided, Reply};
 pub use event::{Event, EventRecord};
 pub use state::State;
 
@@ -187,3 +187,6 @@ pub(crate) fn not_found(message: impl Into<String>) -> DomainError {
 pub(crate) fn forbidden(message: impl Into<String>) -> DomainError {
     DomainError::new(ErrorCode::Forbidden, message)
 }
+
+#[cfg(test)]
+mod tests;

@@ -213,6 +213,8 @@ pub struct Counters {
 }
 
 /// The unit the store persists: one entity, or the counters.
+// Short-lived (read, written, dropped): the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     Counters(Counters),
@@ -651,11 +653,19 @@ impl State {
                 let (therapist, room, turn) = (v.therapist, v.room, v.turn_taken);
                 if matches!(before, VisitState::Called | VisitState::InService) {
                     if before == VisitState::Called {
+                        // Unserved: as on an undone call, the therapist gets
+                        // the turn and the place in the rotation back.
                         if let Some(t) = therapist.and_then(|id| self.staff.get_mut(&id)) {
                             t.turns = (t.turns - turn).max(0.0);
+                            if t.presence == Presence::Called {
+                                t.presence = Presence::Available;
+                                t.presence_since = at;
+                            }
+                            t.current_visit = None;
                         }
+                    } else {
+                        self.release_therapist(therapist, at);
                     }
-                    self.release_therapist(therapist, at);
                     if let Some(room) = room {
                         // A session cut short still leaves a room to clean (untimed).
                         let cleanup = (before == VisitState::InService).then_some((None, 0));

@@ -1,16 +1,14 @@
 //! Visit rules after creation: call (with the rotation), start, extend,
 //! finish, undo, leave, void.
 
-use serde_json::json;
-
 use super::command::{VisitCall, VisitExtend, VisitReason};
 use super::decide::{
     optional_reason, presence_words, reason_text, room_ref, therapist_ref, visit_ref, Decided,
+    Reply,
 };
 use super::event::Event;
 use super::rotation;
 use super::state::{Presence, Room, RoomStatus, Staff, State, Visit, VisitState};
-use super::views;
 use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
 
 const MINUTE_MS: i64 = 60_000;
@@ -82,7 +80,7 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
         (_, t) => t,
     };
     if let Some(t) = asked_therapist {
-        let t = therapist_ref(state, t)?;
+        let t = therapist_ref(state, t, "therapist_id")?;
         if t.presence != Presence::Available {
             return Err(conflict(format!(
                 "{} is {}",
@@ -101,7 +99,7 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
             }
             v
         }
-        None => head_of_queue(state, asked_therapist, now)?,
+        None => head_of_queue(state, asked_therapist, now, a.room_id.is_some())?,
     };
 
     let head = rotation::eligible(state, v, now.day).first().map(|t| t.id);
@@ -109,13 +107,23 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
         (Some(t), Some(r)) => (t, t == r),
         (Some(t), None) => (t, false),
         (None, Some(r)) => {
-            let t = therapist_ref(state, r)?;
-            if !is_available_therapist(t) {
+            // The request was valid when the visit was made; a therapist
+            // deactivated since is a state of the floor, not a bad argument.
+            let Some(t) = state.staff.get(&r) else {
                 return Err(conflict(format!(
-                    "{} asked for {}, who is {}",
-                    v.number,
-                    t.name,
+                    "{} asked for a therapist who is no longer on the staff",
+                    v.number
+                )));
+            };
+            if !is_available_therapist(t) {
+                let why = if t.active && t.role == Role::Therapist {
                     presence_words(t.presence)
+                } else {
+                    "no longer an active therapist"
+                };
+                return Err(conflict(format!(
+                    "{} asked for {}, who is {why}",
+                    v.number, t.name
                 )));
             }
             (r, true)
@@ -128,7 +136,7 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
             }
         },
     };
-    let t = therapist_ref(state, therapist_id)?;
+    let t = therapist_ref(state, therapist_id, "therapist_id")?;
     let needed = rotation::skills_needed(state, v);
     if !rotation::has_skills(t, &needed) {
         return Err(conflict(format!(
@@ -138,14 +146,28 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
             needed.join(", ")
         )));
     }
-    // Out of turn: neither the requested therapist nor the head of the rotation.
-    let in_turn = is_request || head == Some(therapist_id);
+    // Out of turn: neither the requested therapist nor, for a visit that
+    // asked for nobody, the head of the rotation. Giving a visit that asked
+    // for someone to somebody else overrides the request (DOMAIN.md: "a visit
+    // with a requested therapist goes to that therapist").
+    let in_turn = is_request || (v.requested_therapist.is_none() && head == Some(therapist_id));
     let override_reason = if in_turn {
         None
     } else {
         match override_reason {
             Some(r) => Some(r),
             None => {
+                if let Some(r) = v.requested_therapist {
+                    let asked = state
+                        .staff
+                        .get(&r)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_else(|| format!("therapist {r}"));
+                    return Err(conflict(format!(
+                        "{} asked for {asked}; give an override_reason to call it for {}",
+                        v.number, t.name
+                    )));
+                }
                 let next = head
                     .and_then(|h| state.staff.get(&h))
                     .map(|h| h.name.clone())
@@ -181,11 +203,6 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
     } else {
         rotation::turn_weight(state, v)
     };
-    let mut after = v.clone();
-    after.state = VisitState::Called;
-    after.therapist = Some(therapist_id);
-    after.room = Some(room.id);
-    after.called_at = Some(now.ms);
     Ok(Decided {
         events: vec![Event::VisitCalled {
             visit_id: v.id,
@@ -195,7 +212,7 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
             day: now.day,
             override_reason,
         }],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }
 
@@ -215,11 +232,12 @@ fn missing_message(state: &State, v: &Visit, no_therapist: bool, no_room: bool) 
 
 /// The first waiting visit that can be called now (for `therapist` if given):
 /// a visit asking for someone busy waits for them and does not block the rest.
-fn head_of_queue<'a>(
-    state: &'a State,
+fn head_of_queue(
+    state: &State,
     therapist: Option<Id>,
     now: Now,
-) -> Result<&'a Visit, DomainError> {
+    room_named: bool,
+) -> Result<&Visit, DomainError> {
     let mut any = false;
     for v in state.waiting() {
         any = true;
@@ -244,10 +262,9 @@ fn head_of_queue<'a>(
                 if !rotation::eligible(state, v, now.day).is_empty() {
                     return Ok(v);
                 }
-                if pick_room(state).is_none() {
-                    return Err(conflict(missing_message(state, v, true, true)));
-                }
-                return Err(conflict(missing_message(state, v, true, false)));
+                // A room the caller named is checked later, not "missing".
+                let no_room = !room_named && pick_room(state).is_none();
+                return Err(conflict(missing_message(state, v, true, no_room)));
             }
         }
     }
@@ -269,16 +286,12 @@ pub fn start(state: &State, actor: &Actor, visit_id: Id, now: Now) -> Result<Dec
     let planned_end = now
         .ms
         .saturating_add(i64::from(v.service_minutes) * MINUTE_MS);
-    let mut after = v.clone();
-    after.state = VisitState::InService;
-    after.started_at = Some(now.ms);
-    after.planned_end = Some(planned_end);
     Ok(Decided {
         events: vec![Event::VisitStarted {
             visit_id: v.id,
             planned_end,
         }],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }
 
@@ -300,17 +313,13 @@ pub fn extend(
         .planned_end
         .unwrap_or(0)
         .saturating_add(i64::from(a.minutes) * MINUTE_MS);
-    let mut after = v.clone();
-    after.planned_end = Some(planned_end);
-    after.extended_min += a.minutes;
-    after.overtime = false;
     Ok(Decided {
         events: vec![Event::VisitExtended {
             visit_id: v.id,
             minutes: a.minutes,
             planned_end,
         }],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }
 
@@ -326,16 +335,13 @@ pub fn finish(
         return Err(wrong_state(v, "finished"));
     }
     let cleaning_ms = i64::from(v.cleanup_min) * MINUTE_MS;
-    let mut after = v.clone();
-    after.state = VisitState::AwaitingPayment;
-    after.finished_at = Some(now.ms);
     Ok(Decided {
         events: vec![Event::VisitFinished {
             visit_id: v.id,
             cleaning_until: (cleaning_ms > 0).then(|| now.ms.saturating_add(cleaning_ms)),
             cleaning_ms,
         }],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }
 
@@ -348,11 +354,8 @@ pub fn undo(
 ) -> Result<Decided, DomainError> {
     let v = visit_ref(state, visit_id)?;
     check_assigned(actor, v)?;
-    let (event, state_after) = match v.state {
-        VisitState::Called => (
-            Event::VisitCallUndone { visit_id: v.id },
-            VisitState::Waiting,
-        ),
+    let event = match v.state {
+        VisitState::Called => Event::VisitCallUndone { visit_id: v.id },
         VisitState::InService => {
             let started = v.started_at.unwrap_or(now.ms);
             // A clock that jumped back counts as no time passed.
@@ -365,18 +368,13 @@ pub fn undo(
                     rules.undo_start_grace_ms / MINUTE_MS
                 )));
             }
-            (
-                Event::VisitStartUndone { visit_id: v.id },
-                VisitState::Called,
-            )
+            Event::VisitStartUndone { visit_id: v.id }
         }
         _ => return Err(wrong_state(v, "undone")),
     };
-    let mut after = v.clone();
-    after.state = state_after;
     Ok(Decided {
         events: vec![event],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }
 
@@ -386,14 +384,12 @@ pub fn leave(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, Domai
     if !matches!(v.state, VisitState::Waiting | VisitState::Called) {
         return Err(wrong_state(v, "marked as left"));
     }
-    let mut after = v.clone();
-    after.state = VisitState::Left;
     Ok(Decided {
         events: vec![Event::VisitLeft {
             visit_id: v.id,
             reason,
         }],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }
 
@@ -403,13 +399,11 @@ pub fn void(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, Domain
     if v.state.is_terminal() {
         return Err(wrong_state(v, "voided"));
     }
-    let mut after = v.clone();
-    after.state = VisitState::Voided;
     Ok(Decided {
         events: vec![Event::VisitVoided {
             visit_id: v.id,
             reason,
         }],
-        reply: json!({ "visit": views::visit_full(&after) }),
+        reply: Reply::Visit(v.id),
     })
 }

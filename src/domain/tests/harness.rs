@@ -13,8 +13,7 @@ use crate::domain::state::{
     Presence, Record, RecordKey, Room, RoomStatus, Service, Staff, Visit, VisitState,
 };
 use crate::domain::{
-    decide, Actor, Command, Decided, DomainError, ErrorCode, Event, EventRecord, Id, Now, Role,
-    Rules, State,
+    decide, Actor, Command, DomainError, ErrorCode, Event, EventRecord, Id, Now, Role, Rules, State,
 };
 
 pub const MIN: i64 = 60_000;
@@ -23,6 +22,13 @@ pub const T0: i64 = 1_795_680_000_000;
 pub const DAY1: u32 = 20261126;
 
 pub const ADMIN: Actor = Actor::AdminToken;
+
+/// An accepted command: its events and the ack's data (without `seq`).
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub events: Vec<Event>,
+    pub reply: serde_json::Value,
+}
 
 /// The floor under test.
 pub struct Floor {
@@ -97,10 +103,7 @@ impl Floor {
     pub fn new() -> Floor {
         Floor {
             state: State::default(),
-            now: Now {
-                ms: T0,
-                day: DAY1,
-            },
+            now: Now { ms: T0, day: DAY1 },
             rules: Rules {
                 light_channels: vec![1, 2, 3],
                 ..Rules::default()
@@ -132,14 +135,10 @@ impl Floor {
         format!("token-hash-{}", self.tokens)
     }
 
-    /// Decides only (nothing is applied).
-    pub fn decide(&self, actor: &Actor, command: &Command) -> Result<Decided, DomainError> {
-        decide(&self.state, actor, command, self.now, &self.rules)
-    }
-
-    /// Decides, then applies the events as the writer does. A refusal must
-    /// leave the state exactly as it was.
-    pub fn try_run(&mut self, actor: &Actor, command: &Command) -> Result<Decided, DomainError> {
+    /// Decides, then applies the events as the writer does and renders the
+    /// ack's data from the state after them. A refusal must leave the state
+    /// exactly as it was.
+    pub fn try_run(&mut self, actor: &Actor, command: &Command) -> Result<Done, DomainError> {
         let before = self.state.clone();
         match decide(&self.state, actor, command, self.now, &self.rules) {
             Ok(decided) => {
@@ -158,7 +157,10 @@ impl Floor {
                     apply_checked(&mut self.state, &record, self.check_touched);
                     self.log.push(record);
                 }
-                Ok(decided)
+                Ok(Done {
+                    reply: decided.reply.render(&self.state, self.now),
+                    events: decided.events,
+                })
             }
             Err(err) => {
                 assert_eq!(self.state, before, "a refused command changed the state");
@@ -169,7 +171,7 @@ impl Floor {
 
     /// Runs a command that must be accepted.
     #[track_caller]
-    pub fn run(&mut self, actor: &Actor, command: Command) -> Decided {
+    pub fn run(&mut self, actor: &Actor, command: Command) -> Done {
         match self.try_run(actor, &command) {
             Ok(d) => d,
             Err(e) => panic!("{} by {actor:?} was refused: {e}", command.name()),
@@ -197,12 +199,7 @@ impl Floor {
             ),
             Err(e) => e,
         };
-        assert_eq!(
-            err.code,
-            code,
-            "{} by {actor:?}: {err}",
-            command.name()
-        );
+        assert_eq!(err.code, code, "{} by {actor:?}: {err}", command.name());
         for word in words {
             assert!(
                 err.message.contains(word),

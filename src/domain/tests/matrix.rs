@@ -84,10 +84,9 @@ fn wire_args(name: &str, ids: &Ids) -> Value {
         "staff.deactivate" => json!({"staff_id": ids.otto}),
         "device.pair" => json!({"role": "monitor", "name": "Hall"}),
         "device.revoke" => json!({"device_id": ids.lobby}),
-        "therapist.clock_in"
-        | "therapist.clock_out"
-        | "therapist.break"
-        | "therapist.resume" => json!({"therapist_id": ids.tess}),
+        "therapist.clock_in" | "therapist.clock_out" | "therapist.break" | "therapist.resume" => {
+            json!({"therapist_id": ids.tess})
+        }
         "visit.create" => json!({
             "customer_name": "Wanda",
             "service_ids": [ids.thai],
@@ -263,7 +262,10 @@ fn out_of_service_only_admin_or_cashier() {
             } else {
                 f.refuse(&actor, cmd, ErrorCode::Forbidden, &["out of service"]);
                 // Back to available from out of service: any staff.
-                f.run(&ADMIN, set_status(ids.jade, RoomStatus::OutOfService, Some("x")));
+                f.run(
+                    &ADMIN,
+                    set_status(ids.jade, RoomStatus::OutOfService, Some("x")),
+                );
                 f.run(&actor, set_status(ids.jade, RoomStatus::Available, None));
             }
         }

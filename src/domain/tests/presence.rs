@@ -38,7 +38,8 @@ fn one_in_each_presence() -> (Floor, Vec<(Presence, u64)>) {
 
 #[test]
 fn every_presence_command_from_every_presence() {
-    let commands: [(&str, fn(u64) -> Command); 4] = [
+    type Make = fn(u64) -> Command;
+    let commands: [(&str, Make); 4] = [
         ("therapist.clock_in", clock_in),
         ("therapist.clock_out", clock_out),
         ("therapist.break", take_break),
@@ -130,7 +131,11 @@ fn clock_in_sets_the_rotation_keys_and_clock_out_clears_them() {
     f.run(&ADMIN, resume(anna));
     let t = f.staff(anna);
     assert_eq!(t.clocked_in_at, Some(f.now.ms - 10 * MIN));
-    assert_eq!(t.available_since, Some(f.now.ms), "back from a break: at the tail");
+    assert_eq!(
+        t.available_since,
+        Some(f.now.ms),
+        "back from a break: at the tail"
+    );
     f.run(&ADMIN, clock_out(anna));
     let t = f.staff(anna);
     assert_eq!((t.clocked_in_at, t.available_since), (None, None));
@@ -143,7 +148,12 @@ fn who_may_change_a_presence() {
     let bree = all[2].1;
     let ava_actor = staff_actor(ava, Role::Therapist);
     // A therapist only for themself, whatever the command.
-    for cmd in [clock_in(bree), clock_out(bree), take_break(bree), resume(bree)] {
+    for cmd in [
+        clock_in(bree),
+        clock_out(bree),
+        take_break(bree),
+        resume(bree),
+    ] {
         f.refuse(&ava_actor, cmd, Forbidden, &["own"]);
     }
     // Office staff must say who.
@@ -186,7 +196,12 @@ fn who_may_change_a_presence() {
         &ADMIN,
         Command::StaffDeactivate(crate::domain::command::StaffRef { staff_id: olli }),
     );
-    f.refuse(&ADMIN, clock_in(olli), Invalid, &["not an active therapist"]);
+    f.refuse(
+        &ADMIN,
+        clock_in(olli),
+        Invalid,
+        &["not an active therapist"],
+    );
 }
 
 #[test]

@@ -51,10 +51,30 @@ fn create_refusals_name_the_field() {
     f.run(&ADMIN, room_create("Lotus", 1, Some(2)));
     f.refuse(&ADMIN, room_create("", 1, None), Invalid, &["`name`"]);
     f.refuse(&ADMIN, room_create("   ", 1, None), Invalid, &["`name`"]);
-    f.refuse(&ADMIN, room_create(&"x".repeat(65), 1, None), Invalid, &["`name`"]);
-    f.refuse(&ADMIN, room_create("Bad\u{7}", 1, None), Invalid, &["`name`"]);
-    f.refuse(&ADMIN, room_create("Jade", 0, None), Invalid, &["`capacity`"]);
-    f.refuse(&ADMIN, room_create("Jade", 3, None), Invalid, &["`capacity`"]);
+    f.refuse(
+        &ADMIN,
+        room_create(&"x".repeat(65), 1, None),
+        Invalid,
+        &["`name`"],
+    );
+    f.refuse(
+        &ADMIN,
+        room_create("Bad\u{7}", 1, None),
+        Invalid,
+        &["`name`"],
+    );
+    f.refuse(
+        &ADMIN,
+        room_create("Jade", 0, None),
+        Invalid,
+        &["`capacity`"],
+    );
+    f.refuse(
+        &ADMIN,
+        room_create("Jade", 3, None),
+        Invalid,
+        &["`capacity`"],
+    );
     f.refuse(
         &ADMIN,
         room_create("Jade", 1, Some(9)),
@@ -132,7 +152,12 @@ fn update_refusals() {
     u.light_channel = Some(Some(2));
     f.run(&ADMIN, Command::RoomUpdate(u));
 
-    f.refuse(&ADMIN, Command::RoomUpdate(room_update(999)), NotFound, &["999"]);
+    f.refuse(
+        &ADMIN,
+        Command::RoomUpdate(room_update(999)),
+        NotFound,
+        &["999"],
+    );
     let mut u = room_update(lotus);
     u.name = Some("jade".into());
     f.refuse(&ADMIN, Command::RoomUpdate(u), Conflict, &["jade"]);
@@ -144,10 +169,20 @@ fn update_refusals() {
     f.refuse(&ADMIN, Command::RoomUpdate(u), Invalid, &["`capacity`"]);
     let mut u = room_update(lotus);
     u.light_channel = Some(Some(2));
-    f.refuse(&ADMIN, Command::RoomUpdate(u), Invalid, &["`light_channel`", "Jade"]);
+    f.refuse(
+        &ADMIN,
+        Command::RoomUpdate(u),
+        Invalid,
+        &["`light_channel`", "Jade"],
+    );
     let mut u = room_update(lotus);
     u.light_channel = Some(Some(7));
-    f.refuse(&ADMIN, Command::RoomUpdate(u), Invalid, &["`light_channel`"]);
+    f.refuse(
+        &ADMIN,
+        Command::RoomUpdate(u),
+        Invalid,
+        &["`light_channel`"],
+    );
 }
 
 #[test]
@@ -164,7 +199,12 @@ fn capacity_cannot_drop_below_the_visits_in_the_room() {
     assert_eq!(f.room(suite).occupants, vec![v1, v2]);
     let mut u = room_update(suite);
     u.capacity = Some(1);
-    f.refuse(&ADMIN, Command::RoomUpdate(u), Conflict, &["Suite", "2 visits"]);
+    f.refuse(
+        &ADMIN,
+        Command::RoomUpdate(u),
+        Conflict,
+        &["Suite", "2 visits"],
+    );
     // Renaming an occupied room is fine.
     let mut u = room_update(suite);
     u.name = Some("Grand suite".into());
@@ -329,7 +369,10 @@ fn taking_a_held_room_out_of_service_sends_its_visit_back_to_the_queue() {
     assert_eq!(r.f.room_status(r.held), OutOfService);
     assert_eq!(r.f.room(r.held).reason.as_deref(), Some("leak"));
     // Ben's session in the other room goes on.
-    assert_eq!(r.f.presence(r.ben), crate::domain::state::Presence::InSession);
+    assert_eq!(
+        r.f.presence(r.ben),
+        crate::domain::state::Presence::InSession
+    );
     assert_eq!(r.f.room_status(r.occupied), Occupied);
     let _ = r.occupied_visit;
 }
@@ -340,7 +383,12 @@ fn out_of_service_needs_a_reason_and_an_admin_or_cashier() {
     let f = &mut r.f;
     let cashier = f.add_staff("Cass", Role::Cashier, &[]);
     let anna = staff_actor(r.anna, Role::Therapist);
-    f.refuse(&ADMIN, set_status(r.available, OutOfService, None), Invalid, &["`reason`"]);
+    f.refuse(
+        &ADMIN,
+        set_status(r.available, OutOfService, None),
+        Invalid,
+        &["`reason`"],
+    );
     f.refuse(
         &ADMIN,
         set_status(r.available, OutOfService, Some("  ")),
@@ -361,10 +409,16 @@ fn out_of_service_needs_a_reason_and_an_admin_or_cashier() {
     );
     let cass = f.as_staff(cashier);
     f.run(&cass, set_status(r.available, OutOfService, Some("broken")));
-    f.run(&ADMIN, set_status(r.cleaning_timed, OutOfService, Some("mould")));
+    f.run(
+        &ADMIN,
+        set_status(r.cleaning_timed, OutOfService, Some("mould")),
+    );
     let admin_staff = f.add_staff("Ada", Role::Admin, &[]);
     let ada = f.as_staff(admin_staff);
-    f.run(&ada, set_status(r.cleaning_untimed, OutOfService, Some("mould")));
+    f.run(
+        &ada,
+        set_status(r.cleaning_untimed, OutOfService, Some("mould")),
+    );
 }
 
 #[test]
@@ -420,7 +474,12 @@ fn remove_in_every_status() {
             assert_eq!(d.reply["room_id"], room);
             assert!(!r.f.state.rooms.contains_key(&room));
         } else {
-            r.f.refuse(&ADMIN, cmd, Conflict, &["only an available or out-of-service room"]);
+            r.f.refuse(
+                &ADMIN,
+                cmd,
+                Conflict,
+                &["only an available or out-of-service room"],
+            );
         }
     }
     let mut f = Floor::new();
@@ -505,7 +564,17 @@ fn out_of_service_and_cleaning_rooms_are_never_picked() {
     let _eve = r.f.add_therapist("Eve", &[]);
     r.f.refuse(&ADMIN, call_visit(w), Conflict, &["no room is free", "A-0"]);
     // Naming a room that is cleaning or out of service is refused too.
-    for room in [r.cleaning_timed, r.cleaning_untimed, r.out_of_service, r.held] {
-        r.f.refuse(&ADMIN, call_with(Some(w), None, Some(room)), Conflict, &["no space"]);
+    for room in [
+        r.cleaning_timed,
+        r.cleaning_untimed,
+        r.out_of_service,
+        r.held,
+    ] {
+        r.f.refuse(
+            &ADMIN,
+            call_with(Some(w), None, Some(room)),
+            Conflict,
+            &["no space"],
+        );
     }
 }

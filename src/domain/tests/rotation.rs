@@ -84,11 +84,12 @@ fn ties_on_turns_and_availability_go_by_clock_in() {
     f.advance(1);
     f.run(&ADMIN, resume(ben));
     f.run(&ADMIN, resume(anna));
+    assert_eq!(f.staff(anna).available_since, f.staff(ben).available_since);
     assert_eq!(
-        f.staff(anna).available_since,
-        f.staff(ben).available_since
+        order(&f),
+        vec![anna, ben],
+        "earliest clock-in breaks the tie"
     );
-    assert_eq!(order(&f), vec![anna, ben], "earliest clock-in breaks the tie");
     assert_eq!(next_walk_in(&mut f, plain), anna);
     // Everything equal (same instant clock-in): the lower id, a total order.
     let mut g = Floor::new();
@@ -217,7 +218,10 @@ fn a_request_for_a_busy_therapist_waits_without_blocking_the_queue() {
     // Calling "the next visit" skips the one waiting for Anna.
     f.run(&ADMIN, call_with(None, None, None));
     assert_eq!(f.visit(walk_in).therapist, Some(ben));
-    assert_eq!(f.visit_state(fan), crate::domain::state::VisitState::Waiting);
+    assert_eq!(
+        f.visit_state(fan),
+        crate::domain::state::VisitState::Waiting
+    );
     // Asked by id, it says who it waits for.
     let cleo = f.add_therapist("Cleo", &[]);
     f.refuse(
@@ -333,7 +337,12 @@ fn a_therapist_calls_for_themself() {
     let ben_me = staff_actor(ben, Role::Therapist);
     let v = f.add_visit("V", &[plain]);
     // Ben is not next.
-    f.refuse(&ben_me, call_with(None, None, None), Conflict, &["not next"]);
+    f.refuse(
+        &ben_me,
+        call_with(None, None, None),
+        Conflict,
+        &["not next"],
+    );
     f.refuse(
         &ben_me,
         call_with(Some(v), Some(anna), None),
@@ -355,7 +364,12 @@ fn a_therapist_calls_for_themself() {
     assert_eq!(f.visit(w).therapist, Some(ben));
     // A therapist who is not available cannot call.
     let x = f.add_visit("X", &[plain]);
-    f.refuse(&ben_me, call_visit(x), Conflict, &["Ben", "called to a visit"]);
+    f.refuse(
+        &ben_me,
+        call_visit(x),
+        Conflict,
+        &["Ben", "called to a visit"],
+    );
     // For a visit that asked for them, they are in turn.
     f.run(&ADMIN, undo(w));
     f.run(&ADMIN, undo(v));
@@ -410,10 +424,13 @@ fn a_new_day_resets_the_turns() {
     for _ in 0..2 {
         let t = next_walk_in(&mut f, plain);
         let v = f.staff(t).current_visit.unwrap();
+        f.advance(30);
         f.serve_rest(v);
     }
+    // Anna (free first) before Ben, both with one turn.
     let v = f.add_visit("V", &[plain]);
     assert_eq!(f.call(v).0, anna);
+    f.advance(30);
     f.serve_rest(v);
     assert_eq!((f.turns(anna), f.turns(ben)), (2.0, 1.0));
     assert_eq!(order(&f), vec![ben, anna]);
@@ -449,12 +466,22 @@ fn a_call_says_whether_the_therapist_or_the_room_is_missing() {
     );
     // A therapist but no room.
     let anna = f.add_therapist("Anna", &[]);
-    let err = f.refuse(&ADMIN, call_visit(v), Conflict, &["no room is free for A-001"]);
+    let err = f.refuse(
+        &ADMIN,
+        call_visit(v),
+        Conflict,
+        &["no room is free for A-001"],
+    );
     assert!(!err.message.contains("therapist"), "{}", err.message);
     // A room but no therapist (Anna on a break).
     let lotus = f.add_room("Lotus", 1);
     f.run(&ADMIN, take_break(anna));
-    let err = f.refuse(&ADMIN, call_visit(v), Conflict, &["no therapist is available"]);
+    let err = f.refuse(
+        &ADMIN,
+        call_visit(v),
+        Conflict,
+        &["no therapist is available"],
+    );
     assert!(!err.message.contains("room"), "{}", err.message);
     f.refuse(
         &ADMIN,
@@ -473,7 +500,12 @@ fn a_call_says_whether_the_therapist_or_the_room_is_missing() {
     f.run(&ADMIN, resume(anna));
     assert_eq!(f.call(v), (anna, lotus));
     // Nobody waiting.
-    f.refuse(&ADMIN, call_with(None, None, None), Conflict, &["nobody is waiting"]);
+    f.refuse(
+        &ADMIN,
+        call_with(None, None, None),
+        Conflict,
+        &["nobody is waiting"],
+    );
 }
 
 #[test]
@@ -505,7 +537,9 @@ fn the_room_picked_is_the_smallest_free_the_longest() {
 #[test]
 fn the_rotation_lists_available_first_then_the_others() {
     let (mut f, plain, ids) = floor_with(&["Anna", "Ben", "Cleo", "Dana"]);
-    let [anna, ben, cleo, dana] = ids[..] else { panic!() };
+    let [anna, ben, cleo, dana] = ids[..] else {
+        panic!()
+    };
     f.run(&ADMIN, take_break(ben));
     let v = f.add_visit("V", &[plain]);
     assert_eq!(f.call(v).0, anna);
@@ -516,4 +550,102 @@ fn the_rotation_lists_available_first_then_the_others() {
     assert_eq!(list.len(), 3, "clocked-out therapists are not listed");
     assert!(list.contains(&anna) && list.contains(&ben));
     assert_eq!(list[1..], [ben, anna], "Ben (no turn) before Anna (one)");
+}
+
+/// An unserved call (undone, left, voided) costs the therapist neither a
+/// turn nor their place in the rotation.
+#[test]
+fn an_unserved_call_keeps_the_therapists_place() {
+    for how in ["undo", "leave", "void", "out_of_service"] {
+        let (mut f, plain, ids) = floor_with(&["Anna", "Ben"]);
+        let [anna, ben] = ids[..] else { panic!() };
+        let v = f.add_visit("V", &[plain]);
+        let (t, room) = f.call(v);
+        assert_eq!(t, anna);
+        f.advance(3);
+        let cmd = match how {
+            "undo" => undo(v),
+            "leave" => leave(v, "changed their mind"),
+            "void" => void(v, "entered by mistake"),
+            _ => set_status(room, RoomStatus::OutOfService, Some("flooded")),
+        };
+        f.run(&ADMIN, cmd);
+        let a = f.staff(anna);
+        assert_eq!(
+            a.presence,
+            crate::domain::state::Presence::Available,
+            "{how}"
+        );
+        assert_eq!(a.turns_on(f.now.day), 0.0, "{how}: the turn comes back");
+        assert_eq!(a.available_since, Some(T0 + MIN), "{how}: the place too");
+        assert_eq!(order(&f), vec![anna, ben], "{how}");
+        assert_eq!(next_walk_in(&mut f, plain), anna, "{how}");
+    }
+}
+
+#[test]
+fn a_request_for_a_therapist_who_left_the_staff() {
+    let (mut f, plain, ids) = floor_with(&["Anna", "Ben"]);
+    let [anna, ben] = ids[..] else { panic!() };
+    let fan = f.add_request("Fan of Ben", &[plain], ben);
+    f.run(&ADMIN, clock_out(ben));
+    f.run(
+        &ADMIN,
+        Command::StaffDeactivate(crate::domain::command::StaffRef { staff_id: ben }),
+    );
+    // The arguments are fine; the floor has changed: `conflict`, saying why.
+    f.refuse(
+        &ADMIN,
+        call_visit(fan),
+        Conflict,
+        &["A-001", "asked for Ben", "no longer an active therapist"],
+    );
+    // The desk gives it to Anna with a reason.
+    f.refuse(
+        &ADMIN,
+        call_with(Some(fan), Some(anna), None),
+        Conflict,
+        &["override_reason"],
+    );
+    f.run(
+        &ADMIN,
+        Command::VisitCall(VisitCall {
+            visit_id: Some(fan),
+            therapist_id: Some(anna),
+            override_reason: Some("Ben has left".into()),
+            ..VisitCall::default()
+        }),
+    );
+    assert_eq!(f.visit(fan).therapist, Some(anna));
+}
+
+#[test]
+fn naming_a_room_with_space_leaves_only_the_therapist_missing() {
+    let mut f = Floor::new();
+    let plain = f.add_service("Plain", 30, 0);
+    let suite = f.add_room("Suite", 2);
+    let anna = f.add_therapist("Anna", &[]);
+    let first = f.add_visit("First", &[plain]);
+    assert_eq!(f.call(first), (anna, suite));
+    // No room is available any more, but the suite has a place; nobody is free.
+    let second = f.add_visit("Second", &[plain]);
+    for cmd in [
+        call_with(None, None, Some(suite)),
+        call_with(Some(second), None, Some(suite)),
+    ] {
+        let err = f.refuse(
+            &ADMIN,
+            cmd,
+            Conflict,
+            &["no therapist is available for A-002"],
+        );
+        assert!(!err.message.contains("room"), "{}", err.message);
+    }
+    // Without naming it, both are missing.
+    f.refuse(
+        &ADMIN,
+        call_with(None, None, None),
+        Conflict,
+        &["no therapist is available and no room is free"],
+    );
 }

@@ -27,7 +27,11 @@ fn create_staff() {
     assert_eq!(anna.name, "Anna");
     assert_eq!(anna.role, Role::Therapist);
     assert!(anna.active);
-    assert_eq!(anna.skills, vec!["hot-stone", "thai"], "sorted, no duplicates");
+    assert_eq!(
+        anna.skills,
+        vec!["hot-stone", "thai"],
+        "sorted, no duplicates"
+    );
     assert_eq!(anna.presence, Presence::Off);
     assert_eq!(anna.pin_hash, "$argon2id$v=19$pin-of- Anna ");
     assert_eq!(anna.current_visit, None);
@@ -43,9 +47,24 @@ fn create_staff() {
 fn create_staff_refusals() {
     let mut f = Floor::new();
     f.add_staff("Anna", Role::Therapist, &[]);
-    f.refuse(&ADMIN, staff_create("", Role::Cashier, &[]), Invalid, &["`name`"]);
-    f.refuse(&ADMIN, staff_create(&"n".repeat(65), Role::Cashier, &[]), Invalid, &["`name`"]);
-    f.refuse(&ADMIN, staff_create("anna", Role::Cashier, &[]), Conflict, &["anna"]);
+    f.refuse(
+        &ADMIN,
+        staff_create("", Role::Cashier, &[]),
+        Invalid,
+        &["`name`"],
+    );
+    f.refuse(
+        &ADMIN,
+        staff_create(&"n".repeat(65), Role::Cashier, &[]),
+        Invalid,
+        &["`name`"],
+    );
+    f.refuse(
+        &ADMIN,
+        staff_create("anna", Role::Cashier, &[]),
+        Conflict,
+        &["anna"],
+    );
     for role in [Role::Monitor, Role::Customer] {
         f.refuse(&ADMIN, staff_create("Mo", role, &[]), Invalid, &["`role`"]);
     }
@@ -56,8 +75,18 @@ fn create_staff_refusals() {
     f.refuse(&ADMIN, no_pin, Invalid, &["`pin`"]);
     let many: Vec<String> = (0..21).map(|i| format!("s{i}")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    f.refuse(&ADMIN, staff_create("Sam", Role::Therapist, &many), Invalid, &["`skills`"]);
-    f.refuse(&ADMIN, staff_create("Sam", Role::Therapist, &[" "]), Invalid, &["`skills`"]);
+    f.refuse(
+        &ADMIN,
+        staff_create("Sam", Role::Therapist, &many),
+        Invalid,
+        &["`skills`"],
+    );
+    f.refuse(
+        &ADMIN,
+        staff_create("Sam", Role::Therapist, &[" "]),
+        Invalid,
+        &["`skills`"],
+    );
     f.refuse(
         &ADMIN,
         staff_create("Sam", Role::Therapist, &[&"k".repeat(33)]),
@@ -71,7 +100,10 @@ fn create_staff_refusals() {
 fn a_deactivated_name_may_be_used_again() {
     let mut f = Floor::new();
     let anna = f.add_staff("Anna", Role::Therapist, &[]);
-    f.run(&ADMIN, Command::StaffDeactivate(StaffRef { staff_id: anna }));
+    f.run(
+        &ADMIN,
+        Command::StaffDeactivate(StaffRef { staff_id: anna }),
+    );
     let again = f.add_staff("Anna", Role::Therapist, &[]);
     assert_ne!(anna, again);
     assert_eq!(f.state.staff_by_name("anna").map(|s| s.id), Some(again));
@@ -114,7 +146,12 @@ fn update_staff_refusals() {
     let mut f = Floor::new();
     let anna = f.add_therapist("Anna", &[]);
     let ben = f.add_staff("Ben", Role::Cashier, &[]);
-    f.refuse(&ADMIN, Command::StaffUpdate(staff_update(999)), NotFound, &["999"]);
+    f.refuse(
+        &ADMIN,
+        Command::StaffUpdate(staff_update(999)),
+        NotFound,
+        &["999"],
+    );
     let mut u = staff_update(ben);
     u.name = Some("ANNA".into());
     f.refuse(&ADMIN, Command::StaffUpdate(u), Conflict, &["ANNA"]);
@@ -134,7 +171,12 @@ fn update_staff_refusals() {
         }
         let mut u = staff_update(anna);
         u.role = Some(Role::Cashier);
-        f.refuse(&ADMIN, Command::StaffUpdate(u), Conflict, &["Anna", "clock out"]);
+        f.refuse(
+            &ADMIN,
+            Command::StaffUpdate(u),
+            Conflict,
+            &["Anna", "clock out"],
+        );
     }
     // Same role is no change.
     let mut u = staff_update(anna);
@@ -144,7 +186,12 @@ fn update_staff_refusals() {
     f.run(&ADMIN, Command::StaffDeactivate(StaffRef { staff_id: ben }));
     let mut u = staff_update(ben);
     u.name = Some("Benjamin".into());
-    f.refuse(&ADMIN, Command::StaffUpdate(u), Conflict, &["Ben", "deactivated"]);
+    f.refuse(
+        &ADMIN,
+        Command::StaffUpdate(u),
+        Conflict,
+        &["Ben", "deactivated"],
+    );
 }
 
 #[test]
@@ -233,8 +280,16 @@ fn sessions_open_and_close() {
         &[],
     );
     f.refuse(&ADMIN, session_open(999, "x"), NotFound, &[]);
-    f.run(&ADMIN, Command::StaffDeactivate(StaffRef { staff_id: anna }));
-    f.refuse(&ADMIN, session_open(anna, "tok2"), Forbidden, &["deactivated"]);
+    f.run(
+        &ADMIN,
+        Command::StaffDeactivate(StaffRef { staff_id: anna }),
+    );
+    f.refuse(
+        &ADMIN,
+        session_open(anna, "tok2"),
+        Forbidden,
+        &["deactivated"],
+    );
 }
 
 // ---- devices ----
@@ -320,7 +375,10 @@ fn create_a_service() {
     let id = f.state.counters.next_id - 1;
     let s = f.service(id);
     assert_eq!(s.name, "Hot stone");
-    assert_eq!((s.duration_min, s.cleanup_min, s.price_cents), (90, 15, 12_345));
+    assert_eq!(
+        (s.duration_min, s.cleanup_min, s.price_cents),
+        (90, 15, 12_345)
+    );
     assert_eq!(s.skill.as_deref(), Some("hot-stone"));
     assert_eq!(s.turn_weight, 1.5);
     assert!(s.active);
@@ -397,7 +455,12 @@ fn update_a_service() {
     f.run(&ADMIN, Command::ServiceUpdate(u));
     let s = f.service(thai);
     assert_eq!(
-        (s.name.as_str(), s.duration_min, s.cleanup_min, s.price_cents),
+        (
+            s.name.as_str(),
+            s.duration_min,
+            s.cleanup_min,
+            s.price_cents
+        ),
         ("Thai deluxe", 75, 10, 9_900)
     );
     assert_eq!((s.skill.as_deref(), s.turn_weight), (Some("thai"), 2.0));
@@ -428,7 +491,12 @@ fn update_service_refusals() {
     let mut f = Floor::new();
     let thai = f.add_service("Thai", 60, 10);
     let _swedish = f.add_service("Swedish", 60, 10);
-    f.refuse(&ADMIN, Command::ServiceUpdate(service_update(999)), NotFound, &["999"]);
+    f.refuse(
+        &ADMIN,
+        Command::ServiceUpdate(service_update(999)),
+        NotFound,
+        &["999"],
+    );
     let mut u = service_update(thai);
     u.name = Some("swedish".into());
     f.refuse(&ADMIN, Command::ServiceUpdate(u), Conflict, &["swedish"]);
@@ -461,7 +529,10 @@ fn remove_a_service() {
     let remove = Command::ServiceRemove(ServiceRef { service_id: thai });
     let d = f.run(&ADMIN, remove.clone());
     assert_eq!(d.reply["service_id"], thai);
-    assert!(!f.service(thai).active, "kept for history, no longer offered");
+    assert!(
+        !f.service(thai).active,
+        "kept for history, no longer offered"
+    );
     f.refuse(&ADMIN, remove, Conflict, &["already removed"]);
     f.refuse(
         &ADMIN,

@@ -143,8 +143,11 @@ fn create_refusals_name_the_field() {
         s.f.add_service_with(c)
     };
     let f = &mut s.f;
-    let mut cases: Vec<(crate::domain::command::VisitCreate, crate::domain::ErrorCode, Vec<&str>)> =
-        Vec::new();
+    let mut cases: Vec<(
+        crate::domain::command::VisitCreate,
+        crate::domain::ErrorCode,
+        Vec<&str>,
+    )> = Vec::new();
     let mut c = f.new_visit("", &[s.thai]);
     cases.push((c.clone(), Invalid, vec!["`customer_name`"]));
     c.customer_name = "x".repeat(65);
@@ -184,7 +187,10 @@ fn create_refusals_name_the_field() {
     c.phone = Some("  ".into());
     c.notes = Some(String::new());
     let id = f.add_visit_with(c);
-    assert_eq!((f.visit(id).phone.clone(), f.visit(id).notes.clone()), (None, None));
+    assert_eq!(
+        (f.visit(id).phone.clone(), f.visit(id).notes.clone()),
+        (None, None)
+    );
     assert_eq!(f.visit(id).service_minutes, 240);
 }
 
@@ -248,10 +254,7 @@ fn call_start_extend_finish() {
 
     // The cleanup timer makes it available.
     s.f.advance(15);
-    s.f.run(
-        &Actor::System,
-        Command::CleanupElapsed { room_id: s.lotus },
-    );
+    s.f.run(&Actor::System, Command::CleanupElapsed { room_id: s.lotus });
     assert_eq!(s.f.room_status(s.lotus), RoomStatus::Available);
 }
 
@@ -350,7 +353,10 @@ fn undo_a_call_frees_room_and_therapist_and_gives_the_turn_back() {
     s.f.run(&ADMIN, undo(v));
     let visit = s.f.visit(v);
     assert_eq!(visit.state, Waiting);
-    assert_eq!((visit.therapist, visit.room, visit.called_at), (None, None, None));
+    assert_eq!(
+        (visit.therapist, visit.room, visit.called_at),
+        (None, None, None)
+    );
     assert_eq!(visit.turn_taken, 0.0);
     let anna = s.f.staff(s.anna);
     assert_eq!(anna.presence, Presence::Available);
@@ -381,7 +387,11 @@ fn undo_a_start_within_the_grace_period_only() {
     assert_eq!(visit.therapist, Some(anna));
     assert_eq!(s.f.presence(anna), Presence::Called);
     assert_eq!(s.f.room_status(room), RoomStatus::Held);
-    assert_eq!(s.f.turns(anna), 1.0, "undoing a start keeps the call's turn");
+    assert_eq!(
+        s.f.turns(anna),
+        1.0,
+        "undoing a start keeps the call's turn"
+    );
 
     s.f.start(v);
     s.f.advance_ms(grace + 1);
@@ -399,7 +409,12 @@ fn leave_from_the_queue_and_after_a_call() {
     let called = s.f.add_visit("Cora", &[s.thai]);
     let (anna, room) = s.f.call(called);
     s.f.refuse(&ADMIN, leave(waiting, " "), Invalid, &["`reason`"]);
-    s.f.refuse(&ADMIN, leave(waiting, &"r".repeat(201)), Invalid, &["`reason`"]);
+    s.f.refuse(
+        &ADMIN,
+        leave(waiting, &"r".repeat(201)),
+        Invalid,
+        &["`reason`"],
+    );
     s.f.advance(3);
     s.f.run(&ADMIN, leave(waiting, "tired of waiting"));
     let v = s.f.visit(waiting);
@@ -437,9 +452,17 @@ fn void_in_every_open_state() {
     assert_eq!(v.state, Voided);
     assert_eq!(v.reason.as_deref(), Some("wrong customer"));
     assert_eq!(s.f.presence(s.ben), Presence::Available);
-    assert_eq!(s.f.turns(s.ben), 1.0, "a session that happened keeps its turn");
+    assert_eq!(
+        s.f.turns(s.ben),
+        1.0,
+        "a session that happened keeps its turn"
+    );
     let jade = s.f.room(s.jade);
-    assert_eq!(jade.status, RoomStatus::Cleaning, "a used room needs cleaning");
+    assert_eq!(
+        jade.status,
+        RoomStatus::Cleaning,
+        "a used room needs cleaning"
+    );
     assert_eq!(jade.cleaning_until, None, "untimed");
     // Only an admin voids.
     let cashier = s.f.add_staff("Cass", Role::Cashier, &[]);
@@ -473,7 +496,12 @@ fn overtime_is_flagged_once_and_extending_clears_it() {
     assert!(s.f.visit(v).overtime);
     assert!(s.f.room(room).overtime);
     // Only once.
-    s.f.refuse(&Actor::System, overtime(end), Conflict, &["already flagged"]);
+    s.f.refuse(
+        &Actor::System,
+        overtime(end),
+        Conflict,
+        &["already flagged"],
+    );
     // Extending clears it; the old timer is stale.
     s.f.run(&ADMIN, extend(v, 10));
     assert!(!s.f.visit(v).overtime);
@@ -529,8 +557,14 @@ fn a_double_room_holds_two_sessions() {
     let mut s = spa();
     let suite = s.f.add_room("Couples suite", 2);
     // Fill the single rooms with out-of-service so the suite is used.
-    s.f.run(&ADMIN, set_status(s.lotus, RoomStatus::OutOfService, Some("x")));
-    s.f.run(&ADMIN, set_status(s.jade, RoomStatus::OutOfService, Some("x")));
+    s.f.run(
+        &ADMIN,
+        set_status(s.lotus, RoomStatus::OutOfService, Some("x")),
+    );
+    s.f.run(
+        &ADMIN,
+        set_status(s.jade, RoomStatus::OutOfService, Some("x")),
+    );
     let cleo = s.f.add_therapist("Cleo", &[]);
     let v1 = s.f.add_visit("One", &[s.thai]);
     let v2 = s.f.add_visit("Two", &[s.facial]);
@@ -563,10 +597,7 @@ fn a_double_room_holds_two_sessions() {
     s.f.start(v3);
     s.f.finish(v3);
     assert_eq!(s.f.room_status(suite), RoomStatus::Cleaning);
-    assert_eq!(
-        s.f.room(suite).cleaning_until,
-        Some(s.f.now.ms + 15 * MIN)
-    );
+    assert_eq!(s.f.room(suite).cleaning_until, Some(s.f.now.ms + 15 * MIN));
 }
 
 #[test]
@@ -620,4 +651,80 @@ fn customers_and_monitors_change_nothing() {
             }
         }
     }
+}
+
+/// A Pi without a real-time clock may see its clock (and so the local day)
+/// go back. Ticket numbers must still be unique per day.
+/// The spa's day never goes back: the ticket is counted on the latest day.
+#[test]
+fn ticket_numbers_stay_unique_when_the_day_goes_back() {
+    let mut s = spa();
+    let first = s.f.add_visit("Day one", &[s.facial]);
+    s.f.next_day();
+    let second = s.f.add_visit("Day two", &[s.facial]);
+    // The clock jumps back before midnight.
+    s.f.now.day -= 1;
+    s.f.now.ms -= 120 * MIN;
+    let again = s.f.add_visit("Day one again", &[s.facial]);
+    assert_eq!(s.f.visit(second).day, s.f.visit(again).day);
+    assert_ne!(s.f.visit(first).day, s.f.visit(again).day);
+    assert_eq!(s.f.visit(second).number, "A-001");
+    assert_eq!(s.f.visit(again).number, "A-002");
+}
+
+/// The store rebuilds the state from records at start-up; a floor restarted
+/// in the middle of sessions and cleanups carries on where it was.
+#[test]
+fn a_restart_in_the_middle_of_sessions_and_cleanups() {
+    let mut s = spa();
+    let cleo = s.f.add_therapist("Cleo", &[]);
+    let suite = s.f.add_room("Suite", 1);
+    let in_session = s.f.add_visit("Ines", &[s.thai]);
+    let called = s.f.add_visit("Cal", &[s.thai]);
+    let cleaned = s.f.add_visit("Clea", &[s.thai]);
+    s.f.call_to(cleaned, cleo, suite);
+    s.f.start(cleaned);
+    s.f.finish(cleaned);
+    s.f.call(in_session);
+    s.f.start(in_session);
+    let end = s.f.visit(in_session).planned_end.unwrap();
+    s.f.call(called);
+    s.f.advance(5);
+
+    // Restart: a fresh state from the records alone.
+    let mut rebuilt = crate::domain::State::default();
+    for (key, record) in s.f.state.records() {
+        rebuilt.put_record(&key, Some(record));
+    }
+    assert_eq!(rebuilt, s.f.state);
+    s.f.state = rebuilt;
+
+    // The cleanup keeps its remaining time; the session its planned end.
+    let room = s.f.room(suite);
+    assert_eq!(room.status, RoomStatus::Cleaning);
+    assert_eq!(room.cleaning_until, Some(s.f.now.ms + 10 * MIN));
+    assert_eq!(
+        crate::domain::views::room_free_in_min(room, &s.f.state, s.f.now.ms),
+        Some(10)
+    );
+    let busy = s.f.visit(in_session).therapist.unwrap();
+    s.f.refuse(&ADMIN, clock_out(busy), Conflict, &["in a session"]);
+    s.f.advance(10);
+    s.f.run(&Actor::System, Command::CleanupElapsed { room_id: suite });
+    s.f.advance(50);
+    s.f.run(
+        &Actor::System,
+        Command::OvertimeReached {
+            visit_id: in_session,
+            planned_end: end,
+        },
+    );
+    s.f.start(called);
+    s.f.finish(in_session);
+    s.f.finish(called);
+    assert_eq!(s.f.visit_state(in_session), AwaitingPayment);
+    assert_eq!(s.f.visit_state(called), AwaitingPayment);
+    // Numbers go on from the counters.
+    let next = s.f.add_visit("After", &[s.facial]);
+    assert_eq!(s.f.visit(next).number, "A-004");
 }
