@@ -44,6 +44,8 @@ pub struct Config {
     pub sled_cache_mb: u64,
     /// How long a staff session lasts, in hours.
     pub session_hours: u64,
+    /// How long a client may take to send CONNECT (PROTOCOL.md: 45 s).
+    pub connect_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -386,6 +388,7 @@ impl Config {
         };
         let sled_cache_mb = number(src, "SPA_SLED_CACHE_MB", 32u64, 4, 4096)?;
         let session_hours = number(src, "SPA_SESSION_HOURS", 12u64, 1, 24 * 30)?;
+        let connect_timeout_ms = number(src, "SPA_CONNECT_TIMEOUT_MS", 45_000u64, 100, 600_000)?;
         Ok(Config {
             listen,
             data_dir,
@@ -405,6 +408,7 @@ impl Config {
             log_target,
             sled_cache_mb,
             session_hours,
+            connect_timeout_ms,
         })
     }
 
@@ -489,6 +493,10 @@ impl Config {
             ),
             ("SPA_SLED_CACHE_MB".into(), self.sled_cache_mb.to_string()),
             ("SPA_SESSION_HOURS".into(), self.session_hours.to_string()),
+            (
+                "SPA_CONNECT_TIMEOUT_MS".into(),
+                self.connect_timeout_ms.to_string(),
+            ),
         ]
     }
 }

@@ -146,6 +146,14 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    // Small frames must not wait for Nagle's algorithm (40 ms stalls with
+    // delayed ACKs), and a client that stops reading may hold at most a
+    // bounded kernel send buffer (Linux would otherwise grow it to 4 MB per
+    // socket): past it, writes stall and the client is dropped as too slow.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
+    });
     let (stop_accepting, mut stop_rx) = watch::channel(false);
     let app = crate::http::router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let server = tokio::spawn(async move {
@@ -172,6 +180,9 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         stop_accepting,
     })
 }
+
+/// Kernel send buffer per client socket (the kernel doubles it).
+const SEND_BUFFER_BYTES: usize = 64 * 1024;
 
 /// The ring holds every connection's outbox: big enough for the per-client
 /// queue plus slack, as a power of two.

@@ -30,7 +30,8 @@ pub fn websocket_config(max_payload: usize) -> WebSocketConfig {
     let mut cfg = WebSocketConfig::default();
     cfg.read_buffer_size = 4096;
     cfg.write_buffer_size = 0;
-    cfg.max_write_buffer_size = max_payload.saturating_mul(4).max(64 * 1024);
+    // No cap on the write buffer: a single frame (a big snapshot) must fit
+    // whole; what a slow client may queue is bounded by the ring instead.
     cfg.max_message_size = Some(max_payload);
     cfg.max_frame_size = Some(max_payload);
     cfg

@@ -364,7 +364,10 @@ impl Store {
     }
 }
 
-fn read_backup(file: &Path) -> Result<Vec<(u8, Vec<u8>, Vec<u8>)>, StoreError> {
+/// One backup entry: section tag, key, value.
+type BackupEntry = (u8, Vec<u8>, Vec<u8>);
+
+fn read_backup(file: &Path) -> Result<Vec<BackupEntry>, StoreError> {
     use sha2::{Digest, Sha256};
     let bad = |what: &str| StoreError::Backup(format!("{}: {what}", file.display()));
     let f = File::open(file).map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;

@@ -337,7 +337,7 @@ impl Core {
                                 self.state.apply(&record);
                                 log.push(record);
                             }
-                            let mut data = decided.reply;
+                            let mut data = decided.reply.render(&self.state, now);
                             if let Value::Object(map) = &mut data {
                                 map.insert("seq".into(), json!(last_seq));
                             }

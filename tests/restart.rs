@@ -55,10 +55,14 @@ async fn every_acked_command_survives_sigkill_and_seq_has_no_gap() {
     let client = Client::connect(&daemon.ws(), common::ADMIN)
         .await
         .expect("connect");
-    let ack = client
-        .call("room.create", json!({"name": "after"}))
-        .await
-        .expect("ack");
+    let ack = match client.call("room.create", json!({"name": "after"})).await {
+        Ok(a) => a,
+        Err(e) => panic!(
+            "ack: {e}; closed {:?}; log: {}",
+            client.closed.lock().map(|c| c.clone()),
+            daemon.stderr()
+        ),
+    };
     assert_eq!(ack["ok"], json!(true));
     client.close().await;
     assert_eq!(daemon.stop(), Some(0), "graceful stop exits 0");

@@ -30,8 +30,6 @@ use crate::auth;
 use crate::domain::views::{self, Viewer};
 use crate::domain::{permissions, Actor, Command, DomainError, ErrorCode, Role};
 
-/// How long a client may take to send CONNECT.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Failed CONNECT attempts tolerated on one connection.
 const MAX_CONNECT_ATTEMPTS: u32 = 5;
 
@@ -156,7 +154,7 @@ where
         }
         let ping_every = Duration::from_millis(cfg.ping_interval_ms);
         let pong_within = Duration::from_millis(cfg.ping_timeout_ms);
-        let connect_deadline = Instant::now() + CONNECT_TIMEOUT;
+        let connect_deadline = Instant::now() + Duration::from_millis(cfg.connect_timeout_ms);
         let mut next_ping = Instant::now() + ping_every;
         let mut shutdown = self.hub.shutdown.subscribe();
         loop {
@@ -183,7 +181,7 @@ where
                     close(CloseCode::Away, "ping timeout")
                 }
                 _ = sleep_until(connect_deadline), if self.identity.is_none() => {
-                    close(CloseCode::Policy, "no CONNECT within 45 s")
+                    close(CloseCode::Policy, "no CONNECT in time")
                 }
                 _ = shutdown.changed() => close(CloseCode::Restart, "the hub is restarting"),
             };
