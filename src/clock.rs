@@ -1,6 +1,9 @@
 //! The wall clock and the spa's local day: the only place the shell reads
 //! the time for the core (`domain::Now`).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
@@ -9,16 +12,28 @@ use crate::domain::Now;
 #[derive(Debug, Clone)]
 pub struct SpaClock {
     tz: TimeZone,
+    /// Test seam: added to the wall clock (a jump, or a clock set wrong).
+    offset_ms: Arc<AtomicI64>,
 }
 
 impl SpaClock {
     pub fn new(tz: TimeZone) -> Self {
-        SpaClock { tz }
+        SpaClock {
+            tz,
+            offset_ms: Arc::default(),
+        }
+    }
+
+    /// Moves this clock (and its clones) by `ms` from the system's: tests
+    /// use it to play a wall clock that jumps.
+    #[doc(hidden)]
+    pub fn shift(&self, ms: i64) {
+        self.offset_ms.fetch_add(ms, Ordering::Relaxed);
     }
 
     /// Reads the wall clock once.
     pub fn now(&self) -> Now {
-        self.at(Timestamp::now().as_millisecond())
+        self.at(Timestamp::now().as_millisecond() + self.offset_ms.load(Ordering::Relaxed))
     }
 
     /// The `Now` for a given instant (ms since the epoch).

@@ -492,10 +492,9 @@ impl Core {
                         let end = v.planned_end?;
                         let started = v.started_at?;
                         (v.state == VisitState::InService && !v.overtime).then(|| {
-                            let length = end.saturating_sub(started).max(0);
-                            let left = end.saturating_sub(now.ms).clamp(0, length);
+                            let left = remaining(end, now.ms, end.saturating_sub(started));
                             (
-                                base + Duration::from_millis(left as u64),
+                                base + left,
                                 Command::OvertimeReached {
                                     visit_id: *id,
                                     planned_end: end,
@@ -512,6 +511,14 @@ impl Core {
             }
         }
     }
+}
+
+/// Time left until the wall-clock moment `until`, clamped to `[0, length]`:
+/// a wall clock that jumped forward ends the wait now, one that jumped back
+/// can never stretch it beyond its own length.
+pub fn remaining(until_ms: i64, now_ms: i64, length_ms: i64) -> Duration {
+    let left = until_ms.saturating_sub(now_ms).clamp(0, length_ms.max(0));
+    Duration::from_millis(left as u64)
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -539,3 +539,62 @@ pub fn admin_identity() -> Identity {
         me: json!({"role": "admin", "name": "admin"}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::state::{State, Visit, VisitState};
+
+    fn visit(state: VisitState, ended_at: Option<i64>) -> Visit {
+        Visit {
+            id: 7,
+            number: "A-001".into(),
+            day: 20261126,
+            customer_name: "Ann".into(),
+            phone: None,
+            notes: None,
+            service_ids: vec![],
+            requested_therapist: None,
+            state,
+            therapist: None,
+            room: None,
+            created_at: 0,
+            called_at: None,
+            started_at: None,
+            planned_end: None,
+            finished_at: None,
+            ended_at,
+            extended_min: 0,
+            turn_taken: 0.0,
+            override_reason: None,
+            reason: None,
+            overtime: false,
+            customer_token_hash: auth::hash_token("customer-token"),
+            services_cents: 0,
+            service_minutes: 0,
+            cleanup_min: 0,
+        }
+    }
+
+    #[test]
+    fn a_customer_token_works_until_the_receipt_grace_runs_out() {
+        let hash = auth::hash_token("customer-token");
+        let grace = 1000;
+        let mut state = State::default();
+        state.visits.insert(7, visit(VisitState::Waiting, None));
+        let who = identify_in_state(&state, &hash, 5_000, grace, 20261126).expect("open visit");
+        assert_eq!(who.viewer, Viewer::Customer(7));
+        for end in [VisitState::Closed, VisitState::Left, VisitState::Voided] {
+            state.visits.insert(7, visit(end, Some(5_000)));
+            assert!(
+                identify_in_state(&state, &hash, 5_500, grace, 20261126).is_some(),
+                "{end:?} within the grace"
+            );
+            assert!(
+                identify_in_state(&state, &hash, 6_001, grace, 20261126).is_none(),
+                "{end:?} after the grace"
+            );
+        }
+        assert!(identify_in_state(&state, &auth::hash_token("other"), 0, grace, 0).is_none());
+    }
+}
