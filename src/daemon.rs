@@ -93,6 +93,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Store::open(&config.data_dir, config.sled_cache_mb * 1024 * 1024)?;
     let state = store.load_state()?;
+    let log = store.log_reader();
     let (admin_token, generated) =
         auth::admin_token(config.admin_token.as_deref(), &config.data_dir)?;
     if let Some(path) = generated {
@@ -137,6 +138,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         lights: Some(lights),
         started,
         clock,
+        log,
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)

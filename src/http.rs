@@ -45,6 +45,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
+        .route("/api/reports/day.csv", get(day_csv))
         .merge(crate::web::routes())
         .with_state(hub)
 }
@@ -371,6 +372,67 @@ async fn logout(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
         Err(e) => json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             error_body(e.code.as_str(), &e.message),
+        ),
+    }
+}
+
+/// `GET /api/reports/day.csv?date=YYYY-MM-DD` for an admin or a cashier.
+async fn day_csv(
+    State(hub): State<Arc<Hub>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(token) = bearer(&headers) else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            error_body(
+                "unauthorized",
+                "send an admin or cashier token as Authorization: Bearer …",
+            ),
+        );
+    };
+    let Some(identity) = hub.identify(token).await else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            error_body("unauthorized", "unknown or expired token"),
+        );
+    };
+    if !crate::domain::permissions::allowed(identity.role, "report.day") {
+        return json_response(
+            StatusCode::FORBIDDEN,
+            error_body(
+                "forbidden",
+                "only an admin or a cashier may read the day report",
+            ),
+        );
+    }
+    let report = match hub.day_report(query.get("date").map(String::as_str)).await {
+        Ok(r) => r,
+        Err(e) => {
+            let status = match e.code {
+                crate::domain::ErrorCode::Invalid => StatusCode::BAD_REQUEST,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return json_response(status, error_body(e.code.as_str(), &e.message));
+        }
+    };
+    match crate::domain::report::to_csv(&report) {
+        Ok(csv) => {
+            let name = format!("attachment; filename=\"spa-day-{}.csv\"", report.day);
+            let mut r = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+                csv,
+            )
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&name) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            error_body("internal", &e),
         ),
     }
 }

@@ -62,6 +62,35 @@ fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A read-only view of the event log that any thread may use (sled trees
+/// are shared and thread-safe): reports read the log without the writer.
+#[derive(Clone)]
+pub struct LogReader {
+    floor: sled::Tree,
+}
+
+impl LogReader {
+    /// Events with `seq >= from`, in order.
+    pub fn events_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
+        Self::events_in(&self.floor, from)
+    }
+
+    fn events_in(
+        floor: &sled::Tree,
+        from: u64,
+    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
+        floor
+            .range(event_key(from)..[EVENT + 1].to_vec())
+            .map(|item| {
+                let (_, value) = item?;
+                postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+            })
+    }
+}
+
 /// Facts about a database for `spa-hub check`.
 #[derive(Debug, Clone)]
 pub struct StoreInfo {
@@ -277,12 +306,14 @@ impl Store {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
-        self.floor
-            .range(event_key(from)..[EVENT + 1].to_vec())
-            .map(|item| {
-                let (_, value) = item?;
-                postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
-            })
+        LogReader::events_in(&self.floor, from)
+    }
+
+    /// A handle on the log for readers on other threads (reports).
+    pub fn log_reader(&self) -> LogReader {
+        LogReader {
+            floor: self.floor.clone(),
+        }
     }
 
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
@@ -445,5 +476,6 @@ fn record_key(record: &Record) -> RecordKey {
         Record::Service(s) => RecordKey::Service(s.id),
         Record::Visit(v) => RecordKey::Visit(v.id),
         Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
+        Record::Drawer(d) => RecordKey::Drawer(d.id),
     }
 }

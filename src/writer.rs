@@ -339,7 +339,10 @@ impl Core {
                             }
                             let mut data = decided.reply.render(&self.state, now);
                             if let Value::Object(map) = &mut data {
-                                map.insert("seq".into(), json!(last_seq));
+                                // A replayed checkout carries its original seq.
+                                if map.get("seq").is_none() || map.get("seq") == Some(&Value::Null) {
+                                    map.insert("seq".into(), json!(last_seq));
+                                }
                             }
                             if actor != Actor::System {
                                 log::info!(command = command.name(), seq = last_seq; "{} ok", command.name());

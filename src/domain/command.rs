@@ -9,6 +9,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
+use super::money::{Method, MoveKind, PerMethod};
 use super::state::RoomStatus;
 use super::{invalid, DomainError, Id, Role};
 
@@ -213,6 +214,96 @@ pub struct VisitReason {
     pub reason: String,
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentArg {
+    pub method: Method,
+    pub amount_cents: i64,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TipShareArg {
+    pub therapist_id: Id,
+    pub amount_cents: i64,
+}
+
+/// A discount: an amount in cents or a percentage of the services, and why.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DiscountArg {
+    #[serde(default)]
+    pub amount_cents: Option<i64>,
+    #[serde(default)]
+    pub percent: Option<u32>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitCheckout {
+    pub visit_id: Id,
+    /// Chosen by the client once per checkout attempt; a retry with the same
+    /// id gets the first answer instead of a second charge.
+    pub request_id: String,
+    pub payments: Vec<PaymentArg>,
+    #[serde(default)]
+    pub tip_cents: i64,
+    #[serde(default)]
+    pub tip_split: Option<Vec<TipShareArg>>,
+    #[serde(default)]
+    pub discount: Option<DiscountArg>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitRefund {
+    pub visit_id: Id,
+    pub amount_cents: i64,
+    pub method: Method,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitRetip {
+    pub visit_id: Id,
+    pub tip_split: Vec<TipShareArg>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrawerOpen {
+    #[serde(default)]
+    pub float_cents: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrawerMoveArg {
+    pub kind: MoveKind,
+    pub amount_cents: i64,
+    #[serde(default)]
+    pub note: String,
+    /// An admin may name another staff member's drawer.
+    #[serde(default)]
+    pub drawer_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DrawerClose {
+    pub counted: PerMethod,
+    /// Close although visits await payment (admin only).
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub drawer_id: Option<Id>,
+}
+
 /// Everything the writer can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -240,6 +331,12 @@ pub enum Command {
     VisitUndo(VisitRef),
     VisitLeave(VisitReason),
     VisitVoid(VisitReason),
+    VisitCheckout(VisitCheckout),
+    VisitRefund(VisitRefund),
+    VisitRetip(VisitRetip),
+    DrawerOpen(DrawerOpen),
+    DrawerMove(DrawerMoveArg),
+    DrawerClose(DrawerClose),
     // Internal: never decoded from the wire.
     /// A staff member logged in (the shell checked the PIN).
     SessionOpen {
@@ -262,7 +359,8 @@ pub enum Command {
 }
 
 /// Every wire command name, in the order of PROTOCOL.md. `sync` and
-/// `report.day` change nothing and are answered outside the writer.
+/// `report.day` change nothing and are answered outside the writer (so
+/// `Command::decode` does not know them).
 pub const WIRE_COMMANDS: &[&str] = &[
     "room.create",
     "room.update",
@@ -288,6 +386,13 @@ pub const WIRE_COMMANDS: &[&str] = &[
     "visit.undo",
     "visit.leave",
     "visit.void",
+    "visit.checkout",
+    "visit.refund",
+    "visit.retip",
+    "drawer.open",
+    "drawer.move",
+    "drawer.close",
+    "report.day",
     "sync",
 ];
 
@@ -342,6 +447,12 @@ impl Command {
             "visit.undo" => Command::VisitUndo(args(name, value)?),
             "visit.leave" => Command::VisitLeave(args(name, value)?),
             "visit.void" => Command::VisitVoid(args(name, value)?),
+            "visit.checkout" => Command::VisitCheckout(args(name, value)?),
+            "visit.refund" => Command::VisitRefund(args(name, value)?),
+            "visit.retip" => Command::VisitRetip(args(name, value)?),
+            "drawer.open" => Command::DrawerOpen(args(name, value)?),
+            "drawer.move" => Command::DrawerMove(args(name, value)?),
+            "drawer.close" => Command::DrawerClose(args(name, value)?),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(invalid(format!("unknown command `{shown}`")));
@@ -376,6 +487,12 @@ impl Command {
             Command::VisitUndo(_) => "visit.undo",
             Command::VisitLeave(_) => "visit.leave",
             Command::VisitVoid(_) => "visit.void",
+            Command::VisitCheckout(_) => "visit.checkout",
+            Command::VisitRefund(_) => "visit.refund",
+            Command::VisitRetip(_) => "visit.retip",
+            Command::DrawerOpen(_) => "drawer.open",
+            Command::DrawerMove(_) => "drawer.move",
+            Command::DrawerClose(_) => "drawer.close",
             Command::SessionOpen { .. } => "session.open",
             Command::SessionClose { .. } => "session.close",
             Command::CleanupElapsed { .. } => "timer.cleanup",

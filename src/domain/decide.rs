@@ -34,6 +34,10 @@ pub enum Reply {
     Therapist(Id),
     Device(Id),
     Visit(Id),
+    /// A paid visit with its receipt, and the seq of the checkout itself
+    /// (so a retried checkout is answered with the original seq).
+    Checkout(Id),
+    Drawer(Id),
     Json(Value),
 }
 
@@ -60,6 +64,18 @@ impl Reply {
             ),
             Reply::Device(id) => entity("device", state.devices.get(id).map(views::device)),
             Reply::Visit(id) => entity("visit", state.visits.get(id).map(views::visit_full)),
+            Reply::Checkout(id) => match state.visits.get(id) {
+                Some(v) => json!({
+                    "visit": views::visit_full(v),
+                    "receipt": views::receipt(v),
+                    "seq": v.checkout.as_ref().map(|c| c.seq),
+                }),
+                None => Value::Null,
+            },
+            Reply::Drawer(id) => match state.drawers.get(id) {
+                Some(d) => json!({ "drawer": views::drawer(d), "z_report": d.z_report }),
+                None => Value::Null,
+            },
             Reply::Json(v) => v.clone(),
         }
     }
@@ -544,6 +560,12 @@ pub fn decide(
         Command::VisitUndo(a) => super::visits::undo(state, actor, a.visit_id, now, rules),
         Command::VisitLeave(a) => super::visits::leave(state, a, now),
         Command::VisitVoid(a) => super::visits::void(state, a, now),
+        Command::VisitCheckout(a) => super::checkout::checkout(state, actor, a, now, rules),
+        Command::VisitRefund(a) => super::checkout::refund(state, actor, a, now),
+        Command::VisitRetip(a) => super::checkout::retip(state, a),
+        Command::DrawerOpen(a) => super::checkout::drawer_open(state, actor, a, now),
+        Command::DrawerMove(a) => super::checkout::drawer_move(state, actor, a, now),
+        Command::DrawerClose(a) => super::checkout::drawer_close(state, actor, a),
         Command::SessionOpen {
             staff_id,
             token_hash,
@@ -854,6 +876,8 @@ pub(super) fn blank_visit() -> Visit {
         services_cents: 0,
         service_minutes: 0,
         cleanup_min: 0,
+        checkout: None,
+        refunds: Vec::new(),
     }
 }
 

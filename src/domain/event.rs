@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
 use super::{Actor, Id, Role};
 
@@ -124,6 +125,31 @@ pub enum Event {
         visit_id: Id,
         reason: String,
     },
+    VisitCheckedOut {
+        visit_id: Id,
+        checkout: Checkout,
+    },
+    VisitRefunded {
+        visit_id: Id,
+        refund: Refund,
+    },
+    VisitRetipped {
+        visit_id: Id,
+        tips: Vec<TipShare>,
+        reason: String,
+    },
+    DrawerOpened {
+        drawer: Drawer,
+    },
+    DrawerMoved {
+        drawer_id: Id,
+        movement: DrawerMove,
+    },
+    DrawerClosed {
+        drawer_id: Id,
+        z_report: ZReport,
+        forced: bool,
+    },
 }
 
 impl Event {
@@ -155,6 +181,12 @@ impl Event {
             Event::VisitFinished { .. } => "visit_finished",
             Event::VisitLeft { .. } => "visit_left",
             Event::VisitVoided { .. } => "visit_voided",
+            Event::VisitCheckedOut { .. } => "visit_checked_out",
+            Event::VisitRefunded { .. } => "visit_refunded",
+            Event::VisitRetipped { .. } => "visit_retipped",
+            Event::DrawerOpened { .. } => "drawer_opened",
+            Event::DrawerMoved { .. } => "drawer_moved",
+            Event::DrawerClosed { .. } => "drawer_closed",
         }
     }
 }

@@ -6,9 +6,12 @@
 //! `apply` rebuilds the state from records at start-up. Nothing in here knows
 //! that sockets, sled or GPIO exist.
 
+pub mod checkout;
 pub mod command;
 pub mod event;
+pub mod money;
 pub mod permissions;
+pub mod report;
 pub mod rotation;
 pub mod state;
 pub mod views;

@@ -38,6 +38,13 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("visit.undo", STAFF),
     ("visit.leave", OFFICE),
     ("visit.void", ADMIN),
+    ("visit.checkout", OFFICE),
+    ("visit.refund", ADMIN),
+    ("visit.retip", ADMIN),
+    ("drawer.open", OFFICE),
+    ("drawer.move", OFFICE),
+    ("drawer.close", OFFICE),
+    ("report.day", OFFICE),
     ("sync", EVERYONE),
 ];
 

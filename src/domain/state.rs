@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventRecord};
+use super::money::{Checkout, Drawer, Refund};
 use super::{Id, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +194,24 @@ pub struct Visit {
     pub services_cents: i64,
     pub service_minutes: u32,
     pub cleanup_min: u32,
+    /// What the checkout recorded (closed visits).
+    pub checkout: Option<Checkout>,
+    /// Refunds added after closing (the checkout itself never changes).
+    pub refunds: Vec<Refund>,
+}
+
+impl Visit {
+    /// Paid minus change minus refunds: what may still be refunded.
+    pub fn refundable_cents(&self) -> i64 {
+        let Some(c) = &self.checkout else { return 0 };
+        let refunded = self
+            .refunds
+            .iter()
+            .fold(0i64, |t, r| t.saturating_add(r.amount_cents));
+        c.paid_cents()
+            .saturating_sub(c.change_cents)
+            .saturating_sub(refunded)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +243,7 @@ pub enum Record {
     Service(Service),
     Visit(Visit),
     Session(Session),
+    Drawer(Drawer),
 }
 
 /// The address of a record.
@@ -236,6 +256,7 @@ pub enum RecordKey {
     Service(Id),
     Visit(Id),
     Session(String),
+    Drawer(Id),
 }
 
 impl RecordKey {
@@ -249,6 +270,7 @@ impl RecordKey {
             RecordKey::Service(id) => (4, id.to_be_bytes().to_vec()),
             RecordKey::Visit(id) => (5, id.to_be_bytes().to_vec()),
             RecordKey::Session(hash) => (6, hash.as_bytes().to_vec()),
+            RecordKey::Drawer(id) => (7, id.to_be_bytes().to_vec()),
         };
         let mut bytes = Vec::with_capacity(1 + tail.len());
         bytes.push(kind);
@@ -266,6 +288,7 @@ pub struct State {
     pub services: BTreeMap<Id, Service>,
     pub visits: BTreeMap<Id, Visit>,
     pub sessions: BTreeMap<String, Session>,
+    pub drawers: BTreeMap<Id, Drawer>,
 }
 
 impl State {
@@ -283,6 +306,7 @@ impl State {
             RecordKey::Service(id) => self.services.get(id).cloned().map(Record::Service),
             RecordKey::Visit(id) => self.visits.get(id).cloned().map(Record::Visit),
             RecordKey::Session(h) => self.sessions.get(h).cloned().map(Record::Session),
+            RecordKey::Drawer(id) => self.drawers.get(id).cloned().map(Record::Drawer),
         }
     }
 
@@ -307,6 +331,12 @@ impl State {
             }
             (_, Some(Record::Session(s))) => {
                 self.sessions.insert(s.token_hash.clone(), s);
+            }
+            (_, Some(Record::Drawer(d))) => {
+                self.drawers.insert(d.id, d);
+            }
+            (RecordKey::Drawer(id), None) => {
+                self.drawers.remove(id);
             }
             (RecordKey::Counters, None) => self.counters = Counters::default(),
             (RecordKey::Room(id), None) => {
@@ -358,6 +388,11 @@ impl State {
                 .values()
                 .map(|v| (RecordKey::Visit(v.id), Record::Visit(v.clone()))),
         );
+        out.extend(
+            self.drawers
+                .values()
+                .map(|d| (RecordKey::Drawer(d.id), Record::Drawer(d.clone()))),
+        );
         out.extend(self.sessions.values().map(|s| {
             (
                 RecordKey::Session(s.token_hash.clone()),
@@ -372,6 +407,12 @@ impl State {
         let at = record.at;
         self.counters.seq = record.seq;
         match &record.event {
+            Event::VisitCheckedOut { .. }
+            | Event::VisitRefunded { .. }
+            | Event::VisitRetipped { .. }
+            | Event::DrawerOpened { .. }
+            | Event::DrawerMoved { .. }
+            | Event::DrawerClosed { .. } => self.apply_money(&record.event, record.seq, at),
             Event::RoomCreated { room } => {
                 self.bump_id(room.id);
                 self.rooms.insert(room.id, room.clone());
@@ -676,6 +717,74 @@ impl State {
         }
     }
 
+    fn apply_money(&mut self, event: &Event, seq: u64, at: i64) {
+        match event {
+            Event::VisitCheckedOut { visit_id, checkout } => {
+                let mut checkout = checkout.clone();
+                checkout.seq = seq;
+                checkout.at = at;
+                if let Some(d) = self.drawers.get_mut(&checkout.drawer_id) {
+                    for p in &checkout.payments {
+                        d.taken.add(p.method, p.amount_cents);
+                    }
+                    d.change_cents = d.change_cents.saturating_add(checkout.change_cents);
+                }
+                if let Some(v) = self.visits.get_mut(visit_id) {
+                    v.state = VisitState::Closed;
+                    v.ended_at = Some(at);
+                    v.checkout = Some(checkout);
+                }
+            }
+            Event::VisitRefunded { visit_id, refund } => {
+                let mut refund = refund.clone();
+                refund.at = at;
+                if let Some(d) = refund.drawer_id.and_then(|id| self.drawers.get_mut(&id)) {
+                    d.refunded.add(refund.method, refund.amount_cents);
+                }
+                if let Some(v) = self.visits.get_mut(visit_id) {
+                    v.refunds.push(refund);
+                }
+            }
+            Event::VisitRetipped { visit_id, tips, .. } => {
+                if let Some(c) = self
+                    .visits
+                    .get_mut(visit_id)
+                    .and_then(|v| v.checkout.as_mut())
+                {
+                    c.tips = tips.clone();
+                }
+            }
+            Event::DrawerOpened { drawer } => {
+                self.bump_id(drawer.id);
+                let mut drawer = drawer.clone();
+                drawer.opened_at = at;
+                self.drawers.insert(drawer.id, drawer);
+            }
+            Event::DrawerMoved {
+                drawer_id,
+                movement,
+            } => {
+                if let Some(d) = self.drawers.get_mut(drawer_id) {
+                    let mut movement = movement.clone();
+                    movement.at = at;
+                    d.moves.push(movement);
+                }
+            }
+            Event::DrawerClosed {
+                drawer_id,
+                z_report,
+                forced,
+            } => {
+                if let Some(d) = self.drawers.get_mut(drawer_id) {
+                    d.closed_at = Some(at);
+                    d.z_report = Some(z_report.clone());
+                    d.forced = *forced;
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn bump_id(&mut self, id: Id) {
         if id >= self.counters.next_id {
             self.counters.next_id = id + 1;
@@ -857,6 +966,19 @@ impl State {
             | Event::VisitFinished { visit_id, .. }
             | Event::VisitLeft { visit_id, .. }
             | Event::VisitVoided { visit_id, .. } => visit_keys(&mut keys, *visit_id),
+            Event::VisitCheckedOut { visit_id, checkout } => {
+                keys.push(RecordKey::Visit(*visit_id));
+                keys.push(RecordKey::Drawer(checkout.drawer_id));
+            }
+            Event::VisitRefunded { visit_id, refund } => {
+                keys.push(RecordKey::Visit(*visit_id));
+                keys.extend(refund.drawer_id.map(RecordKey::Drawer));
+            }
+            Event::VisitRetipped { visit_id, .. } => keys.push(RecordKey::Visit(*visit_id)),
+            Event::DrawerOpened { drawer } => keys.push(RecordKey::Drawer(drawer.id)),
+            Event::DrawerMoved { drawer_id, .. } | Event::DrawerClosed { drawer_id, .. } => {
+                keys.push(RecordKey::Drawer(*drawer_id))
+            }
         }
         keys.sort();
         keys.dedup();

@@ -129,8 +129,60 @@ pub fn device(d: &Device) -> Value {
     })
 }
 
+/// The receipt of a closed visit (totals, payments, tips, refunds).
+pub fn receipt(v: &Visit) -> Value {
+    let Some(c) = &v.checkout else {
+        return Value::Null;
+    };
+    json!({
+        "services_cents": c.services_cents,
+        "discount_cents": c.discount_cents,
+        "discount_reason": c.discount_reason,
+        "tip_cents": c.tip_cents,
+        "total_cents": c.total_cents(),
+        "paid_cents": c.paid_cents(),
+        "change_cents": c.change_cents,
+        "payments": c.payments.iter().map(|p| json!({
+            "method": p.method.as_str(),
+            "amount_cents": p.amount_cents,
+            "reference": p.reference,
+        })).collect::<Vec<_>>(),
+        "tips": c.tips.iter().map(|t| json!({"therapist_id": t.therapist_id, "amount_cents": t.amount_cents})).collect::<Vec<_>>(),
+        "refunds": v.refunds.iter().map(|r| json!({
+            "amount_cents": r.amount_cents,
+            "method": r.method.as_str(),
+            "reason": r.reason,
+            "at": r.at,
+        })).collect::<Vec<_>>(),
+        "closed_at": c.at,
+        "cashier_id": c.cashier,
+        "drawer_id": c.drawer_id,
+    })
+}
+
+pub fn drawer(d: &crate::domain::money::Drawer) -> Value {
+    json!({
+        "id": d.id,
+        "owner_id": d.owner,
+        "opened_at": d.opened_at,
+        "float_cents": d.float_cents,
+        "moves": d.moves.iter().map(|m| json!({
+            "at": m.at, "kind": m.kind.as_str(), "amount_cents": m.amount_cents, "note": m.note,
+        })).collect::<Vec<_>>(),
+        "taken": d.taken,
+        "change_cents": d.change_cents,
+        "refunded": d.refunded,
+        "expected": d.expected(),
+        "closed_at": d.closed_at,
+        "z_report": d.z_report,
+        "forced": d.forced,
+        "open": d.is_open(),
+    })
+}
+
 pub fn visit_full(v: &Visit) -> Value {
     json!({
+        "receipt": receipt(v),
         "id": v.id,
         "number": v.number,
         "day": v.day,
@@ -163,11 +215,26 @@ pub fn visit_for(viewer: Viewer, v: &Visit) -> Option<Value> {
         Viewer::Office => Some(visit_full(v)),
         Viewer::Therapist(me) => {
             let mut value = visit_full(v);
-            if v.therapist != Some(me) && v.requested_therapist != Some(me) {
-                if let Some(obj) = value.as_object_mut() {
+            if let Some(obj) = value.as_object_mut() {
+                if v.therapist != Some(me) && v.requested_therapist != Some(me) {
                     obj.remove("phone");
                     obj.remove("notes");
                 }
+                // Money: a therapist sees only their own tip.
+                obj.remove("services_cents");
+                let my_tip: i64 = v
+                    .checkout
+                    .iter()
+                    .flat_map(|c| c.tips.iter())
+                    .filter(|t| t.therapist_id == me)
+                    .map(|t| t.amount_cents)
+                    .sum();
+                let receipt = if v.checkout.is_some() {
+                    json!({ "my_tip_cents": my_tip })
+                } else {
+                    Value::Null
+                };
+                obj.insert("receipt".into(), receipt);
             }
             Some(value)
         }
@@ -182,6 +249,10 @@ pub fn visit_for(viewer: Viewer, v: &Visit) -> Option<Value> {
             if let Some(obj) = value.as_object_mut() {
                 obj.remove("notes");
                 obj.remove("override_reason");
+                if let Some(receipt) = obj.get_mut("receipt").and_then(Value::as_object_mut) {
+                    receipt.remove("cashier_id");
+                    receipt.remove("drawer_id");
+                }
             }
             Some(value)
         }

@@ -215,16 +215,20 @@ where
             if event.seq <= self.seq {
                 continue; // already in the snapshot this client got
             }
-            let mut any = false;
+            let mut sent: Vec<&Utf8Bytes> = Vec::new();
             for (audience, frame) in &event.frames {
-                if audience.includes(identity.viewer) {
-                    any = true;
+                // The same frame may reach a client through two audiences
+                // (an admin who owns a drawer): send it once.
+                if audience.includes(identity.viewer, identity.role, identity.actor.staff_id())
+                    && !sent.contains(&frame)
+                {
+                    sent.push(frame);
                     if let Err(flow) = self.send(frame.clone()).await {
                         return flow;
                     }
                 }
             }
-            if !any {
+            if sent.is_empty() {
                 if let Err(flow) = self.send(event.marker.clone()).await {
                     return flow;
                 }
@@ -372,12 +376,30 @@ where
             return Ok(self.seq);
         };
         let viewer = identity.viewer;
+        let role = identity.role;
+        let me = identity.actor.staff_id();
         let snapshot = self
             .hub
             .writer
             .read(move |state, now| {
                 let seq = state.seq();
-                (seq, views::snapshot(viewer, state, now))
+                let mut snap = views::snapshot(viewer, state, now);
+                // Drawers: an admin sees every open one, a cashier their own.
+                if let (Value::Object(map), true) =
+                    (&mut snap, matches!(role, Role::Admin | Role::Cashier))
+                {
+                    let drawers: Vec<Value> = state
+                        .drawers
+                        .values()
+                        .filter(|d| {
+                            d.is_open() || now.ms - d.closed_at.unwrap_or(0) < 24 * 3_600_000
+                        })
+                        .filter(|d| role == Role::Admin || d.owner == me)
+                        .map(views::drawer)
+                        .collect();
+                    map.insert("drawers".into(), Value::Array(drawers));
+                }
+                (seq, snap)
             })
             .await;
         let (seq, mut snap) = match snapshot {
@@ -437,6 +459,20 @@ where
                 let shown: String = name.chars().take(40).collect();
                 DomainError::new(ErrorCode::Invalid, format!("unknown command `{shown}`"))
             });
+        }
+        if name == "report.day" {
+            let date = arg.get("date").and_then(Value::as_str).map(str::to_string);
+            if let Some(extra) = arg
+                .as_object()
+                .and_then(|o| o.keys().find(|k| *k != "date"))
+            {
+                return Err(DomainError::new(
+                    ErrorCode::Invalid,
+                    format!("report.day: unknown field `{extra}`, expected `date`"),
+                ));
+            }
+            let report = self.hub.day_report(date.as_deref()).await?;
+            return Ok(json!({ "report": report }));
         }
         if name == "sync" {
             return match self.send_snapshot().await {
@@ -573,6 +609,8 @@ mod tests {
             services_cents: 0,
             service_minutes: 0,
             cleanup_min: 0,
+            checkout: None,
+            refunds: Vec::new(),
         }
     }
 

@@ -40,11 +40,18 @@ pub enum Audience {
     Monitors,
     /// The customer of one visit.
     Customer(Id),
+    /// Admins only.
+    Admins,
+    /// One staff member (e.g. a cashier and their own drawer).
+    StaffMember(Id),
 }
 
 impl Audience {
-    pub fn includes(&self, viewer: Viewer) -> bool {
+    /// Whether a client with this view, role and staff id gets the frame.
+    pub fn includes(&self, viewer: Viewer, role: Role, staff_id: Option<Id>) -> bool {
         match (self, viewer) {
+            (Audience::Admins, _) => role == Role::Admin,
+            (Audience::StaffMember(id), _) => staff_id == Some(*id),
             (Audience::Office | Audience::Staff, Viewer::Office) => true,
             (Audience::Staff | Audience::Therapists, Viewer::Therapist(_)) => true,
             (Audience::Therapist(id), Viewer::Therapist(me)) => *id == me,
@@ -161,6 +168,16 @@ pub fn render(
                                 &with_seq(seq, "service", views::service(s)),
                             ),
                         ));
+                    }
+                }
+                RecordKey::Drawer(id) => {
+                    if let Some(d) = state.drawers.get(id) {
+                        let payload =
+                            frame("drawer.updated", &with_seq(seq, "drawer", views::drawer(d)));
+                        frames.push((Audience::Admins, payload.clone()));
+                        if let Some(owner) = d.owner {
+                            frames.push((Audience::StaffMember(owner), payload));
+                        }
                     }
                 }
                 RecordKey::Session(_) | RecordKey::Counters => {}

@@ -24,6 +24,7 @@ use crate::clock::SpaClock;
 use crate::config::Config;
 use crate::domain::{Actor, Command, DomainError, ErrorCode};
 use crate::lights::Lights;
+use crate::store::LogReader;
 use crate::writer::WriterHandle;
 use connection::Identity;
 use fanout::Ring;
@@ -46,6 +47,7 @@ pub struct Hub {
     pub lights: Option<Lights>,
     pub started: Instant,
     pub clock: SpaClock,
+    pub log: LogReader,
 }
 
 impl Hub {
@@ -106,6 +108,60 @@ impl Hub {
         }
         Ok(data)
     }
+}
+
+impl Hub {
+    /// The day report for `date` (`YYYY-MM-DD`, default: today), computed
+    /// from the event log off the async runtime.
+    pub async fn day_report(
+        &self,
+        date: Option<&str>,
+    ) -> Result<crate::domain::report::DayReport, DomainError> {
+        let day = match date.map(str::trim).filter(|d| !d.is_empty()) {
+            None => self.clock.now().day,
+            Some(text) => parse_date(text)?,
+        };
+        let log = self.log.clone();
+        let clock = self.clock.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut failed = None;
+            let events = log.events_from(1).map_while(|e| match e {
+                Ok(e) => Some(e),
+                Err(err) => {
+                    failed = Some(err);
+                    None
+                }
+            });
+            let report = crate::domain::report::day_report(events, day, |ms| clock.day_of(ms));
+            match failed {
+                Some(err) => Err(DomainError::new(
+                    ErrorCode::Unavailable,
+                    format!("reading the log: {err}"),
+                )),
+                None => Ok(report),
+            }
+        })
+        .await
+        .map_err(|_| DomainError::new(ErrorCode::Internal, "the report failed"))?
+    }
+}
+
+/// `YYYY-MM-DD` → `yyyymmdd`.
+pub fn parse_date(text: &str) -> Result<u32, DomainError> {
+    let bad = || {
+        DomainError::new(
+            ErrorCode::Invalid,
+            format!(
+                "`date` must look like 2026-11-26, not {:?}",
+                text.chars().take(20).collect::<String>()
+            ),
+        )
+    };
+    let date: jiff::civil::Date = text.parse().map_err(|_| bad())?;
+    let year = u32::try_from(date.year()).map_err(|_| bad())?;
+    Ok(year * 10_000
+        + u32::from(date.month().unsigned_abs()) * 100
+        + u32::from(date.day().unsigned_abs()))
 }
 
 async fn hash_pin(pin: String) -> Result<String, DomainError> {

@@ -8,6 +8,7 @@
 
 mod harness;
 mod matrix;
+mod money;
 mod presence;
 mod rooms;
 mod rotation;

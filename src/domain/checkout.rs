@@ -1,0 +1,437 @@
+//! Checkout and the drawer: `visit.checkout` (split tender, tips, discount,
+//! idempotent by `request_id`), the corrections that never edit the past
+//! (`visit.refund`, `visit.retip`; `visit.void` is in visits.rs), and the
+//! cash drawer (`drawer.open`, `drawer.move`, `drawer.close` → Z report).
+
+use super::command::{
+    DrawerClose, DrawerMoveArg, DrawerOpen, TipShareArg, VisitCheckout, VisitRefund, VisitRetip,
+};
+use super::decide::{reason_text, visit_ref, Decided, Reply};
+use super::event::Event;
+use super::money::{
+    checked_sum, split_proportionally, Checkout, Drawer, DrawerMove, Method, PerMethod, Refund,
+    TipShare, ZReport,
+};
+use super::state::{State, VisitState};
+use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
+
+const MAX_PAYMENTS: usize = 8;
+/// No single amount above ten million in the currency (10^9 cents): a typo
+/// guard far above any spa bill, and far below any overflow.
+const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
+
+fn amount(field: &str, cents: i64, allow_zero: bool) -> Result<i64, DomainError> {
+    if cents < 0 || (!allow_zero && cents == 0) {
+        return Err(invalid(format!(
+            "`{field}` must be {} cents",
+            if allow_zero {
+                "0 or more"
+            } else {
+                "more than 0"
+            }
+        )));
+    }
+    if cents > MAX_AMOUNT_CENTS {
+        return Err(invalid(format!(
+            "`{field}` is larger than {MAX_AMOUNT_CENTS} cents"
+        )));
+    }
+    Ok(cents)
+}
+
+fn owner(actor: &Actor) -> Option<Id> {
+    actor.staff_id()
+}
+
+/// The acting cashier's open drawer (an admin may name any open drawer).
+fn open_drawer<'a>(
+    state: &'a State,
+    actor: &Actor,
+    named: Option<Id>,
+) -> Result<&'a Drawer, DomainError> {
+    match named {
+        Some(id) => {
+            let d = state
+                .drawers
+                .get(&id)
+                .ok_or_else(|| super::not_found(format!("there is no drawer {id}")))?;
+            if d.owner != owner(actor) && actor.role() != Some(Role::Admin) {
+                return Err(forbidden("this is another cashier's drawer"));
+            }
+            if !d.is_open() {
+                return Err(conflict(format!("drawer {id} is closed")));
+            }
+            Ok(d)
+        }
+        None => state
+            .drawers
+            .values()
+            .find(|d| d.is_open() && d.owner == owner(actor))
+            .ok_or_else(|| conflict("your drawer is not open: open it first (drawer.open)")),
+    }
+}
+
+fn tip_split(
+    state: &State,
+    field: &str,
+    split: &[TipShareArg],
+    tip_cents: i64,
+) -> Result<Vec<TipShare>, DomainError> {
+    let mut shares: Vec<TipShare> = Vec::with_capacity(split.len());
+    for s in split {
+        let t = state
+            .staff
+            .get(&s.therapist_id)
+            .filter(|t| t.role == Role::Therapist)
+            .ok_or_else(|| invalid(format!("`{field}`: {} is not a therapist", s.therapist_id)))?;
+        amount(field, s.amount_cents, true)?;
+        if shares.iter().any(|x| x.therapist_id == t.id) {
+            return Err(invalid(format!("`{field}` names {} twice", t.name)));
+        }
+        shares.push(TipShare {
+            therapist_id: t.id,
+            amount_cents: s.amount_cents,
+        });
+    }
+    let sum = checked_sum(field, shares.iter().map(|s| s.amount_cents))?;
+    if sum != tip_cents {
+        return Err(invalid(format!(
+            "`{field}` adds up to {sum} cents but the tip is {tip_cents} cents"
+        )));
+    }
+    Ok(shares)
+}
+
+pub fn checkout(
+    state: &State,
+    actor: &Actor,
+    a: &VisitCheckout,
+    now: Now,
+    rules: &Rules,
+) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, a.visit_id)?;
+    let request_id = a.request_id.trim();
+    if request_id.is_empty() || request_id.len() > 64 {
+        return Err(invalid(
+            "`request_id` must be 1 to 64 characters, new for each checkout",
+        ));
+    }
+    if let Some(done) = &v.checkout {
+        // A double tap or a retry after a lost ack: the first answer again.
+        if done.request_id == request_id {
+            return Ok(Decided {
+                events: Vec::new(),
+                reply: Reply::Checkout(v.id),
+            });
+        }
+        return Err(conflict(format!("{} is already paid", v.number)));
+    }
+    if v.state != VisitState::AwaitingPayment {
+        return Err(conflict(format!(
+            "{} is {}; only a finished visit awaiting payment can be checked out",
+            v.number,
+            v.state.as_str().replace('_', " ")
+        )));
+    }
+    let drawer = open_drawer(state, actor, None)?;
+
+    let services = v.services_cents;
+    let (discount_cents, discount_reason) = match &a.discount {
+        None => (0, None),
+        Some(d) => {
+            let reason =
+                reason_text(&d.reason).map_err(|_| invalid("`discount.reason` is required"))?;
+            let cents = match (d.amount_cents, d.percent) {
+                (Some(c), None) => amount("discount.amount_cents", c, true)?,
+                (None, Some(p)) if p <= 100 => {
+                    let exact = i128::from(services) * i128::from(p) / 100;
+                    i64::try_from(exact)
+                        .map_err(|_| invalid("`discount.percent` gives too large an amount"))?
+                }
+                (None, Some(_)) => return Err(invalid("`discount.percent` must be 0 to 100")),
+                _ => {
+                    return Err(invalid(
+                        "`discount` needs either `amount_cents` or `percent`",
+                    ))
+                }
+            };
+            if cents > services {
+                return Err(invalid(format!(
+                    "`discount.amount_cents` {cents} is more than the services ({services} cents)"
+                )));
+            }
+            // Above the threshold only an admin may give it.
+            let over = i128::from(cents) * 100
+                > i128::from(services) * i128::from(rules.discount_approval_percent);
+            if over && actor.role() != Some(Role::Admin) {
+                return Err(forbidden(format!(
+                    "a discount above {}% needs an admin",
+                    rules.discount_approval_percent
+                )));
+            }
+            (cents, Some(reason))
+        }
+    };
+    let tip_cents = amount("tip_cents", a.tip_cents, true)?;
+    let total = services
+        .checked_sub(discount_cents)
+        .and_then(|t| t.checked_add(tip_cents))
+        .ok_or_else(|| invalid("`tip_cents`: the total is too large"))?;
+
+    if a.payments.is_empty() || a.payments.len() > MAX_PAYMENTS {
+        return Err(invalid(format!(
+            "`payments` must list 1 to {MAX_PAYMENTS} payments"
+        )));
+    }
+    let mut payments = Vec::with_capacity(a.payments.len());
+    for p in &a.payments {
+        let reference = match p.reference.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(r) if r.chars().count() <= 64 && !r.chars().any(char::is_control) => {
+                Some(r.to_string())
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "`payments.reference` must be at most 64 characters",
+                ))
+            }
+        };
+        payments.push(super::money::Payment {
+            method: p.method,
+            amount_cents: amount("payments.amount_cents", p.amount_cents, false)?,
+            reference,
+        });
+    }
+    let paid = checked_sum("payments", payments.iter().map(|p| p.amount_cents))?;
+    let cash: i64 = checked_sum(
+        "payments",
+        payments
+            .iter()
+            .filter(|p| p.method == Method::Cash)
+            .map(|p| p.amount_cents),
+    )?;
+    let change_cents = if paid == total {
+        0
+    } else if paid > total && paid - total <= cash {
+        // Cash may be over-tendered; the change comes out of the drawer.
+        paid - total
+    } else {
+        return Err(invalid(format!(
+            "`payments` add up to {paid} cents but the total is {total} cents (services {services} − discount {discount_cents} + tip {tip_cents}); only cash may be over-tendered"
+        )));
+    };
+
+    let tips = match &a.tip_split {
+        Some(split) => tip_split(state, "tip_split", split, tip_cents)?,
+        None => {
+            let weights: Vec<(Id, i64)> = v
+                .therapist
+                .map(|t| (t, services.max(1)))
+                .into_iter()
+                .collect();
+            if weights.is_empty() && tip_cents > 0 {
+                return Err(invalid(
+                    "`tip_split` is required: the visit has no therapist",
+                ));
+            }
+            split_proportionally(tip_cents, &weights)?
+        }
+    };
+
+    Ok(Decided {
+        events: vec![Event::VisitCheckedOut {
+            visit_id: v.id,
+            checkout: Checkout {
+                request_id: request_id.to_string(),
+                seq: 0,
+                at: now.ms,
+                drawer_id: drawer.id,
+                cashier: owner(actor),
+                services_cents: services,
+                discount_cents,
+                discount_reason,
+                tip_cents,
+                tips,
+                payments,
+                change_cents,
+            },
+        }],
+        reply: Reply::Checkout(v.id),
+    })
+}
+
+pub fn refund(
+    state: &State,
+    actor: &Actor,
+    a: &VisitRefund,
+    now: Now,
+) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, a.visit_id)?;
+    let reason = reason_text(&a.reason)?;
+    if v.state != VisitState::Closed || v.checkout.is_none() {
+        return Err(conflict(format!(
+            "{} is not paid: a refund follows a payment (void an unpaid visit instead)",
+            v.number
+        )));
+    }
+    let cents = amount("amount_cents", a.amount_cents, false)?;
+    let left = v.refundable_cents();
+    if cents > left {
+        return Err(invalid(format!(
+            "`amount_cents` {cents} is more than what is left to refund ({left} cents)"
+        )));
+    }
+    // Cash leaves a drawer: the admin's own, or any open one if they have none.
+    let drawer_id = match open_drawer(state, actor, None) {
+        Ok(d) => Some(d.id),
+        Err(_) if a.method == Method::Cash => {
+            return Err(conflict(
+                "a cash refund needs your open drawer (drawer.open)",
+            ));
+        }
+        Err(_) => None,
+    };
+    Ok(Decided {
+        events: vec![Event::VisitRefunded {
+            visit_id: v.id,
+            refund: Refund {
+                at: now.ms,
+                amount_cents: cents,
+                method: a.method,
+                reason,
+                drawer_id,
+                by: owner(actor),
+            },
+        }],
+        reply: Reply::Checkout(v.id),
+    })
+}
+
+pub fn retip(state: &State, a: &VisitRetip) -> Result<Decided, DomainError> {
+    let v = visit_ref(state, a.visit_id)?;
+    let reason = reason_text(&a.reason)?;
+    let Some(c) = &v.checkout else {
+        return Err(conflict(format!(
+            "{} is not paid: there is no tip to split",
+            v.number
+        )));
+    };
+    let tips = tip_split(state, "tip_split", &a.tip_split, c.tip_cents)?;
+    Ok(Decided {
+        events: vec![Event::VisitRetipped {
+            visit_id: v.id,
+            tips,
+            reason,
+        }],
+        reply: Reply::Checkout(v.id),
+    })
+}
+
+pub fn drawer_open(
+    state: &State,
+    actor: &Actor,
+    a: &DrawerOpen,
+    now: Now,
+) -> Result<Decided, DomainError> {
+    let float_cents = amount("float_cents", a.float_cents, true)?;
+    if state
+        .drawers
+        .values()
+        .any(|d| d.is_open() && d.owner == owner(actor))
+    {
+        return Err(conflict("your drawer is already open: close it first"));
+    }
+    let id = state.counters.next_id.max(1);
+    Ok(Decided {
+        events: vec![Event::DrawerOpened {
+            drawer: Drawer {
+                id,
+                owner: owner(actor),
+                opened_at: now.ms,
+                float_cents,
+                moves: Vec::new(),
+                taken: PerMethod::default(),
+                change_cents: 0,
+                refunded: PerMethod::default(),
+                closed_at: None,
+                z_report: None,
+                forced: false,
+            },
+        }],
+        reply: Reply::Drawer(id),
+    })
+}
+
+pub fn drawer_move(
+    state: &State,
+    actor: &Actor,
+    a: &DrawerMoveArg,
+    now: Now,
+) -> Result<Decided, DomainError> {
+    let d = open_drawer(state, actor, a.drawer_id)?;
+    let cents = amount("amount_cents", a.amount_cents, false)?;
+    let note = a.note.trim();
+    if note.chars().count() > 200 || note.chars().any(char::is_control) {
+        return Err(invalid("`note` must be at most 200 characters"));
+    }
+    if a.kind.sign() < 0 && cents > d.expected().cash {
+        return Err(conflict(format!(
+            "the drawer should hold {} cents in cash; {} cents cannot come out",
+            d.expected().cash,
+            cents
+        )));
+    }
+    Ok(Decided {
+        events: vec![Event::DrawerMoved {
+            drawer_id: d.id,
+            movement: DrawerMove {
+                at: now.ms,
+                kind: a.kind,
+                amount_cents: cents,
+                note: note.to_string(),
+            },
+        }],
+        reply: Reply::Drawer(d.id),
+    })
+}
+
+pub fn drawer_close(state: &State, actor: &Actor, a: &DrawerClose) -> Result<Decided, DomainError> {
+    let d = open_drawer(state, actor, a.drawer_id)?;
+    for m in Method::ALL {
+        amount(&format!("counted.{}", m.as_str()), a.counted.get(m), true)?;
+    }
+    let waiting: Vec<&str> = state
+        .visits
+        .values()
+        .filter(|v| v.state == VisitState::AwaitingPayment)
+        .map(|v| v.number.as_str())
+        .collect();
+    if !waiting.is_empty() {
+        if !a.force {
+            return Err(conflict(format!(
+                "{} await payment ({}); check them out first, or an admin may force the close",
+                waiting.len(),
+                waiting.join(", ")
+            )));
+        }
+        if actor.role() != Some(Role::Admin) {
+            return Err(forbidden(
+                "only an admin may force a drawer closed while visits await payment",
+            ));
+        }
+    }
+    let expected = d.expected();
+    let variance = a.counted.minus(&expected);
+    Ok(Decided {
+        events: vec![Event::DrawerClosed {
+            drawer_id: d.id,
+            z_report: ZReport {
+                expected,
+                counted: a.counted,
+                variance,
+            },
+            forced: !waiting.is_empty(),
+        }],
+        reply: Reply::Drawer(d.id),
+    })
+}
