@@ -79,6 +79,9 @@ pub struct Running {
     pub addr: SocketAddr,
     pub hub: Arc<Hub>,
     pub admin_token: String,
+    /// Test seam: while set, every commit fails as a broken disk would.
+    #[doc(hidden)]
+    pub storage_fault: Arc<std::sync::atomic::AtomicBool>,
     server: tokio::task::JoinHandle<()>,
     writer: Writer,
     stop_accepting: watch::Sender<bool>,
@@ -94,6 +97,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     let store = Store::open(&config.data_dir, config.sled_cache_mb * 1024 * 1024)?;
     let state = store.load_state()?;
     let log = store.log_reader();
+    let storage_fault = store.failure_switch();
     let (admin_token, generated) =
         auth::admin_token(config.admin_token.as_deref(), &config.data_dir)?;
     if let Some(path) = generated {
@@ -177,6 +181,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         addr,
         hub,
         admin_token,
+        storage_fault,
         server,
         writer,
         stop_accepting,
