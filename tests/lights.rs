@@ -82,7 +82,7 @@ async fn floor_in_every_state(dir: &std::path::Path) {
         .await,
         "service",
     );
-    let mut visit_in = |n: usize, service: u64| {
+    let visit_in = |n: usize, service: u64| {
         let h = h.clone();
         let room = rooms[n];
         async move {
