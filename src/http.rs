@@ -200,27 +200,30 @@ async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
 
 async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
     let health = hub.writer.health();
-    let text = hub.metrics.render(&[
-        (
-            "spa_hub_seq",
-            "Last committed event seq",
-            health.seq.load(Relaxed) as f64,
-        ),
-        (
-            "spa_hub_storage_failing",
-            "1 while storage is failing",
-            if health.storage_failing.load(Relaxed) {
-                1.0
-            } else {
-                0.0
-            },
-        ),
-        (
-            "spa_hub_uptime_seconds",
-            "Seconds since start",
-            hub.started.elapsed().as_secs_f64(),
-        ),
-    ]);
+    let text = hub.metrics.render(
+        &[
+            (
+                "spa_hub_seq",
+                "Last committed event seq",
+                health.seq.load(Relaxed) as f64,
+            ),
+            (
+                "spa_hub_storage_failing",
+                "1 while storage is failing",
+                if health.storage_failing.load(Relaxed) {
+                    1.0
+                } else {
+                    0.0
+                },
+            ),
+            (
+                "spa_hub_uptime_seconds",
+                "Seconds since start",
+                hub.started.elapsed().as_secs_f64(),
+            ),
+        ],
+        &health.flush_latency,
+    );
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -75,15 +75,25 @@ pub struct WriterHandle {
 }
 
 /// Facts the writer publishes for `/healthz` and `/metrics` without a round trip.
-#[derive(Default)]
 pub struct Health {
     pub storage_failing: std::sync::atomic::AtomicBool,
     pub seq: std::sync::atomic::AtomicU64,
     pub batches: std::sync::atomic::AtomicU64,
     pub commands: std::sync::atomic::AtomicU64,
-    /// Sum of flush times in microseconds (with `batches`, the mean).
-    pub flush_us_total: std::sync::atomic::AtomicU64,
-    pub flush_us_max: std::sync::atomic::AtomicU64,
+    /// Time to write and flush each batch.
+    pub flush_latency: crate::hub::metrics::Histogram,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            storage_failing: Default::default(),
+            seq: Default::default(),
+            batches: Default::default(),
+            commands: Default::default(),
+            flush_latency: crate::hub::metrics::Histogram::latency(),
+        }
+    }
 }
 
 fn unavailable() -> DomainError {
@@ -340,7 +350,8 @@ impl Core {
                             let mut data = decided.reply.render(&self.state, now);
                             if let Value::Object(map) = &mut data {
                                 // A replayed checkout carries its original seq.
-                                if map.get("seq").is_none() || map.get("seq") == Some(&Value::Null) {
+                                if map.get("seq").is_none() || map.get("seq") == Some(&Value::Null)
+                                {
                                     map.insert("seq".into(), json!(last_seq));
                                 }
                             }
@@ -369,8 +380,7 @@ impl Core {
             let result = self.store.commit(&log, &records);
             let flush_us = started.elapsed().as_micros() as u64;
             use std::sync::atomic::Ordering::Relaxed;
-            self.health.flush_us_total.fetch_add(flush_us, Relaxed);
-            self.health.flush_us_max.fetch_max(flush_us, Relaxed);
+            self.health.flush_latency.observe_us(flush_us);
             self.health.batches.fetch_add(1, Relaxed);
             match result {
                 Ok(()) => {

@@ -41,6 +41,9 @@ pub struct Identity {
     pub viewer: Viewer,
     /// The staff session's token hash (for logout).
     pub session: Option<String>,
+    /// When the credential stops working (wall clock, ms): the connection
+    /// is closed then.
+    pub expires_at: Option<i64>,
     pub me: Value,
 }
 
@@ -83,6 +86,8 @@ pub struct Connection<S> {
     seq: u64,
     ring: Option<broadcast::Receiver<Arc<Broadcast>>>,
     awaiting_pong: Option<Instant>,
+    /// When the credential expires (monotonic, computed once at CONNECT).
+    expires: Option<Instant>,
 }
 
 impl<S> Connection<S>
@@ -101,6 +106,7 @@ where
             seq: 0,
             ring: None,
             awaiting_pong: None,
+            expires: None,
         }
     }
 
@@ -159,6 +165,7 @@ where
         let mut shutdown = self.hub.shutdown.subscribe();
         loop {
             let pong_deadline = self.awaiting_pong.map(|sent| sent + pong_within);
+            let expiry = self.expires;
             let flow = tokio::select! {
                 inbound = self.ws.next() => match inbound {
                     Some(Ok(message)) => self.inbound(message).await,
@@ -183,6 +190,7 @@ where
                 _ = sleep_until(connect_deadline), if self.identity.is_none() => {
                     close(CloseCode::Policy, "no CONNECT in time")
                 }
+                _ = sleep_until_opt(expiry) => close(CloseCode::Policy, "session expired"),
                 _ = shutdown.changed() => close(CloseCode::Restart, "the hub is restarting"),
             };
             if let Flow::Close(..) = flow {
@@ -358,6 +366,10 @@ where
         self.hub.metrics.became(None, Some(identity.role));
         // Subscribe before the snapshot so no event can fall between them.
         self.ring = Some(self.hub.ring.subscribe());
+        self.expires = identity.expires_at.map(|at| {
+            let left = at.saturating_sub(self.hub.clock.now().ms).max(0);
+            Instant::now() + Duration::from_millis(left as u64)
+        });
         self.identity = Some(identity);
         if let Err(flow) = self
             .send_text(socketio::encode_connect_ok_frame(&self.sid))
@@ -530,6 +542,7 @@ pub fn identify_in_state(
             role: staff.role,
             viewer,
             session: Some(token_hash.to_string()),
+            expires_at: Some(s.expires_at),
             me: json!({"role": staff.role, "staff": views::staff(staff, day), "expires_at": s.expires_at}),
         });
     }
@@ -543,6 +556,7 @@ pub fn identify_in_state(
             role: Role::Monitor,
             viewer: Viewer::Monitor,
             session: None,
+            expires_at: None,
             me: json!({"role": "monitor", "device": views::device(d)}),
         });
     }
@@ -561,6 +575,7 @@ pub fn identify_in_state(
         role: Role::Customer,
         viewer: Viewer::Customer(v.id),
         session: None,
+        expires_at: None,
         me: json!({"role": "customer", "visit_id": v.id, "number": v.number}),
     })
 }
@@ -572,6 +587,7 @@ pub fn admin_identity() -> Identity {
         role: Role::Admin,
         viewer: Viewer::Office,
         session: None,
+        expires_at: None,
         me: json!({"role": "admin", "name": "admin"}),
     }
 }

@@ -42,7 +42,7 @@ impl Histogram {
         self.total.fetch_add(1, Relaxed);
     }
 
-    fn render(&self, out: &mut String, name: &str, help: &str) {
+    pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (bound, count) in self.bounds.iter().zip(&self.counts) {
             let _ = writeln!(
@@ -65,7 +65,6 @@ pub struct Metrics {
     pub heartbeat_drops: AtomicU64,
     commands: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub broadcast_latency: Histogram,
-    pub flush_latency: Histogram,
 }
 
 impl Default for Metrics {
@@ -77,7 +76,6 @@ impl Default for Metrics {
             heartbeat_drops: AtomicU64::new(0),
             commands: Mutex::new(BTreeMap::new()),
             broadcast_latency: Histogram::latency(),
-            flush_latency: Histogram::latency(),
         }
     }
 }
@@ -141,7 +139,9 @@ impl Metrics {
         *map.entry((key, result)).or_insert(0) += 1;
     }
 
-    pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
+    /// The Prometheus text: these metrics, `extra` gauges, and the writer's
+    /// flush histogram.
+    pub fn render(&self, extra: &[(&str, &str, f64)], flush: &Histogram) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -196,7 +196,7 @@ impl Metrics {
             "spa_hub_broadcast_latency_seconds",
             "Time from commit to a frame handed to a client's socket",
         );
-        self.flush_latency.render(
+        flush.render(
             &mut out,
             "spa_hub_storage_flush_seconds",
             "Time to write and flush one batch",
