@@ -243,7 +243,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
             tasks.push(tokio::spawn(async move {
                 let mut acks = Vec::new();
                 let mut errors = 0u64;
-                let mut toggle = d % 2 == 0;
+                let mut toggle = d % 2 == 1;
                 while Instant::now() < deadline {
                     toggle = !toggle;
                     let status = if toggle { "cleaning" } else { "available" };

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs `spa-hub bench hub` against spa-hub and against ../shared/bench-floor
+# (a bare tokio-tungstenite broadcast server) in the same sitting, one after
+# the other on 127.0.0.1, so the figures can be reported as ratios.
+#
+#   tests/bench/hub-vs-floor.sh [quick]     (quick: shorter runs, 2000 idle)
+#
+# Needs: a release build of spa-hub (cargo build --release) and the floor
+# (cargo build --release --manifest-path ../shared/bench-floor/Cargo.toml).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HUB=${SPA_HUB_BIN:-${CARGO_TARGET_DIR:-target}/release/spa-hub}
+FLOOR=${FLOOR_BIN:-../shared/bench-floor/target/release/bench-floor}
+[ -x "$HUB" ] || { echo "build spa-hub first: cargo build --release"; exit 1; }
+[ -x "$FLOOR" ] || { echo "build the floor: cargo build --release --manifest-path ../shared/bench-floor/Cargo.toml"; exit 1; }
+IDLE_N=10000; IDLE_S=60; LOAD_S=15; QUIET_S=30
+if [ "${1:-}" = quick ]; then IDLE_N=2000; IDLE_S=5; LOAD_S=5; QUIET_S=10; fi
+TOKEN=bench-admin-token-0000
+PORT=5310
+data=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$data"; }
+trap cleanup EXIT
+
+start() { # which
+    if [ "$1" = hub ]; then
+        rm -rf "$data"/*
+        SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$data SPA_ADMIN_TOKEN=$TOKEN SPA_LOG=warn \
+        SPA_LIGHTS=sim SPA_MAX_CONNECTIONS=10100 "$HUB" serve >"$data.log" 2>&1 &
+    else
+        "$FLOOR" 127.0.0.1:$PORT >/dev/null 2>&1 &
+    fi
+    pid=$!
+    for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$PORT) 2>/dev/null && return 0; sleep 0.1; done
+    echo "server did not start"; exit 1
+}
+stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; sleep 1; }
+bench() { # label args...
+    local label=$1; shift
+    "$HUB" bench hub --url ws://127.0.0.1:$PORT --token $TOKEN --server-pid "$pid" --label "$label" "$@"
+}
+
+for which in floor hub; do
+    extra=(); [ $which = floor ] && extra=(--monitor-token x)
+    echo; echo "##### $which: $IDLE_N idle connections, ${IDLE_S} s of heartbeats"
+    start $which; bench "$which idle" --monitors $IDLE_N --rate 0 --duration 0 --idle $IDLE_S --connect-parallel 200 "${extra[@]}"; stop
+    echo; echo "##### $which: 500 monitors, 20 events/s for ${LOAD_S} s"
+    start $which; bench "$which 20/s" --monitors 500 --rate 20 --duration $LOAD_S "${extra[@]}"; stop
+    echo; echo "##### $which: 500 monitors, closed loop for ${LOAD_S} s"
+    start $which; bench "$which closed" --monitors 500 --closed-loop --duration $LOAD_S "${extra[@]}"; stop
+    echo; echo "##### $which: 280 idle connections, CPU over ${QUIET_S} s"
+    start $which; bench "$which quiet" --monitors 280 --rate 0 --duration 0 --idle $QUIET_S "${extra[@]}"; stop
+done
