@@ -443,12 +443,10 @@ fn core(iterations: u32) {
                 _ => None,
             })
             .unwrap_or(0);
-        run_as_admin(
-            &mut state,
-            &Command::VisitUndo(VisitRef { visit_id }),
-            now,
-            &rules,
-        );
+        let undo = Command::VisitUndo(VisitRef { visit_id });
+        if run_as_admin(&mut state, &undo, now, &rules).is_empty() {
+            pairs_failed += 1;
+        }
     }
     let pair_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(iterations);
     println!("visit.call decide: {decide_us:.2} µs ({ok} ok of {iterations})");

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Compatibility test of the hub with third-party Socket.IO clients: the
+# official socket.io-client 4.x (Node) and python-socketio, both over the
+# WebSocket transport only (tests/clients/).
+#
+# Installs the clients' dependencies when missing (npm ci into
+# tests/clients/node_modules, a venv in tests/clients/.venv), builds the hub
+# with `cargo build --release` (honours CARGO_TARGET_DIR; SPA_HUB_BIN=path
+# uses a binary already built instead), starts it on a free 127.0.0.1 port
+# with a temporary data directory, runs both clients against it, stops it
+# with SIGTERM and checks that it exits 0.
+# Usage: .ci/clients.sh
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+CLIENTS=$ROOT/tests/clients
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+
+# --- client dependencies ---------------------------------------------------------
+# npm ci leaves node_modules/.package-lock.json; reinstall when it is missing
+# or older than the lock file.
+if [ ! -f "$CLIENTS/node_modules/.package-lock.json" ] ||
+    [ "$CLIENTS/package-lock.json" -nt "$CLIENTS/node_modules/.package-lock.json" ]; then
+    echo "== npm ci --prefix tests/clients"
+    npm ci --prefix "$CLIENTS" --no-audit --no-fund
+fi
+VENV=$CLIENTS/.venv
+if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$CLIENTS/requirements.txt" "$VENV/.requirements.txt"; then
+    echo "== python3 -m venv tests/clients/.venv; pip install -r requirements.txt"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$CLIENTS/requirements.txt"
+    cp "$CLIENTS/requirements.txt" "$VENV/.requirements.txt"
+fi
+
+# --- the hub ------------------------------------------------------------------------
+if [ -n "${SPA_HUB_BIN:-}" ]; then
+    BIN=$SPA_HUB_BIN
+else
+    echo "== cargo build --release"
+    cargo build --release --locked
+    BIN=$TARGET_DIR/release/spa-hub
+fi
+[ -x "$BIN" ] || { echo "FAIL: no hub binary at $BIN"; exit 1; }
+
+TMP=$(mktemp -d -t spa-clients.XXXXXX)
+HUB_PID=
+cleanup() {
+    if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
+        kill -KILL "$HUB_PID" 2>/dev/null || true
+        wait "$HUB_PID" 2>/dev/null || true
+    fi
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PY=$VENV/bin/python
+PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ADMIN=$("$PY" -c 'import secrets; print(secrets.token_hex(24))')
+URL=http://127.0.0.1:$PORT
+mkdir "$TMP/data"
+
+echo "== spa-hub serve on $URL (data in $TMP/data)"
+SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
+    "$BIN" serve 2>"$TMP/hub.log" &
+HUB_PID=$!
+
+hub_log() { echo "-- hub log (last 40 lines) --"; tail -n 40 "$TMP/hub.log" || true; }
+
+healthy=
+for _ in $(seq 1 150); do
+    if ! kill -0 "$HUB_PID" 2>/dev/null; then
+        echo "FAIL: the hub exited before it was healthy"
+        hub_log
+        exit 1
+    fi
+    if "$PY" -c 'import sys, urllib.request
+sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1).status == 200 else 1)' "$URL" 2>/dev/null; then
+        healthy=1
+        break
+    fi
+    sleep 0.2
+done
+[ -n "$healthy" ] || { echo "FAIL: /healthz not 200 within 30 s"; hub_log; exit 1; }
+
+# --- the clients ----------------------------------------------------------------------
+export SPA_URL=$URL SPA_ADMIN_TOKEN=$ADMIN
+status=0
+tally() { tail -n 1 "$1" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p'; }
+total_pass=0
+total_fail=0
+for client in python node; do
+    echo "== $client client"
+    out=$TMP/$client.out
+    rc=0
+    if [ "$client" = python ]; then
+        timeout 300 "$PY" "$CLIENTS/python_client.py" 2>&1 | tee "$out" || rc=$?
+    else
+        timeout 300 node "$CLIENTS/node_client.mjs" 2>&1 | tee "$out" || rc=$?
+    fi
+    read -r p f <<<"$(tally "$out")" || true
+    if [ -z "${p:-}" ]; then
+        echo "FAIL: the $client client printed no final tally (exit $rc)"
+        p=0 f=1
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL: the $client client exited $rc"
+        f=1
+    fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    [ "$rc" -eq 0 ] || status=1
+    unset p f
+done
+
+# --- stop the hub -----------------------------------------------------------------------
+echo "== SIGTERM to the hub"
+kill -TERM "$HUB_PID"
+stopped=
+for _ in $(seq 1 100); do
+    kill -0 "$HUB_PID" 2>/dev/null || { stopped=1; break; }
+    sleep 0.1
+done
+hub_rc=0
+if [ -z "$stopped" ]; then
+    echo "FAIL: the hub did not exit within 10 s of SIGTERM"
+    kill -KILL "$HUB_PID" 2>/dev/null || true
+fi
+wait "$HUB_PID" || hub_rc=$?
+HUB_PID=
+if [ -n "$stopped" ] && [ "$hub_rc" -eq 0 ]; then
+    echo "ok   hub exited 0 on SIGTERM"
+    total_pass=$((total_pass + 1))
+else
+    echo "FAIL: hub exit status $hub_rc after SIGTERM"
+    total_fail=$((total_fail + 1))
+    status=1
+fi
+[ "$status" -eq 0 ] || hub_log
+echo "clients: $total_pass passed, $total_fail failed"
+exit "$status"

@@ -1,0 +1,598 @@
+// End-to-end test of the hub's web pages in headless Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core) against a real hub.
+//
+// Run by .ci/browser.sh, which starts the hub and passes:
+//   SPA_URL            http://127.0.0.1:PORT
+//   SPA_ADMIN_TOKEN    the hub's admin token
+//   SPA_HUB_PID        the hub's pid (this test stops it with SIGTERM to
+//                      restart it: the monitor must reconnect by itself)
+//   SPA_HUB_BIN        the binary, started again with this process's env
+//                      (SPA_LISTEN, SPA_DATA_DIR, … exported by the script)
+//   SPA_SCREENSHOTS    where the screenshots go (default test-output/screenshots)
+//   SPA_HUB_LOG2       log file of the restarted hub
+// Prints `N passed, M failed` last; exits non-zero on a failure.
+
+import { chromium } from "playwright-core";
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, openSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const URL_ = (process.env.SPA_URL || "").replace(/\/$/, "");
+const ADMIN = process.env.SPA_ADMIN_TOKEN || "";
+const SHOTS = process.env.SPA_SCREENSHOTS || path.join(here, "..", "..", "test-output", "screenshots");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+if (!URL_ || !ADMIN) {
+  console.log("SPA_URL and SPA_ADMIN_TOKEN are required (run .ci/browser.sh)");
+  console.log("0 passed, 1 failed");
+  process.exit(1);
+}
+mkdirSync(SHOTS, { recursive: true });
+
+const CUSTOMER = { first: "Margaret", last: "Testperson", phone: "+44 7700 900123", notes: "Allergic to nut oils" };
+const CUSTOMER2 = { first: "Bartholomew", last: "Queueington" };
+// Nothing about a customer but the ticket number may reach the monitor.
+const NAMES = [CUSTOMER.first, CUSTOMER.last, CUSTOMER2.first, CUSTOMER2.last, CUSTOMER.phone, CUSTOMER.notes];
+const THERAPIST = { name: "Tara", pin: "4321" };
+const CASHIER = { name: "Cass", pin: "8765" };
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const pageErrors = [];
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    const r = await fn();
+    if (r && r.skip) {
+      skipped++;
+      console.log(`skip ${name}: ${r.skip}`);
+    } else {
+      passed++;
+      console.log(`ok   ${name} (${Date.now() - started} ms)`);
+    }
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${(e && e.message ? e.message : String(e)).split("\n").slice(0, 6).join("\n     ")}`);
+    for (const [who, page] of Object.entries(pages)) {
+      if (page && !page.isClosed()) await page.screenshot({ path: path.join(SHOTS, `failed-${slug(name)}-${who}.png`) }).catch(() => {});
+    }
+  }
+}
+const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "").slice(0, 40);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+/** Waits until `text` is in the innerText of `selector`. */
+async function waitText(page, selector, text, timeout = 10000) {
+  try {
+    await page.waitForFunction(([sel, t]) => {
+      const el = document.querySelector(sel);
+      return !!el && el.innerText.includes(t);
+    }, [selector, text], { timeout });
+  } catch (e) {
+    const got = await page.evaluate((sel) => (document.querySelector(sel) || {}).innerText, selector).catch(() => undefined);
+    throw new Error(`"${text}" did not appear in ${selector} within ${timeout} ms (it shows ${JSON.stringify(got && got.slice(0, 300))})`);
+  }
+}
+const live = (page, timeout = 15000) => page.waitForSelector('body[data-conn="live"]', { state: "attached", timeout });
+/** The ack message next to a command button, once it is not "…". */
+async function ackOf(page, buttonSelector, timeout = 10000) {
+  await page.waitForFunction((sel) => {
+    const b = document.querySelector(sel);
+    const a = b && b.nextElementSibling;
+    return !!b && !b.disabled && a && a.classList.contains("ack") && a.textContent !== "…";
+  }, buttonSelector, { timeout });
+  return page.evaluate((sel) => {
+    const a = document.querySelector(sel).nextElementSibling;
+    return { text: a.textContent, error: a.classList.contains("error") };
+  }, buttonSelector);
+}
+async function shot(page, name, fullPage = false) {
+  await page.screenshot({ path: path.join(SHOTS, name + ".png"), fullPage });
+}
+
+// ---------------------------------------------------------------------------------------------
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  // Playwright gives every launch a fresh, temporary --user-data-dir of its own.
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const pages = {};
+async function open(who, options) {
+  const ctx = await browser.newContext(Object.assign({ baseURL: URL_, acceptDownloads: true }, options));
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(10000);
+  page.on("pageerror", (e) => pageErrors.push(`${who}: ${e.message}`));
+  page.on("console", (m) => {
+    // Connection failures while the hub is down are expected; anything
+    // else (a CSP refusal, a missing asset, a script error) is not.
+    if (m.type() === "error" && !/WebSocket|ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET/.test(m.text())) pageErrors.push(`${who} console: ${m.text()}`);
+  });
+  page.on("dialog", (d) => d.dismiss().catch(() => {}));
+  pages[who] = page;
+  return page;
+}
+
+const admin = await open("admin", { viewport: { width: 1440, height: 1000 } });
+const cashier = await open("cashier", { viewport: { width: 1440, height: 1000 } });
+const therapist = await open("therapist", { viewport: { width: 1024, height: 768 }, hasTouch: true });
+const customer = await open("customer", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+const monitor = await open("monitor", { viewport: { width: 1920, height: 1080 } });
+
+let monitorLink = null;
+let customerLink = null;
+let number = null;
+let heldRoom = null;
+let hasCheckout = true;
+
+async function checkMonitorHasNoNames(when) {
+  const { text, html } = await monitor.evaluate(() => ({ text: document.body.innerText, html: document.documentElement.innerHTML }));
+  for (const n of NAMES) {
+    assert(!text.includes(n), `the monitor's text shows the customer name ${n} (${when})`);
+    assert(!html.includes(n), `the monitor's DOM holds the customer name ${n} (${when})`);
+  }
+}
+
+// ---- sign-in and set-up by the admin ------------------------------------------------------------
+await step("the sign-in page offers the roles", async () => {
+  await admin.goto("/");
+  await admin.waitForSelector('[data-role="therapist"]');
+  await admin.click('[data-role="admin"]');
+  await admin.waitForSelector("#admin-card", { state: "visible" });
+  await shot(admin, "index");
+});
+
+await step("the admin pastes the admin token and lands on /admin", async () => {
+  await admin.fill("#admin-token", ADMIN);
+  await admin.click("#admin-btn");
+  await admin.waitForURL(/\/admin$/);
+  await live(admin);
+  await waitText(admin, "#who", "Admin");
+});
+
+await step("a wrong admin token is refused and leads back to the sign-in page", async () => {
+  const page = await (await browser.newContext({ baseURL: URL_ })).newPage();
+  await page.goto("/");
+  await page.click('[data-role="admin"]');
+  await page.fill("#admin-token", "not-the-admin-token-at-all");
+  await page.click("#admin-btn");
+  await page.waitForURL(/\/\?expired=1/);
+  await waitText(page, "#notice", "no longer valid");
+  assert(!(await page.evaluate(() => localStorage.getItem("spa.staff"))), "the refused token is still stored");
+  await page.context().close();
+});
+
+await step("the admin creates rooms with light channels", async () => {
+  for (const [name, ch] of [["Room 1", "1"], ["Room 2", "2"], ["Room 7", ""]]) {
+    await admin.fill("#rm-name", name);
+    await admin.fill("#rm-ch", ch);
+    await admin.click("#rm-add");
+    const ack = await ackOf(admin, "#rm-add");
+    assert(!ack.error, `room.create ${name}: ${ack.text}`);
+    await waitText(admin, "#rooms", name);
+  }
+});
+
+await step("a command button is disabled until its ack; a refusal shows the hub's message next to it", async () => {
+  await admin.fill("#rm-name", "Room 1");
+  await admin.fill("#rm-ch", "");
+  // The click handler disables the button before it waits for the ack.
+  const disabledAtOnce = await admin.evaluate(() => {
+    const b = document.querySelector("#rm-add");
+    b.click();
+    return b.disabled;
+  });
+  assert(disabledAtOnce, "the button was not disabled while its command was in flight");
+  const ack = await ackOf(admin, "#rm-add");
+  assert(ack.error && /already exists/.test(ack.text), `expected the conflict message, got ${JSON.stringify(ack)}`);
+});
+
+await step("the admin creates a service", async () => {
+  await admin.fill("#sv-name", "Swedish massage");
+  await admin.fill("#sv-dur", "60");
+  await admin.fill("#sv-clean", "10");
+  await admin.fill("#sv-price", "80.00");
+  await admin.click("#sv-add");
+  const ack = await ackOf(admin, "#sv-add");
+  assert(!ack.error, ack.text);
+  await waitText(admin, "#services", "Swedish massage");
+  await waitText(admin, "#services", "80.00");
+});
+
+await step("the admin creates a therapist and a cashier with PINs", async () => {
+  for (const [who, role] of [[THERAPIST, "therapist"], [CASHIER, "cashier"]]) {
+    await admin.fill("#st-name", who.name);
+    await admin.selectOption("#st-role", role);
+    await admin.fill("#st-pin", who.pin);
+    await admin.click("#st-add");
+    const ack = await ackOf(admin, "#st-add", 20000);
+    assert(!ack.error, `staff.create ${who.name}: ${ack.text}`);
+    await waitText(admin, "#staff", who.name);
+  }
+});
+
+await step("the admin pairs a monitor and gets its link and QR code", async () => {
+  await admin.fill("#dv-name", "Lobby TV");
+  await admin.click("#dv-pair");
+  await admin.waitForSelector("#pair-link");
+  monitorLink = await admin.getAttribute("#pair-link", "href");
+  assert(/\/monitor#token=[^&]{20,}/.test(monitorLink), `link ${monitorLink}`);
+  assert(await admin.$("#pair-result svg.qr"), "no QR code");
+  await waitText(admin, "#devices", "Lobby TV");
+});
+
+await step("the admin sees the room lights live (from /healthz)", async () => {
+  const lights = await admin.evaluate(async () => (await (await fetch("/healthz")).json()).lights);
+  if (!lights.channels || !lights.channels.length) return { skip: `no light channels wired (backend ${lights.backend})` };
+  await admin.waitForSelector('.light[data-channel="1"] .lamp.green.on', { timeout: 8000 });
+  await waitText(admin, '.light[data-channel="1"]', "Room 1");
+  await waitText(admin, "#health", "storage");
+});
+
+// ---- the monitor -----------------------------------------------------------------------------------
+await step("the monitor opens its pairing link, keeps the token and strips it from the URL", async () => {
+  await monitor.goto(monitorLink);
+  await live(monitor);
+  assert(!monitor.url().includes("token"), `URL still has the token: ${monitor.url()}`);
+  const stored = await monitor.evaluate(() => localStorage.getItem("spa.monitor"));
+  assert(stored && stored.length > 20, "the token was not stored");
+  await monitor.waitForFunction(() => document.querySelectorAll("#rooms .tile").length === 3);
+  await waitText(monitor, '#rooms .tile[data-status="available"]', "Free now");
+});
+
+await step("the monitor page weighs under 150 KB transferred, socket.io client included", async () => {
+  const bytes = await monitor.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    const res = performance.getEntriesByType("resource").filter((r) => !r.name.includes("/socket.io/?"));
+    return { total: (nav ? nav.transferSize : 0) + res.reduce((s, r) => s + r.transferSize, 0), files: res.map((r) => r.name.replace(location.origin, "") + " " + r.transferSize) };
+  });
+  console.log(`     /monitor: ${bytes.total} bytes transferred (${bytes.files.join(", ")})`);
+  assert(bytes.total > 40000 && bytes.total < 150 * 1024, `${bytes.total} bytes`);
+});
+
+await step("a gap in the event seq makes the page ask for a fresh snapshot", async () => {
+  const before = await monitor.evaluate(() => Spa.conn.snapshots);
+  await monitor.evaluate(() => {
+    const c = Spa.conn;
+    for (const f of c.socket.listeners("room.updated")) f({ seq: c.seq + 3, room: { id: 999, name: "Ghost room", status: "available", free_in_min: 0 } });
+  });
+  await monitor.waitForFunction((n) => Spa.conn.snapshots > n && Spa.conn.ready, before);
+  const tiles = await monitor.textContent("#rooms");
+  assert(!tiles.includes("Ghost room"), "an event past a gap was applied");
+});
+
+// ---- the cashier ------------------------------------------------------------------------------------
+await step("the cashier signs in on / with name and PIN", async () => {
+  await cashier.goto("/");
+  await cashier.click('[data-role="cashier"]');
+  await cashier.fill("#name", CASHIER.name);
+  await cashier.fill("#pin", CASHIER.pin);
+  await cashier.click("#login-btn");
+  await cashier.waitForURL(/\/cashier$/);
+  await live(cashier);
+  await waitText(cashier, "#who", CASHIER.name);
+});
+
+await step("a wrong PIN is refused with a message", async () => {
+  const page = await (await browser.newContext({ baseURL: URL_ })).newPage();
+  await page.goto("/");
+  await page.fill("#name", CASHIER.name);
+  await page.fill("#pin", "0000");
+  await page.click("#login-btn");
+  await page.waitForFunction(() => /wrong name or PIN/i.test(document.querySelector("#login-ack").textContent));
+  await page.context().close();
+});
+
+await step("calling with an empty queue shows the hub's refusal next to the button", async () => {
+  await cashier.click("#call-next");
+  const ack = await ackOf(cashier, "#call-next");
+  assert(ack.error && ack.text.length > 5, `expected an error, got ${JSON.stringify(ack)}`);
+});
+
+await step("the cashier checks a customer in and gets the customer's link and QR code", async () => {
+  await cashier.fill("#ci-name", CUSTOMER.first + " " + CUSTOMER.last);
+  await cashier.check('#ci-services input[type="checkbox"]');
+  await cashier.fill("#ci-phone", CUSTOMER.phone);
+  await cashier.fill("#ci-notes", CUSTOMER.notes);
+  await cashier.click("#ci-submit");
+  await cashier.waitForSelector("#link-card", { state: "visible" });
+  customerLink = await cashier.textContent("#link-text");
+  number = (await cashier.textContent("#link-number")).trim();
+  assert(customerLink.startsWith(URL_ + "/t/"), `link ${customerLink}`);
+  assert(/^[A-Z]-\d+$/.test(number), `number ${number}`);
+  assert(await cashier.$("#link-qr svg.qr"), "no QR code");
+  await waitText(cashier, "#queue", number);
+  // A second customer stays in the queue (the monitor must not show this name either).
+  await cashier.fill("#ci-name", CUSTOMER2.first + " " + CUSTOMER2.last);
+  await cashier.check('#ci-services input[type="checkbox"]');
+  await cashier.click("#ci-submit");
+  await waitText(cashier, "#queue", CUSTOMER2.first);
+  await shot(cashier, "cashier-checkin", true);
+});
+
+await step("the customer's page shows the ticket and the place in line", async () => {
+  await customer.goto(customerLink);
+  await live(customer);
+  await waitText(customer, "#number", number);
+  await waitText(customer, "#position", "1");
+  await waitText(customer, "#state", "queue");
+  await shot(customer, "customer-waiting");
+  const html = await customer.evaluate(() => document.documentElement.innerHTML);
+  for (const n of [CUSTOMER2.first, CUSTOMER2.last, CUSTOMER.notes]) assert(!html.includes(n), `the customer's page holds ${n}`);
+});
+
+await step("the monitor shows the queue by ticket number, without names", async () => {
+  await waitText(monitor, "#queue", number);
+  await checkMonitorHasNoNames("with two customers waiting");
+});
+
+// ---- the therapist -------------------------------------------------------------------------------
+await step("the therapist signs in and clocks in", async () => {
+  await therapist.goto("/");
+  await therapist.click('[data-role="therapist"]');
+  await therapist.fill("#name", THERAPIST.name);
+  await therapist.fill("#pin", THERAPIST.pin);
+  await therapist.click("#login-btn");
+  await therapist.waitForURL(/\/therapist$/);
+  await live(therapist);
+  await waitText(therapist, "#my-status", "Off duty");
+  await therapist.click('#status-actions button:has-text("Clock in")');
+  await waitText(therapist, "#my-status", "Available");
+  await waitText(therapist, "#rotation", "(you)");
+});
+
+await step("the therapist calls the next customer: room held, call-out on the monitor", async () => {
+  await therapist.click('#session button:has-text("Call next customer")');
+  await waitText(therapist, "#session", number);
+  await waitText(therapist, "#session", "Start session");
+  await waitText(therapist, "#session", CUSTOMER.notes);
+  await monitor.waitForSelector('#rooms .tile[data-status="held"]');
+  heldRoom = (await monitor.textContent('#rooms .tile[data-status="held"] .tn')).trim();
+  await waitText(monitor, '#rooms .tile[data-status="held"]', "Free in ~");
+  await monitor.waitForSelector("#callout", { state: "visible" });
+  await waitText(monitor, "#callout", number);
+  await waitText(monitor, "#callout", heldRoom);
+  await waitText(monitor, "#calls", number);
+  await waitText(monitor, "#calls", heldRoom);
+  await sleep(700); // the call-out's entry animation
+  await shot(monitor, "monitor-callout-1920x1080");
+  await checkMonitorHasNoNames("after the call");
+});
+
+await step("the customer's page says which room to go to", async () => {
+  await waitText(customer, "#go-room", heldRoom);
+  await shot(customer, "customer-called");
+});
+
+await step("the monitor board at 1920×1080 and 1280×720", async () => {
+  await monitor.waitForSelector("#callout", { state: "hidden", timeout: 15000 });
+  await shot(monitor, "monitor-1920x1080");
+  await monitor.setViewportSize({ width: 1280, height: 720 });
+  await sleep(300);
+  const overflow = await monitor.evaluate(() => document.documentElement.scrollWidth > innerWidth || document.documentElement.scrollHeight > innerHeight);
+  await shot(monitor, "monitor-1280x720");
+  await monitor.setViewportSize({ width: 1920, height: 1080 });
+  assert(!overflow, "the board overflows the 1280×720 screen");
+});
+
+await step("the therapist starts the session: room occupied, countdown runs", async () => {
+  await therapist.click('#session button:has-text("Start session")');
+  await therapist.waitForSelector("#countdown");
+  await monitor.waitForSelector(`#rooms .tile[data-status="occupied"]`);
+  await waitText(monitor, '#rooms .tile[data-status="occupied"] .tn', heldRoom);
+  const a = await therapist.textContent("#countdown");
+  assert(/^(59|60):\d\d$/.test(a), `countdown ${a}`);
+  await sleep(2200);
+  const b = await therapist.textContent("#countdown");
+  assert(a !== b, `the countdown does not run (${a})`);
+  await customer.waitForFunction(() => /Enjoy/.test(document.querySelector("#state").textContent));
+});
+
+await step("the therapist extends by 10 minutes", async () => {
+  await therapist.click('#session button:has-text("+10 min")');
+  await therapist.waitForFunction(() => /^1:0\d:\d\d$/.test(document.querySelector("#countdown").textContent));
+  await shot(therapist, "therapist-in-session");
+  await checkMonitorHasNoNames("in session");
+});
+
+await step("the therapist finishes: the room goes to cleaning", async () => {
+  await therapist.click('#session button:has-text("Finish")');
+  await monitor.waitForSelector('#rooms .tile[data-status="cleaning"]');
+  await waitText(monitor, '#rooms .tile[data-status="cleaning"] .tn', heldRoom);
+  await waitText(therapist, "#my-status", "Available");
+  await checkMonitorHasNoNames("after finishing");
+  await shot(monitor, "monitor-cleaning-1920x1080");
+});
+
+await step("the therapist takes a break and comes back", async () => {
+  await therapist.click('#status-actions button:has-text("Take a break")');
+  await waitText(therapist, "#my-status", "On a break");
+  await waitText(therapist, "#my-place", "not in the rotation");
+  await therapist.click('#status-actions button:has-text("Back from break")');
+  await waitText(therapist, "#my-status", "Available");
+  await waitText(therapist, "#my-place", "#1 of 1");
+});
+
+// ---- checkout, drawer and the day report -------------------------------------------------------------
+await step("the cashier opens the drawer", async () => {
+  await cashier.click('[data-tab="drawer"]');
+  await cashier.fill("#dr-float", "100.00");
+  await cashier.click("#dr-open");
+  const ack = await ackOf(cashier, "#dr-open");
+  if (ack.error && /unknown command/.test(ack.text)) return { skip: `drawer.open is not in this hub yet (the page shows: ${ack.text})` };
+  assert(!ack.error, ack.text);
+  await waitText(cashier, "#drawer-status", "open");
+});
+
+await step("the cashier checks out with a split payment (cash + card) and a tip", async () => {
+  await cashier.click('[data-tab="floor"]');
+  await cashier.waitForSelector(`#awaiting li[data-visit] >> text=${number}`);
+  await cashier.click(`#awaiting li:has-text("${number}") button:has-text("Check out")`);
+  await cashier.waitForSelector("#co-form", { state: "visible" });
+  await cashier.fill("#co-tip", "5.00");
+  await cashier.fill("#co-payments .pay-row:nth-child(1) .pa", "50.00");
+  await cashier.click("#co-add");
+  const rest = await cashier.inputValue("#co-payments .pay-row:nth-child(2) .pa");
+  assert(rest === "35.00", `the second payment should default to the rest, 35.00, not ${rest}`);
+  assert((await cashier.inputValue("#co-payments .pay-row:nth-child(2) .pm")) === "card", "second payment is not card");
+  await shot(cashier, "cashier-checkout", true);
+  await cashier.click("#co-pay");
+  const ack = await Promise.race([
+    cashier.waitForSelector("#receipt", { timeout: 10000 }).then(() => ({ ok: true })),
+    ackOf(cashier, "#co-pay").then((a) => (a.error ? a : new Promise(() => {}))),
+  ]);
+  if (!ack.ok) {
+    if (/unknown command/.test(ack.text)) {
+      hasCheckout = false;
+      return { skip: `visit.checkout is not in this hub yet; the page shows the hub's message: ${ack.text}` };
+    }
+    throw new Error(`checkout refused: ${ack.text}`);
+  }
+  await waitText(cashier, "#receipt", "85.00");
+  await waitText(cashier, "#receipt", "cash");
+  await waitText(cashier, "#receipt", "card");
+  await shot(cashier, "cashier-receipt", true);
+});
+
+await step("the day report shows and its CSV downloads", async () => {
+  await cashier.click('[data-tab="report"]');
+  await cashier.click("#rp-show");
+  const ack = await Promise.race([
+    cashier.waitForSelector("#report-body", { timeout: 10000 }).then(() => ({ ok: true })),
+    ackOf(cashier, "#rp-show").then((a) => (a.error ? a : new Promise(() => {}))),
+  ]);
+  if (!ack.ok) {
+    if (/unknown command/.test(ack.text)) return { skip: `report.day is not in this hub yet; the page shows: ${ack.text}` };
+    throw new Error(`report.day refused: ${ack.text}`);
+  }
+  if (hasCheckout) await waitText(cashier, "#report-body", "85.00");
+  await shot(cashier, "cashier-report", true);
+  const [download] = await Promise.all([
+    cashier.waitForEvent("download", { timeout: 10000 }).catch(() => null),
+    cashier.click("#rp-csv"),
+  ]);
+  if (!download) {
+    const msg = await cashier.textContent("#rp-csv-ack");
+    throw new Error(`no CSV download: ${msg}`);
+  }
+  const csv = readFileSync(await download.path(), "utf8");
+  assert(csv.split("\n").length > 1 && csv.includes(","), `CSV looks empty: ${csv.slice(0, 200)}`);
+});
+
+await step("the cashier records a pay-in", async () => {
+  await cashier.click('[data-tab="drawer"]');
+  if (!(await cashier.isVisible("#dr-move"))) return { skip: "no open drawer" };
+  await cashier.fill("#dr-amount", "10.00");
+  await cashier.fill("#dr-note", "change from the bank");
+  await cashier.click("#dr-move");
+  const ack = await ackOf(cashier, "#dr-move");
+  if (ack.error && /unknown command/.test(ack.text)) return { skip: `drawer.move is not in this hub yet (the page shows: ${ack.text})` };
+  assert(!ack.error, ack.text);
+  await waitText(cashier, "#drawer-status", "change from the bank");
+});
+
+await step("the cashier closes the drawer and sees the Z report", async () => {
+  await cashier.click('[data-tab="drawer"]');
+  if (!(await cashier.isVisible("#dr-close"))) return { skip: "no open drawer" };
+  await cashier.fill("#dr-cash", hasCheckout ? "160.00" : "110.00");
+  await cashier.fill("#dr-card", hasCheckout ? "35.00" : "0");
+  await cashier.click("#dr-close");
+  const ack = await ackOf(cashier, "#dr-close");
+  if (ack.error && /unknown command/.test(ack.text)) return { skip: `drawer.close is not in this hub yet (the page shows: ${ack.text})` };
+  assert(!ack.error, ack.text);
+  await cashier.waitForSelector("#z-card", { state: "visible" });
+  await waitText(cashier, "#z-report", hasCheckout ? "160.00" : "110.00");
+  await shot(cashier, "cashier-drawer", true);
+});
+
+await step("screenshots of the cashier's floor, the admin and the therapist", async () => {
+  await cashier.click('[data-tab="floor"]');
+  await shot(cashier, "cashier-floor", true);
+  await admin.reload();
+  await live(admin);
+  await sleep(2500); // a lights poll
+  await shot(admin, "admin", true);
+  await shot(therapist, "therapist");
+});
+
+// ---- the hub restarts: the monitor reconnects by itself --------------------------------------------------
+let hub2 = null;
+await step("the monitor shows 'reconnecting' while the hub is down and recovers after a restart", async () => {
+  const pid = Number(process.env.SPA_HUB_PID || 0);
+  const bin = process.env.SPA_HUB_BIN;
+  if (!pid || !bin) return { skip: "SPA_HUB_PID / SPA_HUB_BIN not given" };
+  process.kill(pid, "SIGTERM");
+  const until = Date.now() + 15000;
+  while (Date.now() < until) {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      break;
+    }
+    await sleep(100);
+  }
+  await monitor.waitForSelector('body[data-conn="reconnecting"]', { state: "attached", timeout: 10000 });
+  await waitText(monitor, "#conn", "Reconnecting");
+  await shot(monitor, "monitor-reconnecting");
+  const log = openSync(process.env.SPA_HUB_LOG2 || path.join(SHOTS, "..", "hub2.log"), "a");
+  // The hub warns about SPA_* keys it does not know: leave the test's own out.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^SPA_(URL|HUB_PID|HUB_BIN|SCREENSHOTS|HUB_LOG2|HUB2_PIDFILE)$/.test(k)));
+  hub2 = spawn(bin, ["serve"], { env, stdio: ["ignore", log, log] });
+  if (process.env.SPA_HUB2_PIDFILE) writeFileSync(process.env.SPA_HUB2_PIDFILE, String(hub2.pid));
+  hub2.exitCode_ = null;
+  hub2.on("exit", (code, signal) => {
+    hub2.exitCode_ = code;
+    hub2.signal_ = signal;
+  });
+  await live(monitor, 30000);
+  await monitor.waitForFunction(() => document.querySelectorAll("#rooms .tile").length === 3);
+  await waitText(monitor, "#rooms", heldRoom || "Room 1");
+  await checkMonitorHasNoNames("after the restart");
+  await live(therapist, 30000);
+  await live(cashier, 30000);
+});
+
+await step("a revoked monitor leaves the board and says it is no longer paired", async () => {
+  await live(admin, 30000);
+  await admin.click('#devices tr:has-text("Lobby TV") button:has-text("Revoke")');
+  await admin.click('dialog.dlg button:has-text("Revoke")');
+  await waitText(admin, "#devices", "revoked");
+  await monitor.waitForSelector("#unpaired", { state: "visible", timeout: 15000 });
+  await waitText(monitor, "#unpaired", "revoked");
+  assert(!(await monitor.evaluate(() => localStorage.getItem("spa.monitor"))), "the revoked token is still stored");
+  await shot(monitor, "monitor-revoked");
+});
+
+await step("a customer link that is not valid says so", async () => {
+  const page = await (await browser.newContext({ baseURL: URL_, viewport: { width: 390, height: 844 } })).newPage();
+  await page.goto("/t/not-a-real-ticket-token");
+  await waitText(page, "#state", "no longer valid");
+  await page.context().close();
+});
+
+await step("no uncaught script errors on any page", async () => {
+  assert(!pageErrors.length, pageErrors.join("; "));
+});
+
+await browser.close();
+
+if (hub2) {
+  await step("the restarted hub exits 0 on SIGTERM", async () => {
+    if (hub2.exitCode_ === null && !hub2.signal_) {
+      const done = new Promise((r) => hub2.once("exit", r));
+      hub2.kill("SIGTERM");
+      await Promise.race([done, sleep(15000)]);
+    }
+    assert(hub2.exitCode_ === 0, `exit ${hub2.exitCode_} signal ${hub2.signal_}`);
+  });
+}
+
+console.log(`screenshots in ${SHOTS}`);
+console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+process.exit(failed ? 1 : 0);

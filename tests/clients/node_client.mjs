@@ -1,0 +1,504 @@
+#!/usr/bin/env node
+// Compatibility test of spa-hub with the official socket.io-client 4.x.
+//
+// Drives a running hub through `io(url, {transports: ["websocket"], auth})`
+// as an admin, a therapist (staff login over HTTP), a monitor (paired device)
+// and two customers (tokens from `visit.create`), and checks acks
+// (`emitWithAck`), broadcasts and the per-role filtering of PROTOCOL.md.
+//
+// Usage: SPA_URL=http://127.0.0.1:PORT SPA_ADMIN_TOKEN=... node node_client.mjs
+// (the URL may also be the first argument). Prints one line per check and a
+// final `N passed, M failed`; exits 1 when any check failed.
+
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import { io } from "socket.io-client";
+
+const URL_ = (process.argv[2] || process.env.SPA_URL || "").replace(/\/+$/, "");
+const ADMIN_TOKEN = process.env.SPA_ADMIN_TOKEN || "";
+const TIMEOUT = Number(process.env.SPA_CLIENT_TIMEOUT || "10") * 1000;
+const RUN = randomBytes(3).toString("hex"); // unique names if the data dir is reused
+
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail = "") {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name}${detail ? `: ${detail}` : ""}`);
+  }
+  return ok;
+}
+
+function short(value, limit = 400) {
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  if (text === undefined) return "undefined";
+  return text.length <= limit ? text : `${text.slice(0, limit)}...`;
+}
+
+function* walk(value) {
+  if (Array.isArray(value)) {
+    for (const v of value) yield* walk(v);
+  } else if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      yield [k, v];
+      yield* walk(v);
+    }
+  }
+}
+
+const isInt = (v) => Number.isInteger(v);
+
+// Stops the run when a connection the rest depends on could not be made.
+function must(ok, what) {
+  if (!ok) throw new Error(`cannot go on without the ${what} connection`);
+}
+
+// One socket.io-client Socket that records every event it receives.
+class Peer {
+  constructor(label, token) {
+    this.label = label;
+    this.events = []; // [name, payload] in arrival order
+    this.waiters = new Set();
+    this.connectErrors = [];
+    const opts = {
+      transports: ["websocket"],
+      reconnection: false,
+      forceNew: true,
+      timeout: TIMEOUT,
+    };
+    if (token !== null) opts.auth = { token };
+    this.socket = io(URL_, { ...opts, autoConnect: false });
+    this.socket.onAny((event, ...args) => {
+      this.events.push([event, args.length === 1 ? args[0] : args]);
+      for (const w of this.waiters) w();
+    });
+    this.socket.on("connect_error", (err) => {
+      this.connectErrors.push(err);
+      for (const w of this.waiters) w();
+    });
+  }
+
+  // Resolves true on connect, false on connect_error or time-out.
+  connect() {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), TIMEOUT);
+      const done = (ok) => {
+        clearTimeout(timer);
+        this.socket.off("connect", onOk);
+        this.socket.off("connect_error", onErr);
+        resolve(ok);
+      };
+      const onOk = () => done(true);
+      const onErr = () => done(false);
+      this.socket.once("connect", onOk);
+      this.socket.once("connect_error", onErr);
+      this.socket.connect();
+    });
+  }
+
+  call(command, args = {}) {
+    return this.socket.timeout(TIMEOUT).emitWithAck(command, args);
+  }
+
+  mark() {
+    return this.events.length;
+  }
+
+  find(pred, since) {
+    for (const [name, payload] of this.events.slice(since)) {
+      try {
+        if (pred(name, payload)) return [name, payload];
+      } catch {
+        // a payload of another shape: not a match
+      }
+    }
+    return null;
+  }
+
+  // First [name, payload] at index >= since matching pred, or null.
+  waitFor(pred, since = 0, timeout = TIMEOUT) {
+    const found = this.find(pred, since);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => {
+      const waiter = () => {
+        const hit = this.find(pred, since);
+        if (hit) finish(hit);
+      };
+      const finish = (value) => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve(value);
+      };
+      const timer = setTimeout(() => finish(null), timeout);
+      this.waiters.add(waiter);
+    });
+  }
+
+  names(since = 0) {
+    return this.events.slice(since).map(([n]) => n);
+  }
+
+  maxSeq() {
+    const seqs = this.events.map(([, p]) => p && p.seq).filter(isInt);
+    return seqs.length ? Math.max(...seqs) : null;
+  }
+
+  close() {
+    this.socket.disconnect();
+  }
+}
+
+async function http(method, path, body) {
+  const init = { method, signal: AbortSignal.timeout(TIMEOUT) };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers = { "Content-Type": "application/json" };
+  }
+  const resp = await fetch(URL_ + path, init);
+  return [resp.status, await resp.text()];
+}
+
+function okAck(name, ack, seqs) {
+  const good =
+    ack && ack.ok === true && ack.data && typeof ack.data === "object" && isInt(ack.data.seq);
+  check(`${name}: ok ack with seq`, good, short(ack));
+  if (!good) return {};
+  if (seqs) {
+    if (seqs.length) {
+      const prev = seqs[seqs.length - 1];
+      check(`${name}: seq ${ack.data.seq} > previous ${prev}`, ack.data.seq > prev);
+    }
+    seqs.push(ack.data.seq);
+  }
+  return ack.data;
+}
+
+function errorAck(name, ack, code) {
+  const good =
+    ack &&
+    ack.ok === false &&
+    ack.error &&
+    ack.error.code === code &&
+    typeof ack.error.message === "string" &&
+    ack.error.message !== "";
+  check(`${name}: error ack \`${code}\``, good, short(ack));
+}
+
+async function snapshotOf(peer, since = 0) {
+  const got = await peer.waitFor((n) => n === "snapshot", since);
+  return got ? got[1] : null;
+}
+
+function noLeak(label, peer, texts, keys) {
+  const bad = [];
+  for (const [name, payload] of peer.events) {
+    const text = JSON.stringify(payload);
+    for (const t of texts) if (text.includes(t)) bad.push(`${name} contains "${t}": ${short(payload)}`);
+    for (const [k] of walk(payload)) if (keys.includes(k)) bad.push(`${name} has key "${k}": ${short(payload)}`);
+  }
+  check(
+    `${label}: none of ${peer.events.length} payloads has ${JSON.stringify(texts.slice().sort())} ` +
+      `or keys ${JSON.stringify(keys)}`,
+    bad.length === 0,
+    bad.slice(0, 3).join("; "),
+  );
+}
+
+function seqOrder(label, peer) {
+  const missing = peer.events.filter(([, p]) => !(p && isInt(p.seq))).map(([n]) => n);
+  check(`${label}: every event carries an integer seq`, missing.length === 0, short(missing));
+  const seqs = peer.events.filter(([, p]) => p && isInt(p.seq)).map(([n, p]) => [n, p.seq]);
+  const backwards = [];
+  for (let i = 1; i < seqs.length; i += 1) {
+    if (seqs[i][1] < seqs[i - 1][1]) backwards.push(`${seqs[i - 1].join("@")} then ${seqs[i].join("@")}`);
+  }
+  check(`${label}: event seqs never go backwards`, backwards.length === 0, backwards.slice(0, 3).join("; "));
+}
+
+async function run(peers) {
+  // --- HTTP beside the hub ------------------------------------------------
+  let [status, body] = await http("GET", "/healthz");
+  let parsed = null;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    parsed = null;
+  }
+  check("GET /healthz is 200 JSON", status === 200 && parsed && typeof parsed === "object", body);
+  [status, body] = await http("GET", "/socket.io/?EIO=4&transport=polling");
+  check("polling transport refused with HTTP 400", status === 400, `${status} ${body}`);
+
+  // --- auth failures --------------------------------------------------------
+  for (const [label, token] of [
+    ["bad token", `not-a-token-${RUN}`],
+    ["missing token", null],
+  ]) {
+    const bad = new Peer(label, token);
+    peers.push(bad);
+    const connected = await bad.connect();
+    check(`${label}: connection refused`, !connected && !bad.socket.connected);
+    const err = bad.connectErrors[0];
+    check(
+      `${label}: connect_error says unauthorized`,
+      err && err.message === "unauthorized",
+      err ? `${err.message} ${short(err.data)}` : "no connect_error",
+    );
+    check(`${label}: no snapshot`, !bad.names().includes("snapshot"));
+    bad.close();
+  }
+
+  // --- admin ----------------------------------------------------------------
+  const admin = new Peer("admin", ADMIN_TOKEN);
+  peers.push(admin);
+  must(check("admin: connects", await admin.connect()), "admin");
+  let snap = await snapshotOf(admin);
+  check("admin: snapshot on connect", snap !== null);
+  const keys = ["seq", "server_time", "me", "rooms", "therapists", "rotation", "queue",
+    "visits", "services", "staff", "devices"];
+  check("admin: snapshot has the office view keys", snap && keys.every((k) => k in snap), short(snap));
+  check("admin: me.role is admin", snap && snap.me && snap.me.role === "admin", short(snap && snap.me));
+
+  const seqs = [];
+  let m = admin.mark();
+  const roomName = `Node Room ${RUN}`;
+  const room = okAck("room.create", await admin.call("room.create", { name: roomName }), seqs).room || {};
+  check("room.create: data.room has id and the name", isInt(room.id) && room.name === roomName, short(room));
+  let got = await admin.waitFor((n, p) => n === "room.updated" && p.room.id === room.id, m);
+  check(
+    "admin: room.updated broadcast for its own change, with the ack's seq",
+    got && got[1].seq === seqs[seqs.length - 1],
+    short(got),
+  );
+
+  const service = okAck("service.create", await admin.call("service.create", {
+    name: `Node Massage ${RUN}`, duration_min: 45, cleanup_min: 5, price_cents: 6000,
+  }), seqs).service || {};
+  check("service.create: data.service has an id", isInt(service.id), short(service));
+
+  const therapistName = `Node Tom ${RUN}`;
+  const pin = "8356";
+  const staff = okAck("staff.create", await admin.call("staff.create", {
+    name: therapistName, role: "therapist", pin,
+  }), seqs).staff || {};
+  const tid = staff.id;
+  check("staff.create: data.staff is a therapist with an id", isInt(tid) && staff.role === "therapist", short(staff));
+  check("staff.create: the PIN is not echoed", !JSON.stringify(staff).includes(pin), short(staff));
+
+  m = admin.mark();
+  let data = okAck("therapist.clock_in", await admin.call("therapist.clock_in", { therapist_id: tid }), seqs);
+  check("therapist.clock_in: therapist is available", data.therapist && data.therapist.status === "available", short(data));
+  got = await admin.waitFor(
+    (n, p) => n === "therapist.updated" && p.therapist.id === tid && p.seq === seqs[seqs.length - 1], m);
+  check("admin: therapist.updated with rotation containing the therapist",
+    got && Array.isArray(got[1].rotation) && got[1].rotation.includes(tid), short(got));
+
+  // --- invalid input and unknown commands -------------------------------------
+  errorAck("unknown command", await admin.call(`no.such.command.${RUN}`, {}), "invalid");
+  let ack = await admin.call("room.create", {});
+  errorAck("room.create without name", ack, "invalid");
+  check("room.create without name: message names the field",
+    ack && ack.error && String(ack.error.message).includes("name"), short(ack));
+
+  // --- a command without an ack is still executed -------------------------------
+  m = admin.mark();
+  const fireName = `Node Fire ${RUN}`;
+  admin.socket.emit("room.create", { name: fireName });
+  got = await admin.waitFor((n, p) => n === "room.updated" && p.room.name === fireName, m);
+  check("room.create without ack id still runs (room.updated arrives)", got !== null);
+  if (got) {
+    check("room.create without ack id: seq moved past the last ack", got[1].seq > seqs[seqs.length - 1], short(got[1]));
+    seqs.push(got[1].seq);
+  }
+
+  // --- staff login over HTTP, therapist connection -------------------------------
+  [status, body] = await http("POST", "/api/login", { name: therapistName, pin: "0000" });
+  check("POST /api/login with a wrong PIN is refused", status === 401 || status === 403, `${status} ${body}`);
+  [status, body] = await http("POST", "/api/login", { name: therapistName, pin });
+  const login = status === 200 ? JSON.parse(body) : {};
+  check("POST /api/login returns token, role, expires_at",
+    status === 200 && typeof login.token === "string" && login.role === "therapist"
+      && isInt(login.expires_at) && login.expires_at > Date.now(), `${status} ${body}`);
+  const therapist = new Peer("therapist", login.token ?? "");
+  peers.push(therapist);
+  must(check("therapist: connects", await therapist.connect()), "therapist");
+  snap = await snapshotOf(therapist);
+  check("therapist: snapshot on connect with me.role therapist",
+    snap && snap.me && snap.me.role === "therapist", short(snap));
+  check("therapist: snapshot lists the new room", snap && (snap.rooms || []).some((r) => r.id === room.id));
+  errorAck("therapist room.create", await therapist.call("room.create", { name: "nope" }), "forbidden");
+  errorAck("therapist visit.create", await therapist.call("visit.create", {
+    customer_name: "nope", service_ids: [service.id] }), "forbidden");
+
+  // --- monitor ---------------------------------------------------------------------
+  data = okAck("device.pair", await admin.call("device.pair", { role: "monitor", name: `Node lobby ${RUN}` }), seqs);
+  check("device.pair: data.token is a string", typeof data.token === "string", short(data));
+  const monitor = new Peer("monitor", data.token ?? "");
+  peers.push(monitor);
+  must(check("monitor: connects", await monitor.connect()), "monitor");
+  snap = await snapshotOf(monitor);
+  check("monitor: snapshot on connect with me.role monitor", snap && snap.me && snap.me.role === "monitor", short(snap));
+  errorAck("monitor room.create", await monitor.call("room.create", { name: "nope" }), "forbidden");
+  errorAck("monitor visit.create", await monitor.call("visit.create", {
+    customer_name: "nope", service_ids: [service.id] }), "forbidden");
+
+  // --- two customers ------------------------------------------------------------------
+  const nameA = `Alice Nodefirst ${RUN}`;
+  const phoneA = `+1666${RUN}01`;
+  const nameB = `Bruno Nodesecond ${RUN}`;
+  const phoneB = `+1666${RUN}02`;
+  let marks = new Map([admin, therapist, monitor].map((p) => [p, p.mark()]));
+  data = okAck("visit.create A", await admin.call("visit.create", {
+    customer_name: nameA, service_ids: [service.id], phone: phoneA }), seqs);
+  const visitA = data.visit || {};
+  const va = visitA.id;
+  check("visit.create A: customer_token, customer_url, visit with the name",
+    typeof data.customer_token === "string" && typeof data.customer_url === "string"
+      && visitA.customer_name === nameA, short(data));
+  const seqA = seqs[seqs.length - 1];
+  for (const p of [admin, therapist, monitor]) {
+    got = await p.waitFor((n, x) => n === "visit.updated" && x.visit.id === va, marks.get(p));
+    check(`${p.label}: visit.updated for visit A with seq ${seqA}`, got && got[1].seq === seqA, short(got));
+    got = await p.waitFor((n, x) => n === "queue.updated" && x.queue.some((e) => e.visit_id === va), marks.get(p));
+    check(`${p.label}: queue.updated lists visit A`, got !== null, short(p.names(marks.get(p))));
+  }
+
+  const custA = new Peer("customer A", data.customer_token ?? "");
+  peers.push(custA);
+  must(check("customer A: connects", await custA.connect()), "customer A");
+  snap = await snapshotOf(custA);
+  check("customer A: snapshot holds their own visit",
+    snap && snap.visit && snap.visit.id === va && snap.visit.customer_name === nameA, short(snap));
+  check("customer A: me.role is customer", snap && snap.me && snap.me.role === "customer", short(snap && snap.me));
+  errorAck("customer room.create", await custA.call("room.create", { name: "nope" }), "forbidden");
+  errorAck("customer visit.call", await custA.call("visit.call", {}), "forbidden");
+
+  marks = new Map([admin, therapist, monitor, custA].map((p) => [p, p.mark()]));
+  data = okAck("visit.create B", await admin.call("visit.create", {
+    customer_name: nameB, service_ids: [service.id], phone: phoneB }), seqs);
+  const vb = (data.visit || {}).id;
+  const seqB = seqs[seqs.length - 1];
+  const custB = new Peer("customer B", data.customer_token ?? "");
+  peers.push(custB);
+  must(check("customer B: connects", await custB.connect()), "customer B");
+  snap = await snapshotOf(custB);
+  check("customer B: snapshot holds their own visit", snap && snap.visit && snap.visit.id === vb, short(snap));
+
+  got = await admin.waitFor((n, x) => n === "visit.updated" && x.visit.id === vb, marks.get(admin));
+  check("admin: visit.updated for B carries the customer name", got && got[1].visit.customer_name === nameB, short(got));
+  got = await therapist.waitFor((n, x) => n === "visit.updated" && x.visit.id === vb, marks.get(therapist));
+  check("therapist: visit.updated for B (not theirs) has no phone", got && !("phone" in got[1].visit), short(got));
+  got = await monitor.waitFor((n, x) => n === "visit.updated" && x.visit.id === vb, marks.get(monitor));
+  check("monitor: visit.updated for B with number and state only",
+    got && got[1].seq === seqB && "number" in got[1].visit && !("customer_name" in got[1].visit), short(got));
+  got = await monitor.waitFor((n, x) => n === "queue.updated" && x.seq === seqB, marks.get(monitor));
+  check("monitor: queue.updated for B lists both visits",
+    got && [va, vb].every((id) => got[1].queue.some((e) => e.visit_id === id)), short(got));
+  got = await custA.waitFor((n, x) => x.seq >= seqB, marks.get(custA));
+  check(`customer A: hears of seq ${seqB} (queue.updated or seq marker)`, got !== null, short(custA.names(marks.get(custA))));
+  got = await custA.waitFor((n, x) => n === "queue.updated" && x.seq === seqB, marks.get(custA), 2000);
+  if (got) {
+    check("customer A: queue.updated shows only their own entry",
+      got[1].queue.length <= 1 && got[1].queue.every((e) => e.visit_id === va), short(got));
+  }
+
+  // --- call, start, finish ------------------------------------------------------------
+  marks = new Map([admin, therapist, monitor, custA, custB].map((p) => [p, p.mark()]));
+  data = okAck("visit.call {}", await admin.call("visit.call", {}), seqs);
+  const called = data.visit || {};
+  check("visit.call {} calls the head of the queue (A) to the therapist and a room",
+    called.id === va && called.state === "called" && called.therapist_id === tid && isInt(called.room_id), short(data));
+  const seqCall = seqs[seqs.length - 1];
+  got = await custA.waitFor((n, x) => n === "visit.updated" && x.seq === seqCall, marks.get(custA));
+  check("customer A: visit.updated says called",
+    got && got[1].visit.id === va && got[1].visit.state === "called", short(got));
+  got = await monitor.waitFor(
+    (n, x) => n === "room.updated" && x.room.id === called.room_id && x.seq === seqCall, marks.get(monitor));
+  check("monitor: room.updated for the called room", got && got[1].room.status !== "available", short(got));
+  got = await therapist.waitFor(
+    (n, x) => n === "therapist.updated" && x.therapist.id === tid && x.seq === seqCall, marks.get(therapist));
+  check("therapist: therapist.updated for self after the call", got && got[1].therapist.visit_id === va, short(got));
+  got = await custB.waitFor((n, x) => x.seq >= seqCall, marks.get(custB));
+  check(`customer B: hears of seq ${seqCall}`, got !== null, short(custB.names(marks.get(custB))));
+
+  m = custA.mark();
+  data = okAck("therapist visit.start A", await therapist.call("visit.start", { visit_id: va }), seqs);
+  check("visit.start: visit has started_at and planned_end",
+    data.visit && data.visit.started_at != null && data.visit.planned_end != null, short(data));
+  got = await custA.waitFor((n, x) => n === "visit.updated" && x.seq === seqs[seqs.length - 1], m);
+  check("customer A: visit.updated after start", got && got[1].visit.started_at != null, short(got));
+  data = okAck("therapist visit.finish A", await therapist.call("visit.finish", { visit_id: va }), seqs);
+  got = await custA.waitFor((n, x) => n === "visit.updated" && x.seq === seqs[seqs.length - 1], m);
+  check("customer A: visit.updated after finish", got && got[1].visit.finished_at != null, short(got));
+  errorAck("visit.start of a finished visit", await therapist.call("visit.start", { visit_id: va }), "conflict");
+  errorAck("visit.start of no such visit", await admin.call("visit.start", { visit_id: 987654321 }), "not_found");
+
+  // --- sync ----------------------------------------------------------------------------
+  for (const p of [admin, monitor, custA]) {
+    m = p.mark();
+    ack = await p.call("sync");
+    const good = ack && ack.ok === true && ack.data && isInt(ack.data.seq);
+    check(`${p.label}: sync acks ok with seq`, good, short(ack));
+    snap = await snapshotOf(p, m);
+    check(`${p.label}: sync sends a fresh snapshot with the ack's seq`,
+      snap && good && snap.seq === ack.data.seq && snap.seq >= seqs[seqs.length - 1], short(snap));
+    if (p === custA && snap) {
+      check("customer A: synced snapshot shows the visit finished", snap.visit && snap.visit.finished_at != null, short(snap));
+    }
+  }
+
+  // --- leave the floor as found -----------------------------------------------------------
+  okAck("visit.leave B", await admin.call("visit.leave", { visit_id: vb, reason: "test over" }), seqs);
+  okAck("therapist.clock_out", await therapist.call("therapist.clock_out", {}), seqs);
+  const last = seqs[seqs.length - 1];
+
+  // --- every client hears of the last seq, and nothing leaked ---------------------------
+  for (const p of [admin, therapist, monitor, custA, custB]) {
+    got = await p.waitFor((n, x) => isInt(x.seq) && x.seq >= last);
+    check(`${p.label}: catches up to the last seq ${last}`, got !== null, `max seen ${p.maxSeq()}`);
+    seqOrder(p.label, p);
+  }
+  noLeak("monitor", monitor, [nameA, nameB, phoneA, phoneB], ["customer_name", "phone", "notes"]);
+  noLeak("customer A", custA, [nameB, phoneB], []);
+  noLeak("customer B", custB, [nameA, phoneA], []);
+  noLeak("therapist", therapist, [phoneB], []);
+  for (const [p, mine] of [[custA, va], [custB, vb]]) {
+    const foreign = [];
+    for (const [name, payload] of p.events) {
+      for (const [k, v] of walk(payload)) {
+        if (k === "visit" && v && typeof v === "object" && v.id !== mine) foreign.push(`${name}: ${short(v)}`);
+        if (k === "visit_id" && v != null && v !== mine) foreign.push(`${name}: visit_id ${v}`);
+      }
+    }
+    check(`${p.label}: only ever receives their own visit`, foreign.length === 0, foreign.slice(0, 3).join("; "));
+  }
+  got = await admin.waitFor((n, x) => n === "visit.updated" && x.visit.id === va && x.visit.customer_name === nameA);
+  check("admin: did receive the names the others must not", got !== null);
+}
+
+async function main() {
+  if (!URL_ || !ADMIN_TOKEN) {
+    console.error("set SPA_URL (or pass the URL) and SPA_ADMIN_TOKEN");
+    return 2;
+  }
+  const version = createRequire(import.meta.url)("socket.io-client/package.json").version;
+  console.log(`socket.io-client ${version} against ${URL_} (run ${RUN})`);
+  const peers = [];
+  try {
+    await run(peers);
+  } catch (err) {
+    check("test ran to the end without an exception", false, err && err.stack ? err.stack : String(err));
+  } finally {
+    for (const p of peers) p.close();
+    if (process.env.SPA_CLIENT_DEBUG) {
+      for (const p of peers) for (const [n, x] of p.events) console.log(`  [${p.label}] ${n} ${short(x, 300)}`);
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
