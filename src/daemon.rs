@@ -152,27 +152,19 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
             source,
         })?;
     let addr = listener.local_addr()?;
-    // Small frames must not wait for Nagle's algorithm (40 ms stalls with
-    // delayed ACKs), and a client that stops reading may hold at most a
-    // bounded kernel send buffer (Linux would otherwise grow it to 4 MB per
-    // socket): past it, writes stall and the client is dropped as too slow.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
-    });
-    let (stop_accepting, mut stop_rx) = watch::channel(false);
-    let app = crate::http::router(hub.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let server = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            log::error!("http server: {e}");
-        }
-    });
+    let (stop_accepting, stop_rx) = watch::channel(false);
+    let app = crate::http::router(hub.clone());
+    let header_timeout = Duration::from_millis(config.connect_timeout_ms);
+    // Plain HTTP connections (before any upgrade) are capped too, so idle
+    // sockets cannot eat the file descriptors the budget needs.
+    let pending_http = Arc::new(Semaphore::new(config.max_connections + 128));
+    let server = tokio::spawn(accept_loop(
+        listener,
+        app,
+        header_timeout,
+        pending_http,
+        stop_rx,
+    ));
     log::info!(
         "listening on {addr}, seq {seq}, ready in {} ms",
         started.elapsed().as_millis()
@@ -186,6 +178,69 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         writer,
         stop_accepting,
     })
+}
+
+/// Accepts TCP connections and serves HTTP/1.1 on each (with upgrades),
+/// until told to stop. A client must send its request headers within
+/// `header_timeout` (idle or half-open sockets are closed).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    pending_http: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let (tcp, peer) = tokio::select! {
+            changed = stop.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off briefly.
+                    log::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = pending_http.clone().try_acquire_owned() else {
+            drop(tcp);
+            continue;
+        };
+        // Small frames must not wait for Nagle's algorithm (40 ms stalls
+        // with delayed ACKs), and a client that stops reading may hold at
+        // most a bounded kernel send buffer (Linux would otherwise grow it
+        // to 4 MB per socket): past it, writes stall and it is dropped.
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    app.clone().oneshot(request.map(axum::body::Body::new))
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout);
+            let _ = builder
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades()
+                .await;
+        });
+    }
 }
 
 /// Kernel send buffer per client socket (the kernel doubles it).

@@ -14,6 +14,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use fs2::FileExt;
 
@@ -66,7 +67,8 @@ fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
 /// are shared and thread-safe): reports read the log without the writer.
 #[derive(Clone)]
 pub struct LogReader {
-    floor: sled::Tree,
+    /// Swapped by `Store::reopen`, so a reader never pins a dead database.
+    floor: Arc<RwLock<sled::Tree>>,
 }
 
 impl LogReader {
@@ -74,21 +76,25 @@ impl LogReader {
     pub fn events_from(
         &self,
         from: u64,
-    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
-        Self::events_in(&self.floor, from)
+    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + 'static {
+        let tree = match self.floor.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        events_in(&tree, from)
     }
+}
 
-    fn events_in(
-        floor: &sled::Tree,
-        from: u64,
-    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
-        floor
-            .range(event_key(from)..[EVENT + 1].to_vec())
-            .map(|item| {
-                let (_, value) = item?;
-                postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
-            })
-    }
+fn events_in(
+    floor: &sled::Tree,
+    from: u64,
+) -> impl Iterator<Item = Result<EventRecord, StoreError>> + 'static {
+    floor
+        .range(event_key(from)..[EVENT + 1].to_vec())
+        .map(|item| {
+            let (_, value) = item?;
+            postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+        })
 }
 
 /// Facts about a database for `spa-hub check`.
@@ -106,6 +112,13 @@ pub struct Store {
     meta: sled::Tree,
     dir: PathBuf,
     _lock: File,
+    /// sled's data file, synced after every flush (see `commit`).
+    data_file: File,
+    cache_bytes: u64,
+    /// The log readers' handle on `floor` (replaced on reopen).
+    shared_floor: Arc<RwLock<sled::Tree>>,
+    /// False while a reopen is under way: nothing may be written then.
+    usable: bool,
     /// Test seam: while set, every commit fails as a disk error would.
     fail_commits: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -114,6 +127,28 @@ fn io_err(dir: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         dir: dir.display().to_string(),
         source,
+    }
+}
+
+/// Opens sled in `dir/db`. We hold the directory lock, so a lock error from
+/// sled itself can only be an instance of this same process still closing
+/// its threads: give it a moment.
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new()
+        .path(dir.join("db"))
+        .cache_capacity(cache_bytes)
+        // The writer flushes after every batch; no background flusher needed.
+        .flush_every_ms(None);
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if attempts < 100 && e.to_string().contains("lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -149,33 +184,20 @@ impl Store {
     /// refusing a newer schema and running older ones' migrations in order.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         let lock = lock_dir(dir)?;
-        let config = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
-            // The writer flushes after every batch; no background flusher needed.
-            .flush_every_ms(None);
-        // We hold the directory lock, so a lock error from sled itself can
-        // only be a database of this same process still shutting down its
-        // threads: give it a moment.
-        let mut attempts = 0;
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(sled::Error::Io(e)) if attempts < 100 && e.to_string().contains("lock") => {
-                    attempts += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        };
+        let db = open_sled(dir, cache_bytes)?;
         let floor = db.open_tree("floor")?;
         let meta = db.open_tree("meta")?;
+        let shared_floor = Arc::new(RwLock::new(floor.clone()));
         let store = Store {
             db,
             floor,
             meta,
             dir: dir.to_path_buf(),
             _lock: lock,
+            data_file: File::open(dir.join("db").join("db")).map_err(io_err(dir))?,
+            cache_bytes,
+            shared_floor,
+            usable: true,
             fail_commits: Default::default(),
         };
         store.migrate()?;
@@ -259,7 +281,7 @@ impl Store {
         events: &[EventRecord],
         records: &[(RecordKey, Option<Record>)],
     ) -> Result<(), StoreError> {
-        if self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.usable || self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(StoreError::Io {
                 dir: self.dir.display().to_string(),
                 source: std::io::Error::other("injected failure (test)"),
@@ -287,6 +309,10 @@ impl Store {
         // One tree, one atomic batch: events and records land together or not at all.
         self.floor.apply_batch(batch)?;
         self.db.flush()?;
+        // sled's flush uses sync_file_range on Linux, which leaves the file's
+        // size and the drive's cache unsynced: after a power cut the acked
+        // batch could be gone. fdatasync makes it durable before any ack.
+        self.data_file.sync_data().map_err(io_err(&self.dir))?;
         Ok(())
     }
 
@@ -305,15 +331,43 @@ impl Store {
     pub fn events_from(
         &self,
         from: u64,
-    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + '_ {
-        LogReader::events_in(&self.floor, from)
+    ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + 'static {
+        events_in(&self.floor, from)
     }
 
     /// A handle on the log for readers on other threads (reports).
     pub fn log_reader(&self) -> LogReader {
         LogReader {
-            floor: self.floor.clone(),
+            floor: self.shared_floor.clone(),
         }
+    }
+
+    /// Closes and reopens the database. After an I/O error sled refuses
+    /// every later operation until it is reopened; the writer calls this
+    /// while storage is failing so the hub recovers when the disk does.
+    pub fn reopen(&mut self) -> Result<(), StoreError> {
+        self.usable = false;
+        // sled allows one open instance per directory: park every handle on
+        // a throw-away in-memory database so the old one is really closed.
+        let parked = sled::Config::new().temporary(true).open()?;
+        let parked_floor = parked.open_tree("floor")?;
+        let parked_meta = parked.open_tree("meta")?;
+        if let Ok(mut shared) = self.shared_floor.write() {
+            *shared = parked_floor.clone();
+        }
+        self.floor = parked_floor;
+        self.meta = parked_meta;
+        self.db = parked;
+        let db = open_sled(&self.dir, self.cache_bytes)?;
+        self.floor = db.open_tree("floor")?;
+        self.meta = db.open_tree("meta")?;
+        self.db = db;
+        self.data_file = File::open(self.dir.join("db").join("db")).map_err(io_err(&self.dir))?;
+        if let Ok(mut shared) = self.shared_floor.write() {
+            *shared = self.floor.clone();
+        }
+        self.usable = true;
+        Ok(())
     }
 
     pub fn info(&self) -> Result<StoreInfo, StoreError> {

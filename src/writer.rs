@@ -6,8 +6,8 @@
 //! turn of its loop takes every request waiting on the channel as one batch:
 //! commands are decided by the pure core against the state as it grows
 //! through the batch, all resulting events and changed records go to disk in
-//! one transaction and one flush, and only then are replies sent and the
-//! batch published to the subscribers (hub fan-out, lights). If the disk
+//! one transaction and one flush, and only then is the batch published to
+//! the subscribers (hub fan-out, lights) and are the replies sent. If the disk
 //! fails, the batch's changes are undone in memory and every command that
 //! would have changed something is answered `unavailable`.
 //!
@@ -329,6 +329,7 @@ impl Core {
                     match decide(&self.state, &actor, &command, now, &self.rules) {
                         Ok(decided) => {
                             let mut last_seq = self.state.seq();
+                            let produced = !decided.events.is_empty();
                             for event in decided.events {
                                 let keys = self.state.touched(&event);
                                 for key in &keys {
@@ -349,9 +350,10 @@ impl Core {
                             }
                             let mut data = decided.reply.render(&self.state, now);
                             if let Value::Object(map) = &mut data {
-                                // A replayed checkout carries its original seq.
-                                if map.get("seq").is_none() || map.get("seq") == Some(&Value::Null)
-                                {
+                                // The seq of the command's own last event; only a
+                                // replayed checkout (no event) keeps its original seq.
+                                let missing = map.get("seq").is_none_or(Value::is_null);
+                                if produced || missing {
                                     map.insert("seq".into(), json!(last_seq));
                                 }
                             }
@@ -407,12 +409,8 @@ impl Core {
             .commands
             .fetch_add(replies.len() as u64, std::sync::atomic::Ordering::Relaxed);
 
-        // Durable (or refused): now the replies, then the subscribers.
-        for (reply, result, _) in replies {
-            if let Some(reply) = reply {
-                let _ = reply.send(result);
-            }
-        }
+        // Durable (or refused): now the subscribers, then the replies, so a
+        // client that sees its ack finds the batch's events already queued.
         if !log.is_empty() {
             let batch = Committed {
                 state: &self.state,
@@ -424,6 +422,11 @@ impl Core {
                 s.committed(&batch);
             }
             self.schedule(touched.iter(), last_now);
+        }
+        for (reply, result, _) in replies {
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
         }
         for read in reads {
             read(&self.state, last_now);
@@ -464,15 +467,16 @@ impl Core {
         {
             return;
         }
-        if self
-            .store
-            .commit(
-                &[],
-                &[(RecordKey::Counters, self.state.record(&RecordKey::Counters))],
-            )
-            .is_ok()
-        {
+        let counters = [(RecordKey::Counters, self.state.record(&RecordKey::Counters))];
+        if self.store.commit(&[], &counters).is_ok() {
             self.set_storage_failing(false);
+            return;
+        }
+        // After an I/O error sled refuses everything until it is reopened.
+        match self.store.reopen() {
+            Ok(()) if self.store.commit(&[], &counters).is_ok() => self.set_storage_failing(false),
+            Ok(()) => {}
+            Err(e) => log::warn!("storage still failing: {e}"),
         }
     }
 

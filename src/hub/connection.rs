@@ -125,7 +125,7 @@ where
             );
             let frame = CloseFrame {
                 code,
-                reason: Utf8Bytes::from(reason),
+                reason: Utf8Bytes::from(close_reason(&reason)),
             };
             let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(Some(frame))).await;
         }
@@ -167,12 +167,16 @@ where
             let pong_deadline = self.awaiting_pong.map(|sent| sent + pong_within);
             let expiry = self.expires;
             let flow = tokio::select! {
+                // Outbound first: a client that sends command after command
+                // must still get the events those commands caused before its
+                // next command is read, or its own events pile up.
+                biased;
+                batch = recv_ring(&mut self.ring) => self.outbound(batch).await,
                 inbound = self.ws.next() => match inbound {
                     Some(Ok(message)) => self.inbound(message).await,
                     Some(Err(WsError::Capacity(_))) => close(CloseCode::Size, "message larger than maxPayload"),
                     Some(Err(_)) | None => return Flow::Continue,
                 },
-                batch = recv_ring(&mut self.ring) => self.outbound(batch).await,
                 _ = sleep_until(next_ping) => {
                     next_ping = Instant::now() + ping_every;
                     if self.awaiting_pong.is_none() {
@@ -500,6 +504,20 @@ where
     }
 }
 
+/// A close frame's reason may hold at most 123 bytes (RFC 6455: 125 for
+/// the payload, 2 of them the code): cut at a character boundary.
+fn close_reason(reason: &str) -> String {
+    const MAX: usize = 123;
+    if reason.len() <= MAX {
+        return reason.to_string();
+    }
+    let mut end = MAX;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
+
 async fn recv_ring(
     ring: &mut Option<broadcast::Receiver<Arc<Broadcast>>>,
 ) -> Result<Arc<Broadcast>, broadcast::error::RecvError> {
@@ -596,6 +614,14 @@ pub fn admin_identity() -> Identity {
 mod tests {
     use super::*;
     use crate::domain::state::{State, Visit, VisitState};
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        assert_eq!(close_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= 123 && long.starts_with(&cut) && !cut.is_empty());
+    }
 
     fn visit(state: VisitState, ended_at: Option<i64>) -> Visit {
         Visit {
