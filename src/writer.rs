@@ -6,8 +6,8 @@
 //! turn of its loop takes every request waiting on the channel as one batch:
 //! commands are decided by the pure core against the state as it grows
 //! through the batch, all resulting events and changed records go to disk in
-//! one transaction and one flush, and only then is the batch published to
-//! the subscribers (hub fan-out, lights) and are the replies sent. If the disk
+//! one transaction and one flush, and only then are the replies sent and the
+//! batch published to the subscribers (hub fan-out, lights). If the disk
 //! fails, the batch's changes are undone in memory and every command that
 //! would have changed something is answered `unavailable`.
 //!
@@ -409,8 +409,14 @@ impl Core {
             .commands
             .fetch_add(replies.len() as u64, std::sync::atomic::Ordering::Relaxed);
 
-        // Durable (or refused): now the subscribers, then the replies, so a
-        // client that sees its ack finds the batch's events already queued.
+        // Durable (or refused): now the replies, then the subscribers. (A
+        // connection drains the ring before it reads its next command, so a
+        // client sending command after command still gets its events.)
+        for (reply, result, _) in replies {
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        }
         if !log.is_empty() {
             let batch = Committed {
                 state: &self.state,
@@ -422,11 +428,6 @@ impl Core {
                 s.committed(&batch);
             }
             self.schedule(touched.iter(), last_now);
-        }
-        for (reply, result, _) in replies {
-            if let Some(reply) = reply {
-                let _ = reply.send(result);
-            }
         }
         for read in reads {
             read(&self.state, last_now);

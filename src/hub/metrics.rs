@@ -31,12 +31,12 @@ impl Histogram {
         }
     }
 
+    /// Counts one observation in its own bucket only (three atomic adds on
+    /// the hot path); `render` makes the buckets cumulative.
     pub fn observe_us(&self, us: u64) {
         let secs = us as f64 / 1e6;
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            if secs <= *bound {
-                count.fetch_add(1, Relaxed);
-            }
+        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
+            self.counts[i].fetch_add(1, Relaxed);
         }
         self.sum_us.fetch_add(us, Relaxed);
         self.total.fetch_add(1, Relaxed);
@@ -44,12 +44,10 @@ impl Histogram {
 
     pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
         for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                count.load(Relaxed)
-            );
+            cumulative += count.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
         let total = self.total.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
@@ -202,5 +200,25 @@ impl Metrics {
             "Time to write and flush one batch",
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_cumulative() {
+        let h = Histogram::latency();
+        h.observe_us(300); // ≤ 0.0005 s
+        h.observe_us(3_000); // ≤ 0.005 s
+        h.observe_us(10_000_000); // beyond every bound
+        let mut out = String::new();
+        h.render(&mut out, "x", "test");
+        assert!(out.contains("x_bucket{le=\"0.0005\"} 1"), "{out}");
+        assert!(out.contains("x_bucket{le=\"0.005\"} 2"), "{out}");
+        assert!(out.contains("x_bucket{le=\"5\"} 2"), "{out}");
+        assert!(out.contains("x_bucket{le=\"+Inf\"} 3"), "{out}");
+        assert!(out.contains("x_count 3"), "{out}");
     }
 }
