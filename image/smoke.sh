@@ -145,7 +145,7 @@ echo "   -append \"$append\""
 boot_started=$(date +%s)
 qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
     -display none -monitor none -no-reboot \
-    -chardev socket,id=ser0,path="$W/serial.sock",server=on,wait=off,logfile="$W/console.log" \
+    -chardev "socket,id=ser0,path=$W/serial.sock,server=on,wait=off,logfile=$W/console.log" \
     -serial chardev:ser0 \
     -kernel "$W/$kernel" -initrd "$W/$initrd" -append "$append" \
     -drive file="$W/pi.img",format=raw,if=none,id=hd0,cache=unsafe \

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the tiny busybox initramfs that build.sh boots under
 # `qemu-system-aarch64 -M virt` for stage 2: load the few modules needed
 # (virtio block and net, ext4, vfat), mount the root and boot file systems,
