@@ -11,9 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::Client;
+use crate::client::{self, Client, WsStream};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct HubArgs {
@@ -90,27 +93,29 @@ fn summary(name: &str, mut ms: Vec<f64>) {
     );
 }
 
-type Received = Arc<Mutex<Vec<(u64, Instant)>>>;
-
 pub async fn run(a: HubArgs) -> Result<(), String> {
     println!("bench {}: {} monitors at {}", a.label, a.monitors, a.url);
     let driver = Client::connect(&a.url, &a.token)
         .await
         .map_err(|e| format!("driver: {e}"))?;
-    // Set up: a room to toggle and a device token for the monitors. The
+    // Set up: a room per driver to toggle (two drivers toggling one room
+    // would mostly be refused) and a device token for the monitors. The
     // bench floor acks anything, so failures here are fine there.
-    let mut room_id = json!(1);
-    let created = driver
-        .call(
-            "room.create",
-            json!({"name": format!("bench-{}", std::process::id())}),
-        )
-        .await;
-    if let Ok(ack) = &created {
-        if let Some(id) = ack.pointer("/data/room/id") {
-            room_id = id.clone();
-        }
+    let mut rooms = Vec::new();
+    for d in 0..a.drivers.max(1) {
+        let created = driver
+            .call(
+                "room.create",
+                json!({"name": format!("bench-{}-{d}", std::process::id())}),
+            )
+            .await;
+        let id = created
+            .ok()
+            .and_then(|ack| ack.pointer("/data/room/id").cloned())
+            .unwrap_or(json!(1));
+        rooms.push(id);
     }
+    let room_id = rooms[0].clone();
     let monitor_token = match &a.monitor_token {
         Some(t) => t.clone(),
         None => {
@@ -129,9 +134,8 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
     // Connect the monitors.
     let connect_started = Instant::now();
     let mut connect_ms = Vec::with_capacity(a.monitors);
-    let mut receivers: Vec<Received> = Vec::with_capacity(a.monitors);
-    let mut keep: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut monitors: Vec<tokio::task::JoinHandle<Vec<(u64, Instant)>>> = Vec::new();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut failed = 0usize;
     let mut i = 0;
     while i < a.monitors {
@@ -142,41 +146,22 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
             let token = monitor_token.clone();
             batch.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let c = Client::connect(&url, &token).await;
+                let c = client::handshake(&url, &token).await;
                 (c, t.elapsed())
             }));
         }
         for h in batch {
             match h.await {
-                Ok((Ok(mut client), took)) => {
+                Ok((Ok((ws, _sid)), took)) => {
                     connect_ms.push(took.as_secs_f64() * 1000.0);
-                    let got: Received = Arc::new(Mutex::new(Vec::new()));
-                    receivers.push(got.clone());
-                    let stop = stop.clone();
-                    keep.push(tokio::spawn(async move {
-                        loop {
-                            tokio::select! {
-                                e = client.events.recv() => match e {
-                                    Some(e) if e.name == "room.updated" => {
-                                        if let Some(seq) = e.data.get("seq").and_then(Value::as_u64) {
-                                            if let Ok(mut g) = got.lock() { g.push((seq, Instant::now())); }
-                                        }
-                                    }
-                                    Some(_) => {}
-                                    None => break,
-                                },
-                                _ = stop.notified() => break,
-                            }
-                        }
-                        client.close().await;
-                    }));
+                    monitors.push(tokio::spawn(monitor(ws, stopped.clone())));
                 }
                 _ => failed += 1,
             }
         }
         i += n;
     }
-    let connected = receivers.len();
+    let connected = monitors.len();
     println!(
         "  connected {connected} monitors in {:.2} s ({failed} failed)",
         connect_started.elapsed().as_secs_f64()
@@ -198,7 +183,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         let t0 = a.server_pid.and_then(cpu_ticks);
         let started = Instant::now();
         tokio::time::sleep(Duration::from_secs_f64(a.idle)).await;
-        let alive = keep.iter().filter(|h| !h.is_finished()).count();
+        let alive = monitors.iter().filter(|h| !h.is_finished()).count();
         println!(
             "  after {:.0} s idle: {alive} of {connected} connections alive",
             a.idle
@@ -228,7 +213,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
     let mut toggle = false;
     if a.closed_loop {
         let mut tasks = Vec::new();
-        for d in 0..a.drivers {
+        for (d, room) in rooms.iter().enumerate().take(a.drivers) {
             let driver = if d == 0 {
                 driver.clone()
             } else {
@@ -239,11 +224,11 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
                 )
             };
             let sent = sent.clone();
-            let room_id = room_id.clone();
+            let room_id = room.clone();
             tasks.push(tokio::spawn(async move {
                 let mut acks = Vec::new();
                 let mut errors = 0u64;
-                let mut toggle = d % 2 == 1;
+                let mut toggle = false;
                 while Instant::now() < deadline {
                     toggle = !toggle;
                     let status = if toggle { "cleaning" } else { "available" };
@@ -325,9 +310,10 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
     let load_secs = load_started.elapsed().as_secs_f64();
     // Let the last deliveries arrive.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    stop.notify_waiters();
-    for h in keep {
-        h.abort();
+    let _ = stop.send(true);
+    let mut receivers = Vec::with_capacity(monitors.len());
+    for h in monitors {
+        receivers.push(h.await.unwrap_or_default());
     }
     let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
     println!(
@@ -339,8 +325,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
     let mut delivery = Vec::new();
     let mut last_client: HashMap<u64, f64> = HashMap::new();
     let mut received = 0usize;
-    for got in &receivers {
-        let got = got.lock().map(|g| g.clone()).unwrap_or_default();
+    for got in receivers {
         for (seq, at) in got {
             if let Some(t) = sent.get(&seq) {
                 received += 1;
@@ -364,4 +349,68 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         expected.saturating_sub(received)
     );
     Ok(())
+}
+
+/// One monitor: answers the hub's pings and notes when each `room.updated`
+/// arrives, until `stop`. It reads its socket itself (one task, no channel,
+/// only `seq` decoded) so the load generator takes as little of the
+/// machine's CPU from the server under test as it can.
+async fn monitor(
+    mut ws: WsStream,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Vec<(u64, Instant)> {
+    let mut got = Vec::new();
+    let stopped = async move {
+        let _ = stop.changed().await;
+    };
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    let text = text.as_str();
+                    if text == "2" {
+                        if ws.send(Message::text("3")).await.is_err() {
+                            break;
+                        }
+                    } else if let Some(seq) = room_update_seq(text) {
+                        got.push((seq, Instant::now()));
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = &mut stopped => break,
+        }
+    }
+    let _ = ws.close(None).await;
+    got
+}
+
+/// The `seq` of a `42["room.updated",{…"seq":N…}]` frame.
+fn room_update_seq(frame: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct WithSeq {
+        seq: u64,
+    }
+    let body = frame.strip_prefix("42")?;
+    let (name, data): (&str, WithSeq) = serde_json::from_str(body).ok()?;
+    (name == "room.updated").then_some(data.seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::room_update_seq;
+
+    #[test]
+    fn reads_the_seq_of_room_updates_only() {
+        let hub =
+            r#"42["room.updated",{"room":{"id":1,"status":"cleaning","name":"R \"1\""},"seq":42}]"#;
+        assert_eq!(room_update_seq(hub), Some(42));
+        let floor = r#"42["room.updated",{"seq":7,"room":{"id":"1","status":"available"}}]"#;
+        assert_eq!(room_update_seq(floor), Some(7));
+        assert_eq!(room_update_seq(r#"42["seq",{"seq":8}]"#), None);
+        assert_eq!(room_update_seq(r#"431[{"ok":true}]"#), None);
+        assert_eq!(room_update_seq("2"), None);
+    }
 }

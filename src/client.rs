@@ -18,7 +18,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::hub::{engineio, socketio};
 
-type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
+type Sink = SplitSink<WsStream, Message>;
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,36 +54,8 @@ pub struct Client {
 impl Client {
     /// Connects to `base` (e.g. `ws://127.0.0.1:5000`) and authenticates.
     pub async fn connect(base: &str, token: &str) -> Result<Client, ClientError> {
-        let url = format!("{base}/socket.io/?EIO=4&transport=websocket");
-        let mut cfg = WebSocketConfig::default();
-        cfg.read_buffer_size = 4096;
-        cfg.write_buffer_size = 0;
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(cfg), true)
-            .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
-        let (mut sink, mut stream) = ws.split();
-        // Open packet.
-        let open = next_text(&mut stream).await?;
-        if !open.starts_with('0') {
-            return Err(ClientError::Connect(format!(
-                "expected open packet, got {open}"
-            )));
-        }
-        let auth = serde_json::json!({ "token": token }).to_string();
-        sink.send(Message::text(format!("40{auth}")))
-            .await
-            .map_err(|_| ClientError::Closed)?;
-        let reply = next_text(&mut stream).await?;
-        let sid = if let Some(body) = reply.strip_prefix("40") {
-            serde_json::from_str::<Value>(body)
-                .ok()
-                .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_default()
-        } else if let Some(body) = reply.strip_prefix("44") {
-            return Err(ClientError::Refused(body.to_string()));
-        } else {
-            return Err(ClientError::Connect(format!("unexpected reply {reply}")));
-        };
+        let (ws, sid) = handshake(base, token).await?;
+        let (sink, mut stream) = ws.split();
         let pending: Pending = Arc::new(Mutex::new(HashMap::new()));
         let (events_tx, events) = mpsc::unbounded_channel();
         let sink = Arc::new(tokio::sync::Mutex::new(sink));
@@ -211,6 +183,47 @@ impl Client {
 
     pub async fn close(self) {
         let _ = self.sink.lock().await.close().await;
+    }
+}
+
+/// A raw WebSocket stream to the hub.
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens a WebSocket to `base`, reads the open packet and CONNECTs with
+/// `token`; returns the stream and the Socket.IO session id.
+pub async fn handshake(base: &str, token: &str) -> Result<(WsStream, String), ClientError> {
+    let url = format!("{base}/socket.io/?EIO=4&transport=websocket");
+    let mut cfg = WebSocketConfig::default();
+    cfg.read_buffer_size = 4096;
+    cfg.write_buffer_size = 0;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(cfg), true)
+        .await
+        .map_err(|e| ClientError::Connect(e.to_string()))?;
+    let open = next_text(&mut ws).await?;
+    if !open.starts_with('0') {
+        return Err(ClientError::Connect(format!(
+            "expected open packet, got {open}"
+        )));
+    }
+    let auth = serde_json::json!({ "token": token }).to_string();
+    ws.send(Message::text(format!("40{auth}")))
+        .await
+        .map_err(|_| ClientError::Closed)?;
+    // The bench floor may broadcast before it answers; a hub never does.
+    let mut reply = next_text(&mut ws).await?;
+    while reply.starts_with("42") {
+        reply = next_text(&mut ws).await?;
+    }
+    if let Some(body) = reply.strip_prefix("40") {
+        let sid = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_default();
+        Ok((ws, sid))
+    } else if let Some(body) = reply.strip_prefix("44") {
+        Err(ClientError::Refused(body.to_string()))
+    } else {
+        Err(ClientError::Connect(format!("unexpected reply {reply}")))
     }
 }
 

@@ -10,14 +10,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, watch, Semaphore};
+use tokio::sync::{watch, Semaphore};
 
 use crate::auth::{self, Lockout};
 use crate::clock::SpaClock;
 use crate::config::Config;
 use crate::domain::state::RoomStatus;
 use crate::domain::State;
-use crate::hub::fanout::Fanout;
+use crate::hub::fanout::{Fanout, Ring};
 use crate::hub::metrics::Metrics;
 use crate::hub::Hub;
 use crate::lights::{self, LightStatus, Lights};
@@ -120,7 +120,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     );
     lights.set_rooms(light_map(&state));
 
-    let (ring, _) = broadcast::channel(ring_capacity(config.client_queue));
+    let ring = Ring::new(ring_capacity(config.client_queue));
     let subscribers: Vec<Box<dyn Subscriber>> = vec![
         Box::new(Fanout::new(ring.clone())),
         Box::new(LightsFollower {

@@ -9,11 +9,12 @@
 //! ping timeout) it is dropped as a slow client.
 
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, OwnedSemaphorePermit};
@@ -133,7 +134,17 @@ where
 
     async fn send(&mut self, text: Utf8Bytes) -> Result<(), Flow> {
         let timeout = Duration::from_millis(self.hub.config.ping_timeout_ms);
-        match tokio::time::timeout(timeout, self.ws.send(Message::Text(text))).await {
+        let result = {
+            let mut sending = pin!(self.ws.send(Message::Text(text)));
+            // Nearly every write fits the socket's buffer at once: try it
+            // without arming a timer (a timer per frame is a lock on the
+            // runtime's timer wheel, 500 times per event).
+            match sending.as_mut().now_or_never() {
+                Some(done) => Ok(done),
+                None => tokio::time::timeout(timeout, sending).await,
+            }
+        };
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(close(CloseCode::Away, "write failed")),
             Err(_) => {
@@ -160,12 +171,27 @@ where
         }
         let ping_every = Duration::from_millis(cfg.ping_interval_ms);
         let pong_within = Duration::from_millis(cfg.ping_timeout_ms);
-        let connect_deadline = Instant::now() + Duration::from_millis(cfg.connect_timeout_ms);
-        let mut next_ping = Instant::now() + ping_every;
+        // The timers live as long as the connection and are re-armed in
+        // place: a fresh `Sleep` per loop turn would register and remove an
+        // entry in the runtime's timer wheel for every frame sent.
+        let ping_timer = sleep_until(Instant::now() + ping_every);
+        let pong_timer = sleep_until(Instant::now() + pong_within);
+        let connect_timer =
+            sleep_until(Instant::now() + Duration::from_millis(cfg.connect_timeout_ms));
+        let expiry_timer = sleep_until(Instant::now());
         let mut shutdown = self.hub.shutdown.subscribe();
+        let shutdown = shutdown.changed();
+        tokio::pin!(
+            ping_timer,
+            pong_timer,
+            connect_timer,
+            expiry_timer,
+            shutdown
+        );
+        let mut expiry_armed: Option<Instant> = None;
         loop {
-            let pong_deadline = self.awaiting_pong.map(|sent| sent + pong_within);
-            let expiry = self.expires;
+            let awaiting_pong = self.awaiting_pong.is_some();
+            let expires = self.expires.is_some();
             let flow = tokio::select! {
                 // Outbound first: a client that sends command after command
                 // must still get the events those commands caused before its
@@ -177,28 +203,36 @@ where
                     Some(Err(WsError::Capacity(_))) => close(CloseCode::Size, "message larger than maxPayload"),
                     Some(Err(_)) | None => return Flow::Continue,
                 },
-                _ = sleep_until(next_ping) => {
-                    next_ping = Instant::now() + ping_every;
+                _ = &mut ping_timer => {
+                    ping_timer.as_mut().reset(Instant::now() + ping_every);
                     if self.awaiting_pong.is_none() {
                         self.awaiting_pong = Some(Instant::now());
+                        pong_timer.as_mut().reset(Instant::now() + pong_within);
                     }
                     match self.send(Utf8Bytes::from_static(engineio::PING)).await {
                         Ok(()) => Flow::Continue,
                         Err(flow) => flow,
                     }
                 }
-                _ = sleep_until_opt(pong_deadline) => {
+                _ = &mut pong_timer, if awaiting_pong => {
                     self.hub.metrics.heartbeat_drops.fetch_add(1, Relaxed);
                     close(CloseCode::Away, "ping timeout")
                 }
-                _ = sleep_until(connect_deadline), if self.identity.is_none() => {
+                _ = &mut connect_timer, if self.identity.is_none() => {
                     close(CloseCode::Policy, "no CONNECT in time")
                 }
-                _ = sleep_until_opt(expiry) => close(CloseCode::Policy, "session expired"),
-                _ = shutdown.changed() => close(CloseCode::Restart, "the hub is restarting"),
+                _ = &mut expiry_timer, if expires => close(CloseCode::Policy, "session expired"),
+                _ = &mut shutdown => close(CloseCode::Restart, "the hub is restarting"),
             };
             if let Flow::Close(..) = flow {
                 return flow;
+            }
+            // CONNECT sets the credential's expiry once: arm its timer then.
+            if self.expires != expiry_armed {
+                expiry_armed = self.expires;
+                if let Some(at) = expiry_armed {
+                    expiry_timer.as_mut().reset(at);
+                }
             }
         }
     }
@@ -217,30 +251,25 @@ where
                 return close(CloseCode::Restart, "the hub is stopping")
             }
         };
-        let Some(identity) = self.identity.clone() else {
+        let Some(identity) = &self.identity else {
             return Flow::Continue;
         };
         if batch.revoked.iter().any(|r| identity.revoked_by(r)) {
             return close(CloseCode::Policy, "credentials revoked");
         }
+        let (viewer, role, staff_id) = (identity.viewer, identity.role, identity.actor.staff_id());
         for event in &batch.events {
             if event.seq <= self.seq {
                 continue; // already in the snapshot this client got
             }
-            let mut sent: Vec<&Utf8Bytes> = Vec::new();
-            for (audience, frame) in &event.frames {
-                // The same frame may reach a client through two audiences
-                // (an admin who owns a drawer): send it once.
-                if audience.includes(identity.viewer, identity.role, identity.actor.staff_id())
-                    && !sent.contains(&frame)
-                {
-                    sent.push(frame);
-                    if let Err(flow) = self.send(frame.clone()).await {
-                        return flow;
-                    }
+            let mut sent_any = false;
+            for frame in event.frames_for(viewer, role, staff_id) {
+                sent_any = true;
+                if let Err(flow) = self.send(frame.clone()).await {
+                    return flow;
                 }
             }
-            if sent.is_empty() {
+            if !sent_any {
                 if let Err(flow) = self.send(event.marker.clone()).await {
                     return flow;
                 }
@@ -250,11 +279,9 @@ where
         let latency = batch.committed_at.elapsed().as_micros() as u64;
         self.hub.metrics.broadcast_latency.observe_us(latency);
         // Too far behind the ring: drop now rather than let it lag further.
-        if let Some(ring) = &self.ring {
-            if ring.len() > self.hub.config.client_queue {
-                self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
-                return close(CloseCode::Policy, "too slow: outbox full");
-            }
+        if self.hub.ring.published_after(&batch) > self.hub.config.client_queue as u64 {
+            self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
+            return close(CloseCode::Policy, "too slow: outbox full");
         }
         Flow::Continue
     }
@@ -523,13 +550,6 @@ async fn recv_ring(
 ) -> Result<Arc<Broadcast>, broadcast::error::RecvError> {
     match ring {
         Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

@@ -9,6 +9,7 @@
 //! client is announced to it with a tiny shared frame `42["seq",{"seq":N}]`.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,6 +81,30 @@ pub struct OutEvent {
     pub marker: Utf8Bytes,
 }
 
+impl OutEvent {
+    /// The frames of this event that a client with this view, role and
+    /// staff id receives, each once: the same frame may reach a client
+    /// through two audiences (an admin who owns a drawer).
+    pub fn frames_for(
+        &self,
+        viewer: Viewer,
+        role: Role,
+        staff_id: Option<Id>,
+    ) -> impl Iterator<Item = &Utf8Bytes> + '_ {
+        let mine = move |audience: &Audience| audience.includes(viewer, role, staff_id);
+        self.frames
+            .iter()
+            .enumerate()
+            .filter(move |(index, (audience, frame))| {
+                mine(audience)
+                    && !self.frames[..*index]
+                        .iter()
+                        .any(|(earlier, same)| same == frame && mine(earlier))
+            })
+            .map(|(_, (_, frame))| frame)
+    }
+}
+
 /// One batch as published on the ring.
 #[derive(Debug, Clone)]
 pub struct Broadcast {
@@ -87,6 +112,8 @@ pub struct Broadcast {
     pub revoked: Vec<Revoked>,
     /// When the batch was committed (for the delivery-latency histogram).
     pub committed_at: Instant,
+    /// Its place on the ring (1, 2, …), set when it is published.
+    pub number: u64,
 }
 
 impl Broadcast {
@@ -95,7 +122,43 @@ impl Broadcast {
     }
 }
 
-pub type Ring = broadcast::Sender<Arc<Broadcast>>;
+/// The broadcast ring with a count of the batches published on it, so a
+/// connection can tell how far behind it is with one atomic load (the
+/// channel's own `len()` takes the ring's lock, 500 times per event).
+#[derive(Debug, Clone)]
+pub struct Ring {
+    sender: broadcast::Sender<Arc<Broadcast>>,
+    published: Arc<AtomicU64>,
+}
+
+impl Ring {
+    /// A ring holding up to `capacity` batches (rounded up to a power of two).
+    pub fn new(capacity: usize) -> Ring {
+        let (sender, _) = broadcast::channel(capacity);
+        Ring {
+            sender,
+            published: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Broadcast>> {
+        self.sender.subscribe()
+    }
+
+    /// Numbers the batch and sends it to every subscriber.
+    pub fn publish(&self, mut batch: Broadcast) {
+        // Only the writer publishes, so load-then-store cannot race.
+        batch.number = self.published.load(Relaxed) + 1;
+        self.published.store(batch.number, Relaxed);
+        // No receivers is fine: nobody is connected.
+        let _ = self.sender.send(Arc::new(batch));
+    }
+
+    /// How many batches were published after `batch`.
+    pub fn published_after(&self, batch: &Broadcast) -> u64 {
+        self.published.load(Relaxed).saturating_sub(batch.number)
+    }
+}
 
 fn frame(name: &str, payload: &Value) -> Utf8Bytes {
     let json = payload.to_string();
@@ -120,8 +183,7 @@ impl Fanout {
 impl Subscriber for Fanout {
     fn committed(&mut self, batch: &Committed<'_>) {
         let out = render(batch.state, batch.events, batch.touched, batch.now);
-        // No receivers is fine: nobody is connected.
-        let _ = self.ring.send(Arc::new(out));
+        self.ring.publish(out);
     }
 }
 
@@ -228,6 +290,7 @@ pub fn render(
         events: out,
         revoked,
         committed_at,
+        number: 0,
     }
 }
 
@@ -349,5 +412,86 @@ fn queue_frames(state: &State, seq: u64, now: Now, frames: &mut Vec<(Audience, U
                 frame("queue.updated", &with_seq(seq, "queue", q)),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(frames: Vec<(Audience, &'static str)>) -> OutEvent {
+        OutEvent {
+            seq: 1,
+            frames: frames
+                .into_iter()
+                .map(|(to, text)| (to, Utf8Bytes::from_static(text)))
+                .collect(),
+            marker: Utf8Bytes::from_static("marker"),
+        }
+    }
+
+    fn got(e: &OutEvent, viewer: Viewer, role: Role, staff: Option<Id>) -> Vec<&str> {
+        e.frames_for(viewer, role, staff)
+            .map(|f| f.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_frame_reaching_a_client_through_two_audiences_is_sent_once() {
+        let drawer = event(vec![
+            (Audience::Admins, "drawer"),
+            (Audience::StaffMember(4), "drawer"),
+            (Audience::Office, "other"),
+        ]);
+        // An admin who owns the drawer: once, then the office frame.
+        assert_eq!(
+            got(&drawer, Viewer::Office, Role::Admin, Some(4)),
+            ["drawer", "other"]
+        );
+        // The cashier who owns it; another cashier gets only the office frame.
+        assert_eq!(
+            got(&drawer, Viewer::Office, Role::Cashier, Some(4)),
+            ["drawer", "other"]
+        );
+        assert_eq!(
+            got(&drawer, Viewer::Office, Role::Cashier, Some(5)),
+            ["other"]
+        );
+        assert!(got(&drawer, Viewer::Monitor, Role::Monitor, None).is_empty());
+    }
+
+    #[test]
+    fn equal_frames_for_other_audiences_do_not_hide_a_clients_own() {
+        // The same bytes first for therapists, then for monitors: a monitor
+        // must still get its copy.
+        let e = event(vec![
+            (Audience::Therapists, "same"),
+            (Audience::Monitors, "same"),
+        ]);
+        assert_eq!(got(&e, Viewer::Monitor, Role::Monitor, None), ["same"]);
+        assert_eq!(
+            got(&e, Viewer::Therapist(3), Role::Therapist, Some(3)),
+            ["same"]
+        );
+    }
+
+    #[test]
+    fn the_ring_counts_the_batches_published_after_one() {
+        let ring = Ring::new(8);
+        let mut rx = ring.subscribe();
+        for _ in 0..3 {
+            ring.publish(Broadcast {
+                events: Vec::new(),
+                revoked: Vec::new(),
+                committed_at: Instant::now(),
+                number: 0,
+            });
+        }
+        let first = rx.try_recv().expect("first batch");
+        assert_eq!(first.number, 1);
+        assert_eq!(ring.published_after(&first), 2);
+        let _ = rx.try_recv();
+        let third = rx.try_recv().expect("third batch");
+        assert_eq!(ring.published_after(&third), 0);
     }
 }
