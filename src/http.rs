@@ -29,7 +29,8 @@ use crate::hub::Hub;
 pub fn websocket_config(max_payload: usize) -> WebSocketConfig {
     let mut cfg = WebSocketConfig::default();
     cfg.read_buffer_size = 4096;
-    cfg.write_buffer_size = 0;
+    // Frames fed together (one ring batch) are written together, on flush.
+    cfg.write_buffer_size = 8192;
     // No cap on the write buffer: a single frame (a big snapshot) must fit
     // whole; what a slow client may queue is bounded by the ring instead.
     cfg.max_message_size = Some(max_payload);

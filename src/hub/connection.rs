@@ -31,6 +31,9 @@ use crate::auth;
 use crate::domain::views::{self, Viewer};
 use crate::domain::{permissions, Actor, Command, DomainError, ErrorCode, Role};
 
+/// Ring batches a connection gathers into one write when it is behind.
+const MAX_BATCHES_PER_WRITE: usize = 16;
+
 /// Failed CONNECT attempts tolerated on one connection.
 const MAX_CONNECT_ATTEMPTS: u32 = 5;
 
@@ -133,12 +136,26 @@ where
     }
 
     async fn send(&mut self, text: Utf8Bytes) -> Result<(), Flow> {
+        self.send_all(vec![text]).await
+    }
+
+    /// Writes the frames and flushes once. Nearly always the socket takes
+    /// them at once: that is tried without arming a timer (a timer per
+    /// write is a lock on the runtime's timer wheel, 500 times per event);
+    /// only a write that has to wait gets the ping timeout as its limit.
+    async fn send_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), Flow> {
+        if frames.is_empty() {
+            return Ok(());
+        }
         let timeout = Duration::from_millis(self.hub.config.ping_timeout_ms);
         let result = {
-            let mut sending = pin!(self.ws.send(Message::Text(text)));
-            // Nearly every write fits the socket's buffer at once: try it
-            // without arming a timer (a timer per frame is a lock on the
-            // runtime's timer wheel, 500 times per event).
+            let ws = &mut self.ws;
+            let mut sending = pin!(async move {
+                for frame in frames {
+                    ws.feed(Message::Text(frame)).await?;
+                }
+                ws.flush().await
+            });
             match sending.as_mut().now_or_never() {
                 Some(done) => Ok(done),
                 None => tokio::time::timeout(timeout, sending).await,
@@ -241,12 +258,9 @@ where
         &mut self,
         batch: Result<Arc<Broadcast>, broadcast::error::RecvError>,
     ) -> Flow {
-        let batch = match batch {
+        let mut batch = match batch {
             Ok(b) => b,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
-                return close(CloseCode::Policy, "too slow: outbox full");
-            }
+            Err(broadcast::error::RecvError::Lagged(_)) => return self.too_slow(),
             Err(broadcast::error::RecvError::Closed) => {
                 return close(CloseCode::Restart, "the hub is stopping")
             }
@@ -254,36 +268,53 @@ where
         let Some(identity) = &self.identity else {
             return Flow::Continue;
         };
-        if batch.revoked.iter().any(|r| identity.revoked_by(r)) {
-            return close(CloseCode::Policy, "credentials revoked");
-        }
         let (viewer, role, staff_id) = (identity.viewer, identity.role, identity.actor.staff_id());
-        for event in &batch.events {
-            if event.seq <= self.seq {
-                continue; // already in the snapshot this client got
+        // Everything already on the ring goes out in one write: a batch of
+        // several events (or a client catching up) costs one system call,
+        // not one per frame.
+        let mut outgoing: Vec<Utf8Bytes> = Vec::new();
+        for taken in 1.. {
+            if batch.revoked.iter().any(|r| identity.revoked_by(r)) {
+                return close(CloseCode::Policy, "credentials revoked");
             }
-            let mut sent_any = false;
-            for frame in event.frames_for(viewer, role, staff_id) {
-                sent_any = true;
-                if let Err(flow) = self.send(frame.clone()).await {
-                    return flow;
+            for event in &batch.events {
+                if event.seq <= self.seq {
+                    continue; // already in the snapshot this client got
                 }
-            }
-            if !sent_any {
-                if let Err(flow) = self.send(event.marker.clone()).await {
-                    return flow;
+                let before = outgoing.len();
+                outgoing.extend(event.frames_for(viewer, role, staff_id).cloned());
+                if outgoing.len() == before {
+                    outgoing.push(event.marker.clone());
                 }
+                self.seq = event.seq;
             }
-            self.seq = event.seq;
+            let latency = batch.committed_at.elapsed().as_micros() as u64;
+            self.hub.metrics.broadcast_latency.observe_us(latency);
+            let Some(ring) = self.ring.as_mut() else {
+                break;
+            };
+            if taken == MAX_BATCHES_PER_WRITE {
+                break;
+            }
+            batch = match ring.try_recv() {
+                Ok(next) => next,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => return self.too_slow(),
+                Err(_) => break,
+            };
         }
-        let latency = batch.committed_at.elapsed().as_micros() as u64;
-        self.hub.metrics.broadcast_latency.observe_us(latency);
         // Too far behind the ring: drop now rather than let it lag further.
         if self.hub.ring.published_after(&batch) > self.hub.config.client_queue as u64 {
-            self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
-            return close(CloseCode::Policy, "too slow: outbox full");
+            return self.too_slow();
         }
-        Flow::Continue
+        match self.send_all(outgoing).await {
+            Ok(()) => Flow::Continue,
+            Err(flow) => flow,
+        }
+    }
+
+    fn too_slow(&self) -> Flow {
+        self.hub.metrics.slow_client_drops.fetch_add(1, Relaxed);
+        close(CloseCode::Policy, "too slow: outbox full")
     }
 
     async fn inbound(&mut self, message: Message) -> Flow {
