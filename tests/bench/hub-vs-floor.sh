@@ -48,6 +48,8 @@ for which in floor hub; do
     start $which; bench "$which 20/s" --monitors 500 --rate 20 --duration $LOAD_S "${extra[@]}"; stop
     echo; echo "##### $which: 500 monitors, closed loop for ${LOAD_S} s"
     start $which; bench "$which closed" --monitors 500 --closed-loop --duration $LOAD_S "${extra[@]}"; stop
+    echo; echo "##### $which: 500 monitors, closed loop, 4 drivers for ${LOAD_S} s"
+    start $which; bench "$which closed x4" --monitors 500 --closed-loop --drivers 4 --duration $LOAD_S "${extra[@]}"; stop
     echo; echo "##### $which: 280 idle connections, CPU over ${QUIET_S} s"
     start $which; bench "$which quiet" --monitors 280 --rate 0 --duration 0 --idle $QUIET_S "${extra[@]}"; stop
 done
