@@ -518,9 +518,27 @@ pub fn open_backend_with_level(
             Box::new(SimBackend::new(pins, idle_level)),
             "lights backend sim (SPA_LIGHTS=sim): pin levels are kept in memory".to_string(),
         )),
-        BackendKind::Gpio => open_gpio(pins, idle_level, "SPA_LIGHTS=gpio"),
-        BackendKind::Gpiochip => open_gpiochip(pins, idle_level),
+        BackendKind::Gpio => {
+            without_wiring_ok(pins, open_gpio(pins, idle_level, "SPA_LIGHTS=gpio"))
+        }
+        BackendKind::Gpiochip => without_wiring_ok(pins, open_gpiochip(pins, idle_level)),
         BackendKind::Auto => open_auto(pins, idle_level),
+    }
+}
+
+/// A GPIO backend that cannot open is a start-up error only when there is
+/// something to drive: a box installed before its lights are wired (or an
+/// image booted on a board without the GPIO controller) still runs.
+fn without_wiring_ok(
+    pins: &[u8],
+    opened: Result<OpenedBackend, LightError>,
+) -> Result<OpenedBackend, LightError> {
+    match opened {
+        Err(e) if pins.is_empty() => Ok((
+            Box::new(OffBackend),
+            format!("lights not driven: {e}; no channels are wired (SPA_LIGHT_CHANNELS is empty)"),
+        )),
+        other => other,
     }
 }
 

@@ -941,3 +941,25 @@ fn walk_test_without_channels() {
         .unwrap()
         .contains("no light channels"));
 }
+
+#[test]
+fn a_gpio_backend_that_cannot_open_stops_the_start_only_when_lights_are_wired() {
+    // Only meaningful where there is no GPIO hardware (CI, qemu, a laptop).
+    if std::env::var_os(gpiochip::ENV_CHIP).is_some() || gpiochip::find_pi_chip().is_ok() {
+        return;
+    }
+    for kind in [BackendKind::Gpiochip, BackendKind::Gpio] {
+        if kind == BackendKind::Gpio && std::path::Path::new("/dev/gpiomem").exists() {
+            continue;
+        }
+        let (backend, why) = open_backend_with_level(kind, &[], false)
+            .unwrap_or_else(|e| panic!("{kind:?} with nothing wired must start: {e}"));
+        assert_eq!(backend.name(), "off", "{kind:?}");
+        assert!(why.contains("no channels are wired"), "{why}");
+        let wired = open_backend_with_level(kind, &[17, 27, 22], false);
+        assert!(
+            wired.is_err(),
+            "{kind:?} with lights wired but no GPIO must refuse to start"
+        );
+    }
+}
