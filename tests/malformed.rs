@@ -9,7 +9,9 @@
 //!   the connection stays usable;
 //! - raw WebSocket frames no library would send (invalid UTF-8, unmasked,
 //!   reserved bits and opcodes, lying lengths, bad close frames): the
-//!   connection is failed, the daemon stays up.
+//!   connection is failed as RFC 6455 says (1007 for text that is not UTF-8,
+//!   1002 for a protocol violation, 1009 for a length past maxPayload), the
+//!   daemon stays up.
 //!
 //! After all of it: the daemon answers /healthz, no `panicked` in its log,
 //! and the seq and the whole snapshot are exactly as before (every input
@@ -669,31 +671,31 @@ fn raw_cases() -> Vec<(&'static str, bool, Vec<u8>, RawExpect)> {
             "invalid UTF-8 text frame",
             true,
             ws_frame(true, 0, 1, b"42[\"\xff\xfe\"]", true),
-            Failed,
+            Close(1007),
         ),
         (
             "truncated UTF-8 sequence",
             true,
             ws_frame(true, 0, 1, b"42[\"\xe2\x82", true),
-            Failed,
+            Close(1007),
         ),
         (
             "overlong UTF-8 encoding",
             true,
             ws_frame(true, 0, 1, b"42[\"\xc0\xaf\"]", true),
-            Failed,
+            Close(1007),
         ),
         (
             "UTF-16 surrogate in UTF-8",
             true,
             ws_frame(true, 0, 1, b"42[\"\xed\xa0\x80\"]", true),
-            Failed,
+            Close(1007),
         ),
         (
             "invalid UTF-8 before CONNECT",
             false,
             ws_frame(true, 0, 1, b"40{\"token\":\"\xff\"}", true),
-            Failed,
+            Close(1007),
         ),
         (
             "binary frame of invalid UTF-8",
@@ -711,46 +713,51 @@ fn raw_cases() -> Vec<(&'static str, bool, Vec<u8>, RawExpect)> {
             "unmasked client frame",
             true,
             ws_frame(true, 0, 1, b"42[\"sync\"]", false),
-            Failed,
+            Close(1002),
         ),
         (
             "RSV1 set (no extension)",
             true,
             ws_frame(true, 4, 1, b"42[\"sync\"]", true),
-            Failed,
+            Close(1002),
         ),
         (
             "reserved opcode 3",
             true,
             ws_frame(true, 0, 3, b"x", true),
-            Failed,
+            Close(1002),
         ),
         (
             "reserved control opcode 0xB",
             true,
             ws_frame(true, 0, 0xb, b"x", true),
-            Failed,
+            Close(1002),
         ),
         (
             "continuation without a start",
             true,
             ws_frame(true, 0, 0, b"42[\"sync\"]", true),
-            Failed,
+            Close(1002),
         ),
         (
             "fragmented ping",
             true,
             ws_frame(false, 0, 9, b"x", true),
-            Failed,
+            Close(1002),
         ),
         (
             "ping with 200 bytes",
             true,
             ws_frame(true, 0, 9, &[b'p'; 200], true),
-            Failed,
+            Close(1002),
         ),
         ("text header announcing 1 GiB", true, over, Close(1009)),
-        ("64-bit length with the top bit set", true, huge_len, Failed),
+        (
+            "64-bit length with the top bit set",
+            true,
+            huge_len,
+            Close(1009),
+        ),
         (
             "fragments adding up past maxPayload",
             true,
@@ -767,13 +774,13 @@ fn raw_cases() -> Vec<(&'static str, bool, Vec<u8>, RawExpect)> {
             "close frame with 1 byte",
             true,
             ws_frame(true, 0, 8, b"\x03", true),
-            Failed,
+            Close(1002),
         ),
         (
             "close frame with invalid UTF-8 reason",
             true,
             ws_frame(true, 0, 8, b"\x03\xe8\xff", true),
-            Failed,
+            Close(1007),
         ),
         (
             "new text frame inside a fragmented one",
@@ -783,7 +790,7 @@ fn raw_cases() -> Vec<(&'static str, bool, Vec<u8>, RawExpect)> {
                 f.extend(ws_frame(true, 0, 1, b"42[\"sync\"]", true));
                 f
             },
-            Failed,
+            Close(1002),
         ),
     ]
 }

@@ -218,6 +218,9 @@ where
                 inbound = self.ws.next() => match inbound {
                     Some(Ok(message)) => self.inbound(message).await,
                     Some(Err(WsError::Capacity(_))) => close(CloseCode::Size, "message larger than maxPayload"),
+                    // RFC 6455 §7.4.1: fail the connection with the reason.
+                    Some(Err(WsError::Utf8(_))) => close(CloseCode::Invalid, "a text frame that is not UTF-8"),
+                    Some(Err(WsError::Protocol(e))) => close(CloseCode::Protocol, format!("WebSocket protocol error: {e}")),
                     Some(Err(_)) | None => return Flow::Continue,
                 },
                 _ = &mut ping_timer => {
