@@ -511,6 +511,34 @@ await step("the cashier closes the drawer and sees the Z report", async () => {
   await shot(cashier, "cashier-drawer", true);
 });
 
+await step("an admin refunds part of a paid visit from the front desk; a cashier has no corrections", async () => {
+  if (!hasCheckout) return { skip: "no checkout in this hub" };
+  assert(await cashier.$eval("#corrections-card", (el) => el.hidden), "a cashier sees the admin's corrections card");
+  await admin.goto("/cashier");
+  await live(admin);
+  await admin.click('[data-tab="checkout"]');
+  await admin.waitForSelector("#corrections-card", { state: "visible" });
+  const row = `#corrections tr:has-text("${number}")`;
+  await admin.waitForSelector(row);
+  // The re-tip dialog checks that the shares add up to the tip before sending.
+  await admin.click(`${row} button:has-text("Re-tip")`);
+  await admin.fill("dialog[open] input[name^=t]", "4.00");
+  await admin.fill("dialog[open] input[name=reason]", "typo");
+  await admin.click("dialog[open] button.primary");
+  await admin.waitForFunction(() => /add up to 4\.00; the tip is 5\.00/.test(document.querySelector("dialog[open]").textContent));
+  await admin.click("dialog[open] button.ghost");
+  await admin.click(`${row} button:has-text("Refund")`);
+  await admin.fill("dialog[open] input[name=amount]", "10.00");
+  await admin.selectOption("dialog[open] select[name=method]", "card");
+  await admin.fill("dialog[open] input[name=reason]", "hot stones too hot");
+  await admin.click("dialog[open] button.primary");
+  await admin.waitForSelector("dialog[open]", { state: "detached", timeout: 10000 }).catch(() => {});
+  await waitText(admin, "#corrections", "refunded 10.00");
+  await shot(admin, "admin-corrections", true);
+  await admin.goto("/admin");
+  await live(admin);
+});
+
 await step("screenshots of the cashier's floor, the admin and the therapist", async () => {
   await cashier.click('[data-tab="floor"]');
   await shot(cashier, "cashier-floor", true);

@@ -172,6 +172,91 @@
     fill($("#co-list"), awaiting.length ? awaiting.map(payRow) : h("li", { class: "empty", text: "Nothing to check out." }));
   }
 
+  // ---- corrections (admin): void, refund, re-tip -----------------------------------------------------
+  const UNPAID = ["waiting", "called", "in_service", "awaiting_payment"];
+  const refundedOf = (r) => ((r && r.refunds) || []).reduce((sum, x) => sum + x.amount_cents, 0);
+
+  function voidDialog(v) {
+    Spa.dialog({
+      title: "Void " + v.number,
+      key: "void-" + v.id,
+      danger: true,
+      fields: [{ name: "reason", label: "Reason (kept in the day report)" }],
+      submit: "Void visit",
+      run: (f) => (f.reason.trim() ? ["visit.void", { visit_id: v.id, reason: f.reason.trim() }] : "Give a reason."),
+    });
+  }
+  function refundDialog(v) {
+    const r = v.receipt || {};
+    const left = (r.total_cents || 0) - refundedOf(r);
+    const method = (r.payments && r.payments[0] && r.payments[0].method) || "cash";
+    Spa.dialog({
+      title: "Refund " + v.number,
+      key: "refund-" + v.id,
+      fields: [
+        { name: "amount", label: "Amount (up to " + Spa.money(left) + ")", type: "money", value: Spa.money(left) },
+        { name: "method", label: "Paid back as", type: "select", value: method, options: [["cash", "Cash"], ["card", "Card"], ["voucher", "Voucher"], ["other", "Other"]] },
+        { name: "reason", label: "Reason (kept in the day report)" },
+      ],
+      submit: "Refund",
+      run: (f) => {
+        const cents = Spa.parseMoney(f.amount);
+        if (cents == null || cents <= 0) return "Enter the amount to pay back, e.g. 10.00.";
+        if (!f.reason.trim()) return "Give a reason.";
+        return ["visit.refund", { visit_id: v.id, amount_cents: cents, method: f.method, reason: f.reason.trim() }];
+      },
+    });
+  }
+  function retipDialog(v) {
+    const r = v.receipt || {};
+    const shares = new Map((r.tips || []).map((t) => [t.therapist_id, t.amount_cents]));
+    const ids = Array.from(new Set([...shares.keys(), ...therapists.keys()])).sort((a, b) => a - b);
+    Spa.dialog({
+      title: "Re-split the tip of " + v.number + " (" + Spa.money(r.tip_cents || 0) + ")",
+      key: "retip-" + v.id,
+      fields: ids.map((id) => ({ name: "t" + id, label: staffName(id), type: "money", value: shares.has(id) ? Spa.money(shares.get(id)) : "" }))
+        .concat([{ name: "reason", label: "Reason (kept in the day report)" }]),
+      submit: "Save tip split",
+      run: (f) => {
+        const split = [];
+        for (const id of ids) {
+          const text = f["t" + id].trim();
+          if (!text) continue;
+          const cents = Spa.parseMoney(text);
+          if (cents == null) return staffName(id) + ": enter an amount such as 2.50.";
+          if (cents > 0) split.push({ therapist_id: id, amount_cents: cents });
+        }
+        const sum = split.reduce((s, x) => s + x.amount_cents, 0);
+        if (sum !== (r.tip_cents || 0)) return "The shares add up to " + Spa.money(sum) + "; the tip is " + Spa.money(r.tip_cents || 0) + ".";
+        if (!f.reason.trim()) return "Give a reason.";
+        return ["visit.retip", { visit_id: v.id, tip_split: split, reason: f.reason.trim() }];
+      },
+    });
+  }
+  function renderCorrections() {
+    const card = $("#corrections-card");
+    card.hidden = role !== "admin";
+    if (card.hidden) return;
+    const list = Array.from(visits.values())
+      .filter((v) => (v.state === "closed" && v.receipt) || UNPAID.includes(v.state))
+      .sort((a, b) => b.id - a.id);
+    fill($("#corrections"), list.length ? list.map((v) => {
+      const r = v.receipt;
+      const refunded = refundedOf(r);
+      const acts = r
+        ? [h("button", { type: "button", class: "small", text: "Refund", onclick: () => refundDialog(v) }),
+          h("button", { type: "button", class: "small", text: "Re-tip", onclick: () => retipDialog(v) })]
+        : [h("button", { type: "button", class: "small danger", text: "Void", onclick: () => voidDialog(v) })];
+      return h("tr", { dataset: { visit: String(v.id) } },
+        h("td", {}, h("span", { class: "ticket", text: v.number })),
+        h("td", { text: v.customer_name || "" }),
+        h("td", { class: "num" }, r ? Spa.money(r.total_cents) : Spa.money(v.services_cents),
+          refunded ? h("div", { class: "muted small refunded", text: "refunded " + Spa.money(refunded) }) : null),
+        h("td", {}, h("span", { class: "pill " + v.state, text: Spa.words(v.state) })),
+        h("td", { class: "actions" }, acts));
+    }) : h("tr", {}, h("td", { colspan: 5, class: "empty", text: "No visits to correct today." })));
+  }
+
   function renderRooms() {
     const list = Array.from(rooms.values()).sort(byName);
     fill($("#rooms"), list.length ? list.map((r) => {
@@ -520,6 +605,7 @@
     renderRooms();
     renderTherapists();
     renderDrawer();
+    renderCorrections();
   }
   function alert(p) {
     const box = h("div", { class: "msg error", text: p.message || "Alert" });
@@ -553,6 +639,7 @@
         visits.set(p.visit.id, p.visit);
         renderFloor();
         renderQueue();
+        renderCorrections();
       },
       "queue.updated": (p) => {
         queue = p.queue || [];
