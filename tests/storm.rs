@@ -510,6 +510,10 @@ async fn five_hundred_monitors_reconnect_after_an_outage_within_the_budget() {
     assert_eq!(again.len(), N);
 
     // The reconnected get events continuing from their snapshot with no gap.
+    // The background changes stop first: the room they toggle is about to go
+    // out of service, which would refuse their next toggle.
+    stop.store(true, Ordering::Relaxed);
+    let last_change = changes.await.expect("changes");
     let mut checked = 0;
     let target = faultkit::ok(
         &admin,
@@ -544,8 +548,6 @@ async fn five_hundred_monitors_reconnect_after_an_outage_within_the_budget() {
         );
         checked += 1;
     }
-    stop.store(true, Ordering::Relaxed);
-    let last_change = changes.await.expect("changes");
     let mut lat = steady.await.expect("steady");
     sampling.store(false, Ordering::Relaxed);
     sampler.join().expect("sampler");
