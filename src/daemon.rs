@@ -122,7 +122,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
 
     let ring = Ring::new(ring_capacity(config.client_queue));
     let subscribers: Vec<Box<dyn Subscriber>> = vec![
-        Box::new(Fanout::new(ring.clone())),
+        Box::new(Fanout::spawn(ring.clone())),
         Box::new(LightsFollower {
             lights: lights.clone(),
         }),
