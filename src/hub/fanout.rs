@@ -147,9 +147,7 @@ impl Ring {
 
     /// Numbers the batch and sends it to every subscriber.
     pub fn publish(&self, mut batch: Broadcast) {
-        // Only the fan-out's task publishes, so load-then-store cannot race.
-        batch.number = self.published.load(Relaxed) + 1;
-        self.published.store(batch.number, Relaxed);
+        batch.number = self.published.fetch_add(1, Relaxed) + 1;
         // No receivers is fine: nobody is connected.
         let _ = self.sender.send(Arc::new(batch));
     }
