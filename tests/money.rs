@@ -3,15 +3,11 @@
 //! by a restart.
 
 mod common;
+mod faultkit;
 
+use faultkit::ok;
 use serde_json::{json, Value};
 use spa_hub::client::Client;
-
-async fn ok(c: &Client, name: &str, args: Value) -> Value {
-    let ack = c.call(name, args).await.expect("ack");
-    assert_eq!(ack["ok"], json!(true), "{name}: {ack}");
-    ack["data"].clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkout_drawer_and_day_report_survive_a_restart() {

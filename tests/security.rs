@@ -15,28 +15,8 @@
 //! - cross-origin WebSockets: `null`, look-alike hosts, other ports and
 //!   schemes are refused.
 
-mod faultkit {
-    // Only the JSON helpers (no daemon child process here).
-    use serde_json::{json, Value};
-    use spa_hub::client::Client;
-
-    pub async fn ok(c: &Client, name: &str, args: Value) -> Value {
-        let ack = c
-            .call(name, args.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{name} {args}: {e}"));
-        assert_eq!(ack["ok"], json!(true), "{name} {args}: {ack}");
-        ack["data"].clone()
-    }
-
-    pub fn code(ack: &Value) -> String {
-        if ack["ok"] == json!(true) {
-            "ok".into()
-        } else {
-            ack["error"]["code"].as_str().unwrap_or("?").to_string()
-        }
-    }
-}
+mod common;
+mod faultkit;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
