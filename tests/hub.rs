@@ -3,13 +3,13 @@
 //! role table, role filtering, the budget's 503, a slow client dropped while
 //! others keep receiving, and revocation closing live connections.
 
+mod common;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use spa_hub::client::Client;
-use spa_hub::config::{Config, Source};
-use spa_hub::daemon::{self, Running};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -17,49 +17,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 const ADMIN: &str = "hub-test-admin-token-0001";
 const T: Duration = Duration::from_secs(10);
 
-struct Hub {
-    running: Option<Running>,
-    _dir: tempfile::TempDir,
-}
-
-impl Hub {
-    async fn start(extra: &[(&str, &str)]) -> Hub {
-        let dir = tempfile::tempdir().expect("tmp");
-        let data = dir.path().display().to_string();
-        let mut pairs = vec![
-            ("SPA_LISTEN", "127.0.0.1:0"),
-            ("SPA_DATA_DIR", data.as_str()),
-            ("SPA_ADMIN_TOKEN", ADMIN),
-            ("SPA_LIGHTS", "sim"),
-        ];
-        pairs.extend_from_slice(extra);
-        let config = Config::from_source(&Source::from_pairs(pairs)).expect("config");
-        let running = daemon::start(config).await.expect("start");
-        Hub {
-            running: Some(running),
-            _dir: dir,
-        }
-    }
-    fn running(&self) -> &Running {
-        self.running.as_ref().expect("running")
-    }
-    fn port(&self) -> u16 {
-        self.running().addr.port()
-    }
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port())
-    }
-    async fn admin(&self) -> Client {
-        Client::connect(&self.url(), ADMIN)
-            .await
-            .expect("admin connects")
-    }
-    async fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop().await;
-        }
-    }
-}
+type Hub = common::InProcessHub;
 
 type Raw = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -151,10 +109,13 @@ fn upgrade_request(port: u16, extra: &str) -> String {
 
 #[tokio::test]
 async fn handshake_open_packet_and_every_packet_type() {
-    let hub = Hub::start(&[
-        ("SPA_PING_INTERVAL_MS", "1000"),
-        ("SPA_PING_TIMEOUT_MS", "3000"),
-    ])
+    let hub = Hub::start(
+        ADMIN,
+        &[
+            ("SPA_PING_INTERVAL_MS", "1000"),
+            ("SPA_PING_TIMEOUT_MS", "3000"),
+        ],
+    )
     .await;
     let mut ws = raw(&hub).await;
     let open = recv_text(&mut ws).await.expect("open");
@@ -249,10 +210,13 @@ async fn handshake_open_packet_and_every_packet_type() {
 
 #[tokio::test]
 async fn missed_pongs_drop_the_client() {
-    let hub = Hub::start(&[
-        ("SPA_PING_INTERVAL_MS", "1000"),
-        ("SPA_PING_TIMEOUT_MS", "1000"),
-    ])
+    let hub = Hub::start(
+        ADMIN,
+        &[
+            ("SPA_PING_INTERVAL_MS", "1000"),
+            ("SPA_PING_TIMEOUT_MS", "1000"),
+        ],
+    )
     .await;
     let mut ws = connected_raw(&hub, ADMIN).await;
     // Never answer the pings.
@@ -262,7 +226,7 @@ async fn missed_pongs_drop_the_client() {
 
 #[tokio::test]
 async fn a_client_that_never_sends_connect_is_closed() {
-    let hub = Hub::start(&[("SPA_CONNECT_TIMEOUT_MS", "300")]).await;
+    let hub = Hub::start(ADMIN, &[("SPA_CONNECT_TIMEOUT_MS", "300")]).await;
     let mut ws = raw(&hub).await;
     assert!(recv_text(&mut ws).await.expect("open").starts_with('0'));
     assert_eq!(close_code(&mut ws).await, Some(1008));
@@ -271,7 +235,7 @@ async fn a_client_that_never_sends_connect_is_closed() {
 
 #[tokio::test]
 async fn malformed_and_oversized_frames_close_the_connection() {
-    let hub = Hub::start(&[("SPA_MAX_PAYLOAD_BYTES", "2048")]).await;
+    let hub = Hub::start(ADMIN, &[("SPA_MAX_PAYLOAD_BYTES", "2048")]).await;
     let cases: &[(&str, u16)] = &[
         ("9", 1002),                                             // unknown Engine.IO type
         ("", 1002),                                              // empty frame
@@ -318,7 +282,7 @@ async fn malformed_and_oversized_frames_close_the_connection() {
 
 #[tokio::test]
 async fn auth_failures_of_each_kind() {
-    let hub = Hub::start(&[]).await;
+    let hub = Hub::start(ADMIN, &[]).await;
     for auth in [
         "40",
         "40{}",
@@ -385,10 +349,13 @@ async fn auth_failures_of_each_kind() {
 
 #[tokio::test]
 async fn transport_origin_and_budget_checks_before_any_websocket() {
-    let hub = Hub::start(&[
-        ("SPA_MAX_CONNECTIONS", "3"),
-        ("SPA_ALLOWED_ORIGINS", "http://tablet.local:8080"),
-    ])
+    let hub = Hub::start(
+        ADMIN,
+        &[
+            ("SPA_MAX_CONNECTIONS", "3"),
+            ("SPA_ALLOWED_ORIGINS", "http://tablet.local:8080"),
+        ],
+    )
     .await;
     let port = hub.port();
     let (status, _, body) = http(
@@ -455,7 +422,7 @@ async fn transport_origin_and_budget_checks_before_any_websocket() {
 async fn every_command_is_refused_for_every_role_that_may_not_send_it() {
     use spa_hub::domain::permissions::{allowed, TABLE};
     use spa_hub::domain::Role;
-    let hub = Hub::start(&[]).await;
+    let hub = Hub::start(ADMIN, &[]).await;
     let admin = hub.admin().await;
     for (name, role) in [("Cass", "cashier"), ("Thea", "therapist")] {
         let ack = admin
@@ -520,7 +487,7 @@ async fn every_command_is_refused_for_every_role_that_may_not_send_it() {
 
 #[tokio::test]
 async fn role_filtering_customers_and_monitors_never_see_other_names() {
-    let hub = Hub::start(&[]).await;
+    let hub = Hub::start(ADMIN, &[]).await;
     let admin = hub.admin().await;
     let svc = admin
         .call(
@@ -632,11 +599,14 @@ async fn role_filtering_customers_and_monitors_never_see_other_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_client_is_dropped_while_100_others_keep_receiving() {
-    let hub = Hub::start(&[
-        ("SPA_CLIENT_QUEUE", "16"),
-        ("SPA_PING_TIMEOUT_MS", "1500"),
-        ("SPA_PING_INTERVAL_MS", "60000"),
-    ])
+    let hub = Hub::start(
+        ADMIN,
+        &[
+            ("SPA_CLIENT_QUEUE", "16"),
+            ("SPA_PING_TIMEOUT_MS", "1500"),
+            ("SPA_PING_INTERVAL_MS", "60000"),
+        ],
+    )
     .await;
     let admin = hub.admin().await;
     let room = admin
@@ -721,7 +691,7 @@ where
 
 #[tokio::test]
 async fn revoking_a_device_or_deactivating_staff_closes_live_connections() {
-    let hub = Hub::start(&[]).await;
+    let hub = Hub::start(ADMIN, &[]).await;
     let admin = hub.admin().await;
     let device = admin
         .call("device.pair", json!({"role": "monitor", "name": "Lobby"}))
@@ -770,7 +740,7 @@ async fn revoking_a_device_or_deactivating_staff_closes_live_connections() {
 
 #[tokio::test]
 async fn healthz_and_metrics() {
-    let hub = Hub::start(&[]).await;
+    let hub = Hub::start(ADMIN, &[]).await;
     let _admin = hub.admin().await;
     let (status, _, body) = http(
         hub.port(),

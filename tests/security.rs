@@ -25,50 +25,13 @@ use faultkit::{code, ok};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use spa_hub::client::Client;
-use spa_hub::config::{Config, Source};
-use spa_hub::daemon::{self, Running};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 const ADMIN: &str = "security-test-admin-token-01";
 const T: Duration = Duration::from_secs(10);
 
-struct Hub {
-    running: Option<Running>,
-    _dir: tempfile::TempDir,
-}
-
-impl Hub {
-    async fn start() -> Hub {
-        let dir = tempfile::tempdir().expect("tmp");
-        let data = dir.path().display().to_string();
-        let config = Config::from_source(&Source::from_pairs(vec![
-            ("SPA_LISTEN", "127.0.0.1:0"),
-            ("SPA_DATA_DIR", data.as_str()),
-            ("SPA_ADMIN_TOKEN", ADMIN),
-            ("SPA_LIGHTS", "off"),
-        ]))
-        .expect("config");
-        Hub {
-            running: Some(daemon::start(config).await.expect("start")),
-            _dir: dir,
-        }
-    }
-    fn running(&self) -> &Running {
-        self.running.as_ref().expect("running")
-    }
-    fn port(&self) -> u16 {
-        self.running().addr.port()
-    }
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port())
-    }
-    async fn stop(mut self) {
-        if let Some(r) = self.running.take() {
-            r.stop().await;
-        }
-    }
-}
+type Hub = common::InProcessHub;
 
 /// An HTTP request from a chosen loopback source address → (status, body).
 async fn http_from(src: Ipv4Addr, port: u16, request: &str) -> (u16, String) {
@@ -154,7 +117,7 @@ async fn closed_with(c: &mut Client) -> Option<u16> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_token_cannot_act_on_or_read_another_visit() {
-    let hub = Hub::start().await;
+    let hub = Hub::start(ADMIN, &[("SPA_LIGHTS", "off")]).await;
     let admin = Client::connect(&hub.url(), ADMIN).await.expect("admin");
     ok(&admin, "room.create", json!({"name": "Lotus"})).await;
     let svc = ok(
@@ -334,7 +297,7 @@ async fn a_customer_token_cannot_act_on_or_read_another_visit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pin_or_role_change_ends_sessions_and_logout_ends_only_its_own() {
-    let hub = Hub::start().await;
+    let hub = Hub::start(ADMIN, &[("SPA_LIGHTS", "off")]).await;
     let port = hub.port();
     let admin = Client::connect(&hub.url(), ADMIN).await.expect("admin");
     let cass = ok(
@@ -438,7 +401,7 @@ async fn a_pin_or_role_change_ends_sessions_and_logout_ends_only_its_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_is_refused_and_its_live_connection_closed() {
-    let hub = Hub::start().await;
+    let hub = Hub::start(ADMIN, &[("SPA_LIGHTS", "off")]).await;
     let port = hub.port();
     let admin = Client::connect(&hub.url(), ADMIN).await.expect("admin");
     ok(
@@ -502,7 +465,7 @@ async fn an_expired_session_is_refused_and_its_live_connection_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_brute_force_hits_the_lockout_whatever_the_trick() {
-    let hub = Hub::start().await;
+    let hub = Hub::start(ADMIN, &[("SPA_LIGHTS", "off")]).await;
     let port = hub.port();
     let admin = Client::connect(&hub.url(), ADMIN).await.expect("admin");
     for (name, role, pin) in [
@@ -591,7 +554,7 @@ async fn pin_brute_force_hits_the_lockout_whatever_the_trick() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_origin_websockets_are_refused_in_every_disguise() {
-    let hub = Hub::start().await;
+    let hub = Hub::start(ADMIN, &[("SPA_LIGHTS", "off")]).await;
     let port = hub.port();
     let upgrade = |origin: &str| {
         format!(

@@ -1,5 +1,6 @@
 //! Shared test harness: the real daemon as a child process on 127.0.0.1
-//! with a temporary data directory, and a tiny HTTP GET.
+//! with a temporary data directory, the same server in-process
+//! (`InProcessHub`), and a tiny HTTP GET.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -152,4 +153,61 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The real server in the test's own process (`daemon::start`) on
+/// 127.0.0.1:0 with a temporary data directory and simulated lights;
+/// `extra` settings are added and override those defaults.
+pub struct InProcessHub {
+    running: Option<spa_hub::daemon::Running>,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcessHub {
+    pub async fn start(admin: &str, extra: &[(&str, &str)]) -> InProcessHub {
+        let dir = tempfile::tempdir().expect("tmp");
+        let data = dir.path().display().to_string();
+        let mut pairs = vec![
+            ("SPA_LISTEN", "127.0.0.1:0"),
+            ("SPA_DATA_DIR", data.as_str()),
+            ("SPA_ADMIN_TOKEN", admin),
+            ("SPA_LIGHTS", "sim"),
+        ];
+        pairs.retain(|(key, _)| !extra.iter().any(|(k, _)| k == key));
+        pairs.extend_from_slice(extra);
+        let source = spa_hub::config::Source::from_pairs(pairs);
+        let config = spa_hub::config::Config::from_source(&source).expect("config");
+        let running = spa_hub::daemon::start(config).await.expect("start");
+        InProcessHub {
+            running: Some(running),
+            admin: admin.to_string(),
+            _dir: dir,
+        }
+    }
+
+    pub fn running(&self) -> &spa_hub::daemon::Running {
+        self.running.as_ref().expect("running")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.running().addr.port()
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}", self.port())
+    }
+
+    /// A client connected with the admin token.
+    pub async fn admin(&self) -> spa_hub::client::Client {
+        spa_hub::client::Client::connect(&self.url(), &self.admin)
+            .await
+            .expect("admin connects")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
 }
