@@ -296,7 +296,9 @@ where
             let Some(ring) = self.ring.as_mut() else {
                 break;
             };
-            if taken == MAX_BATCHES_PER_WRITE {
+            // Asking the ring when nothing newer was published would take
+            // its tail lock, shared by every connection, for nothing.
+            if taken == MAX_BATCHES_PER_WRITE || self.hub.ring.published_after(&batch) == 0 {
                 break;
             }
             batch = match ring.try_recv() {

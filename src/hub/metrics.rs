@@ -9,49 +9,73 @@ use std::sync::Mutex;
 
 use crate::domain::Role;
 
-/// A fixed-bucket histogram (upper bounds in seconds).
+/// A fixed-bucket latency histogram.
+///
+/// Every connection observes one value per batch it sends: 500 observations
+/// per event from both worker threads. One set of counters would bounce its
+/// cache line between the cores on every observation, so each thread adds
+/// to a shard of its own and `render` sums the shards.
 pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
+    shards: [Shard; SHARDS],
+}
+
+/// Upper bounds of the buckets, in microseconds (rendered in seconds).
+const LATENCY_BOUNDS_US: [u64; BUCKETS] = [
+    500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+    5_000_000,
+];
+const BUCKETS: usize = 12;
+const SHARDS: usize = 4;
+
+/// One thread's counters, on cache lines of their own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard {
+    counts: [AtomicU64; BUCKETS],
     sum_us: AtomicU64,
     total: AtomicU64,
 }
 
-const LATENCY_BOUNDS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
-];
+/// This thread's shard: threads take shards in turn as they first observe.
+fn shard_index() -> usize {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static INDEX: usize = (NEXT.fetch_add(1, Relaxed) % SHARDS as u64) as usize;
+    }
+    INDEX.with(|i| *i)
+}
 
 impl Histogram {
     pub fn latency() -> Self {
         Histogram {
-            bounds: LATENCY_BOUNDS,
-            counts: LATENCY_BOUNDS.iter().map(|_| AtomicU64::new(0)).collect(),
-            sum_us: AtomicU64::new(0),
-            total: AtomicU64::new(0),
+            shards: Default::default(),
         }
     }
 
-    /// Counts one observation in its own bucket only (three atomic adds on
-    /// the hot path); `render` makes the buckets cumulative.
+    /// Counts one observation in its own bucket only (three uncontended
+    /// atomic adds on the hot path); `render` makes the buckets cumulative.
     pub fn observe_us(&self, us: u64) {
-        let secs = us as f64 / 1e6;
-        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
-            self.counts[i].fetch_add(1, Relaxed);
+        let shard = &self.shards[shard_index()];
+        if let Some(i) = LATENCY_BOUNDS_US.iter().position(|b| us <= *b) {
+            shard.counts[i].fetch_add(1, Relaxed);
         }
-        self.sum_us.fetch_add(us, Relaxed);
-        self.total.fetch_add(1, Relaxed);
+        shard.sum_us.fetch_add(us, Relaxed);
+        shard.total.fetch_add(1, Relaxed);
     }
 
     pub fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let sum = |f: &dyn Fn(&Shard) -> u64| self.shards.iter().map(f).sum::<u64>();
         let mut cumulative = 0;
-        for (bound, count) in self.bounds.iter().zip(&self.counts) {
-            cumulative += count.load(Relaxed);
+        for (i, bound) in LATENCY_BOUNDS_US.iter().enumerate() {
+            cumulative += sum(&|s| s.counts[i].load(Relaxed));
+            let bound = *bound as f64 / 1e6;
             let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
         }
-        let total = self.total.load(Relaxed);
+        let total = sum(&|s| s.total.load(Relaxed));
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
-        let _ = writeln!(out, "{name}_sum {}", self.sum_us.load(Relaxed) as f64 / 1e6);
+        let sum_us = sum(&|s| s.sum_us.load(Relaxed));
+        let _ = writeln!(out, "{name}_sum {}", sum_us as f64 / 1e6);
         let _ = writeln!(out, "{name}_count {total}");
     }
 }
@@ -220,5 +244,25 @@ mod tests {
         assert!(out.contains("x_bucket{le=\"5\"} 2"), "{out}");
         assert!(out.contains("x_bucket{le=\"+Inf\"} 3"), "{out}");
         assert!(out.contains("x_count 3"), "{out}");
+    }
+
+    #[test]
+    fn observations_from_many_threads_all_count() {
+        let h = std::sync::Arc::new(Histogram::latency());
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let h = h.clone();
+                std::thread::spawn(move || (0..1000).for_each(|_| h.observe_us(700)))
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("observer thread");
+        }
+        let mut out = String::new();
+        h.render(&mut out, "x", "test");
+        assert!(out.contains("x_bucket{le=\"0.0005\"} 0"), "{out}");
+        assert!(out.contains("x_bucket{le=\"0.001\"} 6000"), "{out}");
+        assert!(out.contains("x_count 6000"), "{out}");
+        assert!(out.contains("x_sum 4.2\n"), "{out}");
     }
 }
