@@ -225,6 +225,41 @@ async fn missed_pongs_drop_the_client() {
 }
 
 #[tokio::test]
+async fn a_client_that_answers_every_ping_stays_connected() {
+    let hub = Hub::start(
+        ADMIN,
+        &[
+            ("SPA_PING_INTERVAL_MS", "1000"),
+            ("SPA_PING_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    let mut ws = connected_raw(&hub, ADMIN).await;
+    let mut pings = 0;
+    while pings < 3 {
+        let frame = recv_text(&mut ws).await.expect("still open");
+        if frame == "2" {
+            pings += 1;
+            send(&mut ws, "3").await;
+        }
+    }
+    // Still served after three rounds of ping and pong.
+    send(&mut ws, r#"421["sync",{}]"#).await;
+    loop {
+        let frame = recv_text(&mut ws).await.expect("still open");
+        if let Some(ack) = frame.strip_prefix("431") {
+            let v: Value = serde_json::from_str(ack).expect("ack json");
+            assert_eq!(v[0]["ok"], json!(true), "{frame}");
+            break;
+        }
+        if frame == "2" {
+            send(&mut ws, "3").await;
+        }
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
 async fn a_client_that_never_sends_connect_is_closed() {
     let hub = Hub::start(ADMIN, &[("SPA_CONNECT_TIMEOUT_MS", "300")]).await;
     let mut ws = raw(&hub).await;
@@ -766,5 +801,34 @@ async fn healthz_and_metrics() {
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
+    hub.stop().await;
+}
+
+/// Every open connection keeps its task in memory, idle or not: the task's
+/// size is part of the per-connection memory budget (≤ 12 KB at 10,000).
+/// The rare, large ways a command takes (auth, the writer, a snapshot) are
+/// boxed so they cost memory only while they run.
+#[tokio::test]
+async fn a_connection_task_stays_small() {
+    let hub = Hub::start(ADMIN, &[]).await;
+    let shared = hub.running().hub.clone();
+    let (server_side, _client_side) = tokio::io::duplex(64);
+    let ws = WebSocketStream::from_raw_socket(
+        server_side,
+        tokio_tungstenite::tungstenite::protocol::Role::Server,
+        None,
+    )
+    .await;
+    let permit = shared
+        .budget
+        .clone()
+        .try_acquire_owned()
+        .expect("a place in the budget");
+    let peer = "127.0.0.1:1".parse().expect("address");
+    let task = spa_hub::hub::connection::Connection::new(shared, ws, peer).run(permit);
+    let size = std::mem::size_of_val(&task);
+    eprintln!("connection task: {size} bytes");
+    assert!(size <= 2048, "a connection's task is {size} bytes");
+    drop(task);
     hub.stop().await;
 }

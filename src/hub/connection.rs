@@ -67,6 +67,64 @@ enum Flow {
     Close(CloseCode, String),
 }
 
+/// A connection's deadlines: the next ping, the pong it waits for, the
+/// CONNECT it waits for and its credential's expiry.
+struct Timers {
+    ping_every: Duration,
+    pong_within: Duration,
+    connect_by: Instant,
+    next_ping: Instant,
+}
+
+/// What a connection's timer found due.
+enum Due {
+    Nothing,
+    Ping,
+    Close(Flow),
+}
+
+impl Timers {
+    /// The earliest deadline still pending.
+    fn next<S>(&self, c: &Connection<S>) -> Instant {
+        let mut next = self.next_ping;
+        if let Some(sent) = c.awaiting_pong {
+            next = next.min(sent + self.pong_within);
+        }
+        if c.identity.is_none() {
+            next = next.min(self.connect_by);
+        }
+        if let Some(at) = c.expires {
+            next = next.min(at);
+        }
+        next
+    }
+
+    /// Acts on the deadlines reached at `now`: a missed pong, a missing
+    /// CONNECT and an expired credential close; a ping due is sent.
+    fn due<S>(&mut self, c: &mut Connection<S>, now: Instant) -> Due {
+        if c.awaiting_pong
+            .is_some_and(|sent| now >= sent + self.pong_within)
+        {
+            c.hub.metrics.heartbeat_drops.fetch_add(1, Relaxed);
+            return Due::Close(close(CloseCode::Away, "ping timeout"));
+        }
+        if c.identity.is_none() && now >= self.connect_by {
+            return Due::Close(close(CloseCode::Policy, "no CONNECT in time"));
+        }
+        if c.expires.is_some_and(|at| now >= at) {
+            return Due::Close(close(CloseCode::Policy, "session expired"));
+        }
+        if now >= self.next_ping {
+            self.next_ping = now + self.ping_every;
+            if c.awaiting_pong.is_none() {
+                c.awaiting_pong = Some(now);
+            }
+            return Due::Ping;
+        }
+        Due::Nothing
+    }
+}
+
 fn close(code: CloseCode, reason: impl Into<String>) -> Flow {
     Flow::Close(code, reason.into())
 }
@@ -158,7 +216,9 @@ where
             });
             match sending.as_mut().now_or_never() {
                 Some(done) => Ok(done),
-                None => tokio::time::timeout(timeout, sending).await,
+                // Boxed: a stalled write is rare, and its timer would
+                // otherwise sit in every connection's task.
+                None => Box::pin(tokio::time::timeout(timeout, sending)).await,
             }
         };
         match result {
@@ -187,72 +247,63 @@ where
             return flow;
         }
         let ping_every = Duration::from_millis(cfg.ping_interval_ms);
-        let pong_within = Duration::from_millis(cfg.ping_timeout_ms);
-        // The timers live as long as the connection and are re-armed in
-        // place: a fresh `Sleep` per loop turn would register and remove an
-        // entry in the runtime's timer wheel for every frame sent.
-        let ping_timer = sleep_until(Instant::now() + ping_every);
-        let pong_timer = sleep_until(Instant::now() + pong_within);
-        let connect_timer =
-            sleep_until(Instant::now() + Duration::from_millis(cfg.connect_timeout_ms));
-        let expiry_timer = sleep_until(Instant::now());
+        let connect_by = Instant::now() + Duration::from_millis(cfg.connect_timeout_ms);
+        let mut timers = Timers {
+            ping_every,
+            pong_within: Duration::from_millis(cfg.ping_timeout_ms),
+            connect_by,
+            next_ping: Instant::now() + ping_every,
+        };
+        // One timer for the next of the ping, pong, CONNECT and expiry
+        // deadlines, living as long as the connection and re-armed in place
+        // only when that deadline moves: a fresh `Sleep` per loop turn would
+        // register and remove an entry in the runtime's timer wheel for every
+        // frame sent, and four of them would make every connection bigger.
+        let mut armed = timers.next(self);
+        let deadline = sleep_until(armed);
         let mut shutdown = self.hub.shutdown.subscribe();
         let shutdown = shutdown.changed();
-        tokio::pin!(
-            ping_timer,
-            pong_timer,
-            connect_timer,
-            expiry_timer,
-            shutdown
-        );
-        let mut expiry_armed: Option<Instant> = None;
+        tokio::pin!(deadline, shutdown);
         loop {
-            let awaiting_pong = self.awaiting_pong.is_some();
-            let expires = self.expires.is_some();
             let flow = tokio::select! {
                 // Outbound first: a client that sends command after command
                 // must still get the events those commands caused before its
                 // next command is read, or its own events pile up.
                 biased;
                 batch = recv_ring(&mut self.ring) => self.outbound(batch).await,
+                // Boxed: a command's way through auth, the writer and the
+                // snapshot is a large future, and inline it would make every
+                // connection's task that much bigger even while idle.
                 inbound = self.ws.next() => match inbound {
-                    Some(Ok(message)) => self.inbound(message).await,
+                    Some(Ok(message)) => Box::pin(self.inbound(message)).await,
                     Some(Err(WsError::Capacity(_))) => close(CloseCode::Size, "message larger than maxPayload"),
                     // RFC 6455 §7.4.1: fail the connection with the reason.
                     Some(Err(WsError::Utf8(_))) => close(CloseCode::Invalid, "a text frame that is not UTF-8"),
                     Some(Err(WsError::Protocol(e))) => close(CloseCode::Protocol, format!("WebSocket protocol error: {e}")),
                     Some(Err(_)) | None => return Flow::Continue,
                 },
-                _ = &mut ping_timer => {
-                    ping_timer.as_mut().reset(Instant::now() + ping_every);
-                    if self.awaiting_pong.is_none() {
-                        self.awaiting_pong = Some(Instant::now());
-                        pong_timer.as_mut().reset(Instant::now() + pong_within);
+                _ = &mut deadline => {
+                    // The timer fired: its deadline counts as reached even if
+                    // the clock reads a hair earlier.
+                    let now = Instant::now().max(armed);
+                    match timers.due(self, now) {
+                        Due::Nothing => Flow::Continue,
+                        Due::Ping => match self.send(Utf8Bytes::from_static(engineio::PING)).await {
+                            Ok(()) => Flow::Continue,
+                            Err(flow) => flow,
+                        },
+                        Due::Close(flow) => flow,
                     }
-                    match self.send(Utf8Bytes::from_static(engineio::PING)).await {
-                        Ok(()) => Flow::Continue,
-                        Err(flow) => flow,
-                    }
                 }
-                _ = &mut pong_timer, if awaiting_pong => {
-                    self.hub.metrics.heartbeat_drops.fetch_add(1, Relaxed);
-                    close(CloseCode::Away, "ping timeout")
-                }
-                _ = &mut connect_timer, if self.identity.is_none() => {
-                    close(CloseCode::Policy, "no CONNECT in time")
-                }
-                _ = &mut expiry_timer, if expires => close(CloseCode::Policy, "session expired"),
                 _ = &mut shutdown => close(CloseCode::Restart, "the hub is restarting"),
             };
             if let Flow::Close(..) = flow {
                 return flow;
             }
-            // CONNECT sets the credential's expiry once: arm its timer then.
-            if self.expires != expiry_armed {
-                expiry_armed = self.expires;
-                if let Some(at) = expiry_armed {
-                    expiry_timer.as_mut().reset(at);
-                }
+            let next = timers.next(self);
+            if next != armed || deadline.is_elapsed() {
+                armed = next;
+                deadline.as_mut().reset(armed);
             }
         }
     }
