@@ -15,6 +15,7 @@ mod bench_hub;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod cpu;
 pub mod daemon;
 pub mod domain;
 pub mod http;

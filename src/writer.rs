@@ -183,6 +183,12 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("spa-hub-writer".into())
             .spawn(move || {
+                match crate::cpu::pin_commit_path() {
+                    Ok(cpu) => {
+                        log::info!("commit path (writer and sled's I/O threads) on CPU {cpu}")
+                    }
+                    Err(why) => log::info!("commit path not pinned: {why}"),
+                }
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_time()
                     .build();
