@@ -208,16 +208,21 @@ async fn handshake_open_packet_and_every_packet_type() {
     hub.stop().await;
 }
 
-#[tokio::test]
-async fn missed_pongs_drop_the_client() {
-    let hub = Hub::start(
+/// A hub that pings every second and waits a second for the pong.
+async fn fast_heartbeat_hub() -> Hub {
+    Hub::start(
         ADMIN,
         &[
             ("SPA_PING_INTERVAL_MS", "1000"),
             ("SPA_PING_TIMEOUT_MS", "1000"),
         ],
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn missed_pongs_drop_the_client() {
+    let hub = fast_heartbeat_hub().await;
     let mut ws = connected_raw(&hub, ADMIN).await;
     // Never answer the pings.
     assert_eq!(close_code(&mut ws).await, Some(1001));
@@ -226,14 +231,7 @@ async fn missed_pongs_drop_the_client() {
 
 #[tokio::test]
 async fn a_client_that_answers_every_ping_stays_connected() {
-    let hub = Hub::start(
-        ADMIN,
-        &[
-            ("SPA_PING_INTERVAL_MS", "1000"),
-            ("SPA_PING_TIMEOUT_MS", "1000"),
-        ],
-    )
-    .await;
+    let hub = fast_heartbeat_hub().await;
     let mut ws = connected_raw(&hub, ADMIN).await;
     let mut pings = 0;
     while pings < 3 {

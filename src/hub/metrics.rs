@@ -231,14 +231,19 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    fn rendered(h: &Histogram) -> String {
+        let mut out = String::new();
+        h.render(&mut out, "x", "test");
+        out
+    }
+
     #[test]
     fn buckets_are_cumulative() {
         let h = Histogram::latency();
         h.observe_us(300); // ≤ 0.0005 s
         h.observe_us(3_000); // ≤ 0.005 s
         h.observe_us(10_000_000); // beyond every bound
-        let mut out = String::new();
-        h.render(&mut out, "x", "test");
+        let out = rendered(&h);
         assert!(out.contains("x_bucket{le=\"0.0005\"} 1"), "{out}");
         assert!(out.contains("x_bucket{le=\"0.005\"} 2"), "{out}");
         assert!(out.contains("x_bucket{le=\"5\"} 2"), "{out}");
@@ -258,8 +263,7 @@ mod tests {
         for t in threads {
             t.join().expect("observer thread");
         }
-        let mut out = String::new();
-        h.render(&mut out, "x", "test");
+        let out = rendered(&h);
         assert!(out.contains("x_bucket{le=\"0.0005\"} 0"), "{out}");
         assert!(out.contains("x_bucket{le=\"0.001\"} 6000"), "{out}");
         assert!(out.contains("x_count 6000"), "{out}");
