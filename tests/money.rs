@@ -5,7 +5,7 @@
 mod common;
 mod faultkit;
 
-use faultkit::ok;
+use faultkit::{ok, small_floor};
 use serde_json::{json, Value};
 use spa_hub::client::Client;
 
@@ -17,19 +17,7 @@ async fn checkout_drawer_and_day_report_survive_a_restart() {
     let admin = Client::connect(&daemon.ws(), common::ADMIN)
         .await
         .expect("admin");
-    ok(&admin, "room.create", json!({"name": "Lotus"})).await;
-    let svc = ok(
-        &admin,
-        "service.create",
-        json!({"name": "Thai", "duration_min": 60, "cleanup_min": 0, "price_cents": 5000}),
-    )
-    .await;
-    let t = ok(
-        &admin,
-        "staff.create",
-        json!({"name": "Tess", "role": "therapist", "pin": "1234"}),
-    )
-    .await;
+    let (svc, _tess) = small_floor(&admin, "Tess", "1234").await;
     ok(
         &admin,
         "staff.create",
@@ -40,12 +28,6 @@ async fn checkout_drawer_and_day_report_survive_a_restart() {
         &admin,
         "staff.create",
         json!({"name": "Theo", "role": "therapist", "pin": "4321"}),
-    )
-    .await;
-    ok(
-        &admin,
-        "therapist.clock_in",
-        json!({"therapist_id": t["staff"]["id"]}),
     )
     .await;
     let port = daemon.port;

@@ -21,7 +21,7 @@ mod faultkit;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use faultkit::{code, ok};
+use faultkit::{code, ok, small_floor};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use spa_hub::client::Client;
@@ -119,25 +119,7 @@ async fn closed_with(c: &mut Client) -> Option<u16> {
 async fn a_customer_token_cannot_act_on_or_read_another_visit() {
     let hub = Hub::start(ADMIN, &[("SPA_LIGHTS", "off")]).await;
     let admin = Client::connect(&hub.url(), ADMIN).await.expect("admin");
-    ok(&admin, "room.create", json!({"name": "Lotus"})).await;
-    let svc = ok(
-        &admin,
-        "service.create",
-        json!({"name": "Thai", "duration_min": 60, "cleanup_min": 0, "price_cents": 5000}),
-    )
-    .await;
-    let t = ok(
-        &admin,
-        "staff.create",
-        json!({"name": "Mia", "role": "therapist", "pin": "2468"}),
-    )
-    .await;
-    ok(
-        &admin,
-        "therapist.clock_in",
-        json!({"therapist_id": t["staff"]["id"]}),
-    )
-    .await;
+    let (svc, _mia) = small_floor(&admin, "Mia", "2468").await;
     ok(&admin, "drawer.open", json!({"float_cents": 0})).await;
     let sid = svc["service"]["id"].clone();
     let a = ok(

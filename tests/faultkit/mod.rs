@@ -48,6 +48,32 @@ pub async fn ok(c: &Client, name: &str, args: Value) -> Value {
     ack["data"].clone()
 }
 
+/// The smallest floor a visit can be served on: a room, a 60-minute service
+/// at 50.00 and one therapist, clocked in. Returns the service and the
+/// therapist as their acks' `data` gave them.
+pub async fn small_floor(admin: &Client, therapist: &str, pin: &str) -> (Value, Value) {
+    ok(admin, "room.create", json!({"name": "Lotus"})).await;
+    let service = ok(
+        admin,
+        "service.create",
+        json!({"name": "Thai", "duration_min": 60, "cleanup_min": 0, "price_cents": 5000}),
+    )
+    .await;
+    let staff = ok(
+        admin,
+        "staff.create",
+        json!({"name": therapist, "role": "therapist", "pin": pin}),
+    )
+    .await;
+    ok(
+        admin,
+        "therapist.clock_in",
+        json!({"therapist_id": staff["staff"]["id"]}),
+    )
+    .await;
+    (service, staff)
+}
+
 /// The error code of an ack (`"ok"` when it succeeded).
 pub fn code(ack: &Value) -> String {
     if ack["ok"] == json!(true) {
