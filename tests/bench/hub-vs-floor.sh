@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs `spa-hub bench hub` against spa-hub and against ../shared/bench-floor
 # (a bare tokio-tungstenite broadcast server) in the same sitting, one after
-# the other on 127.0.0.1, so the figures can be reported as ratios.
+# the other on 127.0.0.1, so the figures can be reported as ratios. Last, the
+# single-driver closed loop again as 5 alternating floor/hub pairs (2 with
+# quick), with each pair's ratio and their median.
 #
 #   tests/bench/hub-vs-floor.sh [quick]     (quick: shorter runs, 2000 idle)
 #
@@ -13,8 +15,8 @@ HUB=${SPA_HUB_BIN:-${CARGO_TARGET_DIR:-target}/release/spa-hub}
 FLOOR=${FLOOR_BIN:-../shared/bench-floor/target/release/bench-floor}
 [ -x "$HUB" ] || { echo "build spa-hub first: cargo build --release"; exit 1; }
 [ -x "$FLOOR" ] || { echo "build the floor: cargo build --release --manifest-path ../shared/bench-floor/Cargo.toml"; exit 1; }
-IDLE_N=10000; IDLE_S=60; LOAD_S=15; QUIET_S=30
-if [ "${1:-}" = quick ]; then IDLE_N=2000; IDLE_S=5; LOAD_S=5; QUIET_S=10; fi
+IDLE_N=10000; IDLE_S=60; LOAD_S=15; QUIET_S=30; PAIRS=5
+if [ "${1:-}" = quick ]; then IDLE_N=2000; IDLE_S=5; LOAD_S=5; QUIET_S=10; PAIRS=2; fi
 TOKEN=bench-admin-token-0000
 PORT=5310
 data=$(mktemp -d)
@@ -53,3 +55,19 @@ for which in floor hub; do
     echo; echo "##### $which: 280 idle connections, CPU over ${QUIET_S} s"
     start $which; bench "$which quiet" --monitors 280 --rate 0 --duration 0 --idle $QUIET_S "${extra[@]}"; stop
 done
+
+# The single-driver closed loop is the noisiest figure on a shared machine
+# (the floor's own rate moves by 15% from one minute to the next): measure it
+# again in alternating floor/hub pairs and report each pair's ratio.
+rate() { grep -o '= [0-9.]* commands/s' | grep -o '[0-9.]*'; }
+echo; echo "##### closed loop, 1 driver: $PAIRS alternating floor/hub pairs of ${LOAD_S} s"
+ratios=()
+for i in $(seq "$PAIRS"); do
+    start floor; f=$(bench "floor pair $i" --monitors 500 --closed-loop --duration $LOAD_S --monitor-token x | rate); stop
+    start hub; h=$(bench "hub pair $i" --monitors 500 --closed-loop --duration $LOAD_S | rate); stop
+    r=$(awk -v h="$h" -v f="$f" 'BEGIN { printf "%.2f", h / f }')
+    ratios+=("$r")
+    echo "  pair $i: floor $f /s, hub $h /s, hub ÷ floor $r"
+done
+median=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+echo "  median hub ÷ floor over $PAIRS pairs: $median"
