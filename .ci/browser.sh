@@ -18,7 +18,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 TESTS=$ROOT/tests/browser
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SHOTS=$ROOT/test-output/screenshots
 
 # --- Chromium and the test's dependencies ------------------------------------------------------
@@ -36,15 +35,9 @@ if [ ! -f "$TESTS/node_modules/.package-lock.json" ] ||
 fi
 
 # --- the hub ------------------------------------------------------------------------------------
-if [ -n "${SPA_HUB_BIN:-}" ]; then
-    BIN=$SPA_HUB_BIN
-else
-    echo "== cargo build --release"
-    cargo build --release --locked
-    BIN=$TARGET_DIR/release/spa-hub
-fi
-[ -x "$BIN" ] || { echo "FAIL: no hub binary at $BIN"; exit 1; }
-BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+# shellcheck source=.ci/hub-common.sh
+. "$ROOT/.ci/hub-common.sh"
+hub_binary
 
 TMP=$(mktemp -d -t spa-browser.XXXXXX)
 HUB_PID=
@@ -86,20 +79,7 @@ hub_log() {
     if [ -f "$TMP/hub2.log" ]; then echo "-- restarted hub log (last 30 lines) --"; tail -n 30 "$TMP/hub2.log" || true; fi
 }
 
-healthy=
-for _ in $(seq 1 150); do
-    if ! kill -0 "$HUB_PID" 2>/dev/null; then
-        echo "FAIL: the hub exited before it was healthy"
-        hub_log
-        exit 1
-    fi
-    if node -e 'fetch(process.argv[1] + "/healthz").then(r => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))' "$URL"; then
-        healthy=1
-        break
-    fi
-    sleep 0.2
-done
-[ -n "$healthy" ] || { echo "FAIL: /healthz not 200 within 30 s"; hub_log; exit 1; }
+wait_healthy "$HUB_PID" node -e 'fetch(process.argv[1] + "/healthz").then(r => process.exit(r.status === 200 ? 0 : 1), () => process.exit(1))' "$URL"
 
 # --- the test -------------------------------------------------------------------------------------
 echo "== browser test (screenshots in test-output/screenshots/)"
@@ -118,26 +98,14 @@ elif [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
 fi
 
 # --- the first hub: stopped by the test (restart), or now -------------------------------------------
-if kill -0 "$HUB_PID" 2>/dev/null; then
-    echo "== SIGTERM to the hub"
-    kill -TERM "$HUB_PID"
-    for _ in $(seq 1 100); do
-        kill -0 "$HUB_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$HUB_PID" 2>/dev/null; then
-        echo "FAIL: the hub did not exit within 10 s of SIGTERM"
-        kill -KILL "$HUB_PID" 2>/dev/null || true
-    fi
-fi
-hub_rc=0
-wait "$HUB_PID" || hub_rc=$?
+kill -0 "$HUB_PID" 2>/dev/null && echo "== SIGTERM to the hub"
+stop_hub "$HUB_PID"
 HUB_PID=
-if [ "$hub_rc" -eq 0 ]; then
+if [ "$HUB_RC" -eq 0 ]; then
     echo "ok   the first hub exited 0 on SIGTERM"
     pass=$((pass + 1))
 else
-    echo "FAIL: the first hub's exit status was $hub_rc after SIGTERM"
+    echo "FAIL: the first hub's exit status was $HUB_RC after SIGTERM"
     fail=$((fail + 1))
 fi
 stop_pidfile

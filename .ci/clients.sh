@@ -15,7 +15,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 CLIENTS=$ROOT/tests/clients
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 # --- client dependencies ---------------------------------------------------------
 # npm ci leaves node_modules/.package-lock.json; reinstall when it is missing
@@ -34,14 +33,9 @@ if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$CLIENTS/requirements.txt" "$VENV/.r
 fi
 
 # --- the hub ------------------------------------------------------------------------
-if [ -n "${SPA_HUB_BIN:-}" ]; then
-    BIN=$SPA_HUB_BIN
-else
-    echo "== cargo build --release"
-    cargo build --release --locked
-    BIN=$TARGET_DIR/release/spa-hub
-fi
-[ -x "$BIN" ] || { echo "FAIL: no hub binary at $BIN"; exit 1; }
+# shellcheck source=.ci/hub-common.sh
+. "$ROOT/.ci/hub-common.sh"
+hub_binary
 
 TMP=$(mktemp -d -t spa-clients.XXXXXX)
 HUB_PID=
@@ -68,21 +62,8 @@ HUB_PID=$!
 
 hub_log() { echo "-- hub log (last 40 lines) --"; tail -n 40 "$TMP/hub.log" || true; }
 
-healthy=
-for _ in $(seq 1 150); do
-    if ! kill -0 "$HUB_PID" 2>/dev/null; then
-        echo "FAIL: the hub exited before it was healthy"
-        hub_log
-        exit 1
-    fi
-    if "$PY" -c 'import sys, urllib.request
-sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1).status == 200 else 1)' "$URL" 2>/dev/null; then
-        healthy=1
-        break
-    fi
-    sleep 0.2
-done
-[ -n "$healthy" ] || { echo "FAIL: /healthz not 200 within 30 s"; hub_log; exit 1; }
+wait_healthy "$HUB_PID" "$PY" -c 'import sys, urllib.request
+sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1).status == 200 else 1)' "$URL"
 
 # --- the clients ----------------------------------------------------------------------
 export SPA_URL=$URL SPA_ADMIN_TOKEN=$ADMIN
@@ -115,24 +96,13 @@ done
 
 # --- stop the hub -----------------------------------------------------------------------
 echo "== SIGTERM to the hub"
-kill -TERM "$HUB_PID"
-stopped=
-for _ in $(seq 1 100); do
-    kill -0 "$HUB_PID" 2>/dev/null || { stopped=1; break; }
-    sleep 0.1
-done
-hub_rc=0
-if [ -z "$stopped" ]; then
-    echo "FAIL: the hub did not exit within 10 s of SIGTERM"
-    kill -KILL "$HUB_PID" 2>/dev/null || true
-fi
-wait "$HUB_PID" || hub_rc=$?
+stop_hub "$HUB_PID"
 HUB_PID=
-if [ -n "$stopped" ] && [ "$hub_rc" -eq 0 ]; then
+if [ "$HUB_RC" -eq 0 ]; then
     echo "ok   hub exited 0 on SIGTERM"
     total_pass=$((total_pass + 1))
 else
-    echo "FAIL: hub exit status $hub_rc after SIGTERM"
+    echo "FAIL: hub exit status $HUB_RC after SIGTERM"
     total_fail=$((total_fail + 1))
     status=1
 fi
