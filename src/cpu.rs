@@ -9,7 +9,9 @@
 //! commit waits for it. Kept together on one CPU (the last one this process
 //! may use), the hand-offs are cheap local wake-ups and the workers keep
 //! the other CPUs to themselves. Measured on 2 cores with 500 monitors and
-//! one driver in a closed loop: about a quarter more durable commands/s.
+//! one driver in a closed loop, pinned against unpinned on the same build:
+//! 6% more durable commands/s on average in one hour (342–435 against
+//! 351–383 /s), 25% more in a busier one (379–427 against 290–354 /s).
 //!
 //! The connection workers are not pinned. With a single allowed CPU, or
 //! where the system does not let a process set affinity (a seccomp filter,
