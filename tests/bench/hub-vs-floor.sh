@@ -26,7 +26,7 @@ trap cleanup EXIT
 
 start() { # which
     if [ "$1" = hub ]; then
-        rm -rf "$data"/*
+        rm -rf "${data:?}"/*
         SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$data SPA_ADMIN_TOKEN=$TOKEN SPA_LOG=warn \
         SPA_LIGHTS=sim SPA_MAX_CONNECTIONS=10100 "$HUB" serve >"$data.log" 2>&1 &
     else
