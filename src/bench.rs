@@ -451,6 +451,17 @@ fn core(iterations: u32) {
     let pair_us = started.elapsed().as_secs_f64() * 1e6 / f64::from(iterations);
     println!("visit.call decide: {decide_us:.2} µs ({ok} ok of {iterations})");
     println!("visit.call decide+apply then undo decide+apply: {pair_us:.2} µs per pair, {pairs_failed} failed (target: one call < 20 µs)");
+    // Built on the writer's thread when a client connects or syncs.
+    let built = |viewer| {
+        let started = Instant::now();
+        let _ = views::snapshot(viewer, &state, now);
+        started.elapsed().as_secs_f64() * 1000.0
+    };
+    println!(
+        "snapshot build on the writer: cashier/admin {:.2} ms, monitor {:.2} ms",
+        built(Viewer::Office),
+        built(Viewer::Monitor)
+    );
     let monitor = views::snapshot(Viewer::Monitor, &state, now).to_string();
     let office = views::snapshot(Viewer::Office, &state, now).to_string();
     let therapist = views::snapshot(Viewer::Therapist(40), &state, now).to_string();
