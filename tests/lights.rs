@@ -6,25 +6,20 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use spa_hub::clock::SpaClock;
 use spa_hub::config::{Config, Source};
 use spa_hub::domain::command::*;
 use spa_hub::domain::state::RoomStatus;
-use spa_hub::domain::{Actor, Command, Role, Rules};
+use spa_hub::domain::{Command, Rules};
 use spa_hub::lights::LightStatus;
 use spa_hub::store::Store;
-use spa_hub::writer::{Writer, WriterHandle};
+use spa_hub::writer::Writer;
+
+mod common;
+use common::floor::{called_visit, id, ok};
 
 const CHANNELS: &str = "1=2,3,4 2=5,6,7 3=8,9,10 4=11,12,13 5=14,15,16 6=17,18,19";
-
-async fn ok(h: &WriterHandle, c: Command) -> Value {
-    h.execute(Actor::AdminToken, c).await.expect("accepted")
-}
-
-fn id(v: &Value, what: &str) -> u64 {
-    v[what]["id"].as_u64().expect("id")
-}
 
 /// Builds a database with one room per state, each on its own channel.
 async fn floor_in_every_state(dir: &std::path::Path) {
@@ -85,56 +80,7 @@ async fn floor_in_every_state(dir: &std::path::Path) {
     let visit_in = |n: usize, service: u64| {
         let h = h.clone();
         let room = rooms[n];
-        async move {
-            let t = id(
-                &ok(
-                    &h,
-                    Command::StaffCreate(StaffCreate {
-                        name: format!("T{n}"),
-                        role: Role::Therapist,
-                        pin: None,
-                        skills: vec![],
-                        pin_hash: "x".into(),
-                    }),
-                )
-                .await,
-                "staff",
-            );
-            ok(
-                &h,
-                Command::ClockIn(TherapistRef {
-                    therapist_id: Some(t),
-                }),
-            )
-            .await;
-            let v = id(
-                &ok(
-                    &h,
-                    Command::VisitCreate(VisitCreate {
-                        customer_name: format!("C{n}"),
-                        service_ids: vec![service],
-                        requested_therapist_id: None,
-                        phone: None,
-                        notes: None,
-                        token_hash: format!("h{n}"),
-                    }),
-                )
-                .await,
-                "visit",
-            );
-            ok(
-                &h,
-                Command::VisitCall(VisitCall {
-                    visit_id: Some(v),
-                    therapist_id: Some(t),
-                    room_id: Some(room),
-                    override_reason: Some("test".into()),
-                    count_turn: None,
-                }),
-            )
-            .await;
-            v
-        }
+        async move { called_visit(&h, n, service, room, Some("test")).await }
     };
     // Room 1 available; room 2 held; room 3 occupied; room 4 overtime; room 5 cleaning; room 6 out of service.
     visit_in(1, long).await;

@@ -4,13 +4,15 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use spa_hub::clock::SpaClock;
 use spa_hub::domain::command::*;
 use spa_hub::domain::state::RoomStatus;
-use spa_hub::domain::{Actor, Command, Role, Rules};
+use spa_hub::domain::{Command, Rules};
 use spa_hub::store::Store;
 use spa_hub::writer::{remaining, Writer, WriterHandle};
+
+mod common;
+use common::floor::{called_visit, id, ok};
 
 const MIN: i64 = 60_000;
 
@@ -35,16 +37,6 @@ fn remaining_time_is_bounded_whatever_the_wall_clock_does() {
     );
     // A nonsensical length is treated as zero.
     assert_eq!(remaining(until, until - MIN, -5), Duration::ZERO);
-}
-
-async fn ok(h: &WriterHandle, command: Command) -> Value {
-    h.execute(Actor::AdminToken, command)
-        .await
-        .expect("accepted")
-}
-
-fn id(v: &Value, what: &str) -> u64 {
-    v[what]["id"].as_u64().expect("id")
 }
 
 /// Creates room, service (cleanup minutes), therapist, visit; calls, starts
@@ -83,53 +75,7 @@ async fn session(
         .await,
         "service",
     );
-    let t = id(
-        &ok(
-            h,
-            Command::StaffCreate(StaffCreate {
-                name: format!("T{n}"),
-                role: Role::Therapist,
-                pin: None,
-                skills: vec![],
-                pin_hash: "x".into(),
-            }),
-        )
-        .await,
-        "staff",
-    );
-    ok(
-        h,
-        Command::ClockIn(TherapistRef {
-            therapist_id: Some(t),
-        }),
-    )
-    .await;
-    let v = id(
-        &ok(
-            h,
-            Command::VisitCreate(VisitCreate {
-                customer_name: format!("C{n}"),
-                service_ids: vec![service],
-                requested_therapist_id: None,
-                phone: None,
-                notes: None,
-                token_hash: format!("h{n}"),
-            }),
-        )
-        .await,
-        "visit",
-    );
-    ok(
-        h,
-        Command::VisitCall(VisitCall {
-            visit_id: Some(v),
-            therapist_id: Some(t),
-            room_id: Some(room),
-            override_reason: None,
-            count_turn: None,
-        }),
-    )
-    .await;
+    let v = called_visit(h, n, service, room, None).await;
     ok(h, Command::VisitStart(VisitRef { visit_id: v })).await;
     if finish {
         ok(h, Command::VisitFinish(VisitRef { visit_id: v })).await;

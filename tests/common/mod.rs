@@ -3,6 +3,8 @@
 //! (`InProcessHub`), and a tiny HTTP GET.
 #![allow(dead_code)]
 
+pub mod floor;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
