@@ -76,6 +76,16 @@ fn mount_or_skip(what: &str, m: Result<Mount, String>) -> Option<Mount> {
     }
 }
 
+/// Starts the daemon on `data`, connects the admin and builds the floor.
+async fn hub_with_floor(data: &std::path::Path) -> (common::Daemon, Client, Vec<(String, u64)>) {
+    let daemon = common::Daemon::start(data, &[CHANNELS]);
+    let admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let acked = floor(&admin).await;
+    (daemon, admin, acked)
+}
+
 /// Sets up a lit room on channel 1 and returns the acked room names with seqs.
 async fn floor(admin: &Client) -> Vec<(String, u64)> {
     let mut acked = Vec::new();
@@ -238,12 +248,8 @@ async fn disk_full_fails_with_unavailable_and_recovers_when_space_is_freed() {
         return;
     };
     let data = disk.path.join("data");
-    let daemon = common::Daemon::start(&data, &[CHANNELS]);
+    let (daemon, mut admin, mut acked) = hub_with_floor(&data).await;
     let port = daemon.port;
-    let mut admin = Client::connect(&daemon.ws(), common::ADMIN)
-        .await
-        .expect("admin");
-    let mut acked = floor(&admin).await;
     assert!(all_lights_failing(port, false), "{:?}", lights(port));
 
     let (filler, bytes) = faultkit::fill_disk(&disk.path);
@@ -324,12 +330,8 @@ async fn read_only_disk_fails_with_unavailable_and_the_hub_stays_up() {
         return;
     };
     let data = disk.path.join("data");
-    let daemon = common::Daemon::start(&data, &[CHANNELS]);
+    let (daemon, mut admin, mut acked) = hub_with_floor(&data).await;
     let port = daemon.port;
-    let mut admin = Client::connect(&daemon.ws(), common::ADMIN)
-        .await
-        .expect("admin");
-    let mut acked = floor(&admin).await;
     for i in 0..20 {
         let name = format!("rw-{i}");
         let d = ok(&admin, "room.create", json!({ "name": name })).await;
@@ -429,11 +431,7 @@ async fn acked_commands_survive_the_file_system_dying_right_after_the_ack() {
         return;
     };
     let data = disk.path.join("data");
-    let daemon = common::Daemon::start(&data, &[CHANNELS]);
-    let admin = Client::connect(&daemon.ws(), common::ADMIN)
-        .await
-        .expect("admin");
-    let mut acked = floor(&admin).await;
+    let (daemon, admin, mut acked) = hub_with_floor(&data).await;
     // The appliance has run for a while: all of that is committed.
     sync_fs(&data);
     for i in 0..20 {
