@@ -248,6 +248,7 @@ pub struct VisitCheckout {
     /// Chosen by the client once per checkout attempt; a retry with the same
     /// id gets the first answer instead of a second charge.
     pub request_id: String,
+    #[serde(default)]
     pub payments: Vec<PaymentArg>,
     #[serde(default)]
     pub tip_cents: i64,
@@ -262,8 +263,14 @@ pub struct VisitCheckout {
 pub struct VisitRefund {
     pub visit_id: Id,
     pub amount_cents: i64,
-    pub method: Method,
+    /// Default: the one tender the visit was paid with.
+    #[serde(default)]
+    pub method: Option<Method>,
     pub reason: String,
+    /// The admin's say-so to refund in a tender the visit was not paid with
+    /// (or more than was paid in it).
+    #[serde(default)]
+    pub other_tender: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

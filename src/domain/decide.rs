@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::command::*;
 use super::event::Event;
-use super::rotation;
+use super::rotation::{self, Turns};
 use super::state::{
     Device, Presence, Room, RoomStatus, Service, Session, Staff, State, Visit, VisitState,
 };
@@ -232,7 +232,6 @@ struct ServiceFields {
     duration_min: u32,
     cleanup_min: u32,
     price_cents: i64,
-    turn_weight: f64,
 }
 
 fn check_service_fields(f: &ServiceFields) -> Result<(), DomainError> {
@@ -246,9 +245,6 @@ fn check_service_fields(f: &ServiceFields) -> Result<(), DomainError> {
         return Err(invalid(format!(
             "`price_cents` must be between 0 and {MAX_PRICE_CENTS}"
         )));
-    }
-    if !f.turn_weight.is_finite() || !(0.0..=10.0).contains(&f.turn_weight) {
-        return Err(invalid("`turn_weight` must be between 0 and 10"));
     }
     Ok(())
 }
@@ -382,8 +378,8 @@ pub fn decide(
                 duration_min: a.duration_min,
                 cleanup_min: a.cleanup_min,
                 price_cents: a.price_cents,
-                turn_weight: a.turn_weight,
             })?;
+            let turn_weight = Turns::from_weight("turn_weight", a.turn_weight)?;
             check_service_name(state, &name, None)?;
             let skill = optional_text("skill", &a.skill, 32)?;
             let service = Service {
@@ -393,7 +389,7 @@ pub fn decide(
                 cleanup_min: a.cleanup_min,
                 price_cents: a.price_cents,
                 skill,
-                turn_weight: a.turn_weight,
+                turn_weight,
                 active: true,
             };
             let reply = Reply::Service(service.id);
@@ -411,7 +407,9 @@ pub fn decide(
             after.duration_min = a.duration_min.unwrap_or(s.duration_min);
             after.cleanup_min = a.cleanup_min.unwrap_or(s.cleanup_min);
             after.price_cents = a.price_cents.unwrap_or(s.price_cents);
-            after.turn_weight = a.turn_weight.unwrap_or(s.turn_weight);
+            if let Some(w) = a.turn_weight {
+                after.turn_weight = Turns::from_weight("turn_weight", w)?;
+            }
             if let Some(skill) = &a.skill {
                 after.skill = optional_text("skill", skill, 32)?;
             }
@@ -419,7 +417,6 @@ pub fn decide(
                 duration_min: after.duration_min,
                 cleanup_min: after.cleanup_min,
                 price_cents: after.price_cents,
-                turn_weight: after.turn_weight,
             })?;
             check_service_name(state, &after.name, Some(s.id))?;
             let reply = Reply::Service(after.id);
@@ -456,7 +453,7 @@ pub fn decide(
                 presence_since: now.ms,
                 clocked_in_at: None,
                 available_since: None,
-                turns: 0.0,
+                turns: Turns::ZERO,
                 turns_day: now.day,
                 current_visit: None,
             };
@@ -868,7 +865,7 @@ pub(super) fn blank_visit() -> Visit {
         finished_at: None,
         ended_at: None,
         extended_min: 0,
-        turn_taken: 0.0,
+        turn_taken: Turns::ZERO,
         override_reason: None,
         reason: None,
         overtime: false,

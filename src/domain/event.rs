@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
+use super::rotation::Turns;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
 use super::{Actor, Id, Role};
 
@@ -89,7 +90,7 @@ pub enum Event {
         therapist_id: Id,
         room_id: Id,
         /// Weighted turn counted for the therapist (0 for a request).
-        turn: f64,
+        turn: Turns,
         /// The day the turn counts for.
         day: u32,
         override_reason: Option<String>,

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventRecord};
-use super::money::{Checkout, Drawer, Refund};
+use super::money::{Checkout, Drawer, Method, Refund};
+use super::rotation::Turns;
 use super::{Id, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,18 +92,18 @@ pub struct Staff {
     /// Rotation keys (therapists).
     pub clocked_in_at: Option<i64>,
     pub available_since: Option<i64>,
-    pub turns: f64,
+    pub turns: Turns,
     /// The day (`yyyymmdd`) `turns` counts for; another day means zero.
     pub turns_day: u32,
     pub current_visit: Option<Id>,
 }
 
 impl Staff {
-    pub fn turns_on(&self, day: u32) -> f64 {
+    pub fn turns_on(&self, day: u32) -> Turns {
         if self.turns_day == day {
             self.turns
         } else {
-            0.0
+            Turns::ZERO
         }
     }
 }
@@ -125,7 +126,7 @@ pub struct Service {
     pub cleanup_min: u32,
     pub price_cents: i64,
     pub skill: Option<String>,
-    pub turn_weight: f64,
+    pub turn_weight: Turns,
     pub active: bool,
 }
 
@@ -185,7 +186,7 @@ pub struct Visit {
     pub ended_at: Option<i64>,
     pub extended_min: u32,
     /// The weighted turn this call took from the therapist (restored on undo).
-    pub turn_taken: f64,
+    pub turn_taken: Turns,
     pub override_reason: Option<String>,
     pub reason: Option<String>,
     pub overtime: bool,
@@ -201,6 +202,28 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// What may still be refunded in `method`: paid in it (cash net of the
+    /// change) minus the refunds already made in it.
+    pub fn refundable_in(&self, method: Method) -> i64 {
+        let Some(c) = &self.checkout else { return 0 };
+        let paid = c
+            .payments
+            .iter()
+            .filter(|p| p.method == method)
+            .fold(0i64, |t, p| t.saturating_add(p.amount_cents));
+        let change = if method == Method::Cash {
+            c.change_cents
+        } else {
+            0
+        };
+        let refunded = self
+            .refunds
+            .iter()
+            .filter(|r| r.method == method)
+            .fold(0i64, |t, r| t.saturating_add(r.amount_cents));
+        paid.saturating_sub(change).saturating_sub(refunded).max(0)
+    }
+
     /// Paid minus change minus refunds: what may still be refunded.
     pub fn refundable_cents(&self) -> i64 {
         let Some(c) = &self.checkout else { return 0 };
@@ -563,9 +586,9 @@ impl State {
                 if let Some(t) = self.staff.get_mut(therapist_id) {
                     if t.turns_day != *day {
                         t.turns_day = *day;
-                        t.turns = 0.0;
+                        t.turns = Turns::ZERO;
                     }
-                    t.turns += *turn;
+                    t.turns = t.turns.saturating_add(*turn);
                     t.presence = Presence::Called;
                     t.presence_since = at;
                     t.current_visit = Some(*visit_id);
@@ -582,11 +605,11 @@ impl State {
                 v.therapist = None;
                 v.room = None;
                 v.called_at = None;
-                v.turn_taken = 0.0;
+                v.turn_taken = Turns::ZERO;
                 v.override_reason = None;
                 let _ = called_day;
                 if let Some(t) = therapist.and_then(|id| self.staff.get_mut(&id)) {
-                    t.turns = (t.turns - turn).max(0.0);
+                    t.turns = t.turns.saturating_sub(turn);
                     t.presence = Presence::Available;
                     t.presence_since = at;
                     t.current_visit = None;
@@ -697,7 +720,7 @@ impl State {
                         // Unserved: as on an undone call, the therapist gets
                         // the turn and the place in the rotation back.
                         if let Some(t) = therapist.and_then(|id| self.staff.get_mut(&id)) {
-                            t.turns = (t.turns - turn).max(0.0);
+                            t.turns = t.turns.saturating_sub(turn);
                             if t.presence == Presence::Called {
                                 t.presence = Presence::Available;
                                 t.presence_since = at;

@@ -7,7 +7,7 @@ use super::decide::{
     Reply,
 };
 use super::event::Event;
-use super::rotation;
+use super::rotation::{self, Turns};
 use super::state::{Presence, Room, RoomStatus, Staff, State, Visit, VisitState};
 use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
 
@@ -199,7 +199,7 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
     };
 
     let turn = if is_request && !a.count_turn.unwrap_or(false) {
-        0.0
+        Turns::ZERO
     } else {
         rotation::turn_weight(state, v)
     };

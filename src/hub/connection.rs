@@ -750,7 +750,7 @@ mod tests {
             finished_at: None,
             ended_at,
             extended_min: 0,
-            turn_taken: 0.0,
+            turn_taken: crate::domain::rotation::Turns::ZERO,
             override_reason: None,
             reason: None,
             overtime: false,

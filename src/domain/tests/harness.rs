@@ -261,7 +261,7 @@ impl Floor {
         self.visit(id).state
     }
     pub fn turns(&self, id: Id) -> f64 {
-        self.staff(id).turns_on(self.now.day)
+        self.staff(id).turns_on(self.now.day).as_f64()
     }
 
     /// The actor of a staff member (with their current role).
