@@ -49,6 +49,23 @@ pub struct TherapistLine {
     pub tip_corrections_cents: i64,
     pub turns: Turns,
     pub sessions: u64,
+    /// Minutes in session that day (started to finished).
+    pub served_min: f64,
+    /// Minutes of the shift that day, if one was set.
+    pub shift_min: Option<f64>,
+    /// Served time over shift time.
+    pub utilisation_percent: Option<f64>,
+}
+
+/// The book's day: bookings made that day (for any date), and what
+/// happened that day to bookings (checked in, cancelled, no-shows).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BookingCounts {
+    pub made: u64,
+    pub checked_in: u64,
+    pub cancelled: u64,
+    pub cancelled_by_customer: u64,
+    pub no_shows: u64,
 }
 
 /// One tip re-split made that day: who gained and who lost what.
@@ -103,6 +120,10 @@ pub struct DayReport {
     /// Money taken per method (cash net of change), before refunds.
     pub revenue_by_method: PerMethod,
     pub revenue_cents: i64,
+    /// `revenue_cents` split: visits that came through a booking, and walk-ins.
+    pub booked_revenue_cents: i64,
+    pub walk_in_revenue_cents: i64,
+    pub bookings: BookingCounts,
     /// Services of that day's checkouts, before discounts and tips.
     pub services_cents: i64,
     pub discounts: Count,
@@ -149,6 +170,9 @@ struct Tally {
     tip_corrections: Vec<TipCorrection>,
     turns_by: BTreeMap<Id, Turns>,
     sessions_by: BTreeMap<Id, u64>,
+    served_ms_by: BTreeMap<Id, i64>,
+    booked_revenue: i64,
+    bookings: BookingCounts,
     occupied: BTreeMap<Id, (u64, i64)>,
     /// Names seen in use that day (for rooms removed before its end).
     room_names: BTreeMap<Id, String>,
@@ -236,13 +260,28 @@ impl Tally {
                 }
                 if let Some(t) = v.therapist {
                     *self.sessions_by.entry(t).or_default() += 1;
+                    if let Some(start) = v.started_at {
+                        *self.served_ms_by.entry(t).or_default() += (record.at - start).max(0);
+                    }
                 }
             }
+            Event::BookingCreated { .. } => self.bookings.made += 1,
+            Event::BookingCheckedIn { .. } => self.bookings.checked_in += 1,
+            Event::BookingCancelled { by_customer, .. } => {
+                self.bookings.cancelled += 1;
+                if *by_customer {
+                    self.bookings.cancelled_by_customer += 1;
+                }
+            }
+            Event::BookingNoShow { .. } => self.bookings.no_shows += 1,
             Event::VisitCheckedOut { visit_id, checkout } => {
                 for p in &checkout.payments {
                     self.revenue.add(p.method, p.amount_cents);
                 }
                 self.revenue.add(Method::Cash, -checkout.change_cents);
+                if state.booking_of_visit(*visit_id).is_some() {
+                    self.booked_revenue += checkout.paid_cents() - checkout.change_cents;
+                }
                 self.services_cents += checkout.services_cents;
                 if checkout.discount_cents > 0 {
                     self.discounts.count += 1;
@@ -405,6 +444,16 @@ pub fn day_report(
     finish(state, tally, day, (first, last, count))
 }
 
+fn served_min(tally: &Tally, id: Id) -> f64 {
+    tally.served_ms_by.get(&id).copied().unwrap_or(0) as f64 / 60_000.0
+}
+
+fn shift_min(state: &State, id: Id, day: u32) -> Option<f64> {
+    state
+        .shift(id, day)
+        .map(|s| (s.end_ms - s.start_ms) as f64 / 60_000.0)
+}
+
 fn finish(
     state: State,
     tally: Tally,
@@ -439,6 +488,8 @@ fn finish(
         .chain(tally.turns_by.keys())
         .chain(tally.sessions_by.keys())
         .copied()
+        // …and everyone with a shift that day (utilisation over the shift).
+        .chain(state.shifts.keys().filter(|(_, d)| *d == day).map(|(t, _)| *t))
         .collect();
     let therapists = ids
         .into_iter()
@@ -451,11 +502,17 @@ fn finish(
                 tip_corrections_cents: tally.corrections_by.get(&id).copied().unwrap_or(0),
                 turns: tally.turns_by.get(&id).copied().unwrap_or_default(),
                 sessions: tally.sessions_by.get(&id).copied().unwrap_or(0),
+                served_min: served_min(&tally, id),
+                shift_min: shift_min(&state, id, day),
+                utilisation_percent: shift_min(&state, id, day)
+                    .filter(|m| *m > 0.0)
+                    .map(|m| 100.0 * served_min(&tally, id) / m),
             };
             let touched = line.tips_cents != 0
                 || tally.corrections_by.contains_key(&id)
                 || line.turns != Turns::ZERO
-                || line.sessions != 0;
+                || line.sessions != 0
+                || line.shift_min.is_some();
             touched.then_some(line)
         })
         .collect();
@@ -512,6 +569,9 @@ fn finish(
         visits_by_state,
         services_sold,
         revenue_cents: tally.revenue.total(),
+        booked_revenue_cents: tally.booked_revenue,
+        walk_in_revenue_cents: tally.revenue.total() - tally.booked_revenue,
+        bookings: tally.bookings,
         revenue_by_method: tally.revenue,
         services_cents: tally.services_cents,
         discounts: tally.discounts,
@@ -585,6 +645,28 @@ pub fn csv_rows(r: &DayReport) -> Vec<[String; 4]> {
         r.revenue_cents.to_string(),
     );
     row(
+        "revenue_cents",
+        "booked".into(),
+        "",
+        r.booked_revenue_cents.to_string(),
+    );
+    row(
+        "revenue_cents",
+        "walk_in".into(),
+        "",
+        r.walk_in_revenue_cents.to_string(),
+    );
+    let b = &r.bookings;
+    for (key, n) in [
+        ("made", b.made),
+        ("checked_in", b.checked_in),
+        ("cancelled", b.cancelled),
+        ("cancelled_by_customer", b.cancelled_by_customer),
+        ("no_shows", b.no_shows),
+    ] {
+        row("bookings", key.into(), "", n.to_string());
+    }
+    row(
         "services_cents",
         "total".into(),
         "",
@@ -613,7 +695,11 @@ pub fn csv_rows(r: &DayReport) -> Vec<[String; 4]> {
             t.tip_corrections_cents.to_string(),
         );
         row("turns", id.clone(), &t.name, t.turns.to_string());
-        row("sessions", id, &t.name, t.sessions.to_string());
+        row("sessions", id.clone(), &t.name, t.sessions.to_string());
+        let one = |x: Option<f64>| x.map(|v| format!("{v:.1}")).unwrap_or_default();
+        row("served_min", id.clone(), &t.name, format!("{:.1}", t.served_min));
+        row("shift_min", id.clone(), &t.name, one(t.shift_min));
+        row("utilisation_percent", id, &t.name, one(t.utilisation_percent));
     }
     for c in &r.tip_corrections {
         for ch in &c.changes {

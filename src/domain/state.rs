@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventRecord};
+use super::book::{Block, BookIndex, Booking, Shift};
 use super::money::{Checkout, Drawer, Method, Refund};
 use super::rotation::Turns;
 use super::{Id, Role};
@@ -267,6 +268,10 @@ pub enum Record {
     Visit(Visit),
     Session(Session),
     Drawer(Drawer),
+    // Schema 2: appended, so schema-1 records keep decoding.
+    Shift(Shift),
+    Block(Block),
+    Booking(Booking),
 }
 
 /// The address of a record.
@@ -280,6 +285,9 @@ pub enum RecordKey {
     Visit(Id),
     Session(String),
     Drawer(Id),
+    Shift(Id, u32),
+    Block(Id),
+    Booking(Id),
 }
 
 impl RecordKey {
@@ -294,6 +302,13 @@ impl RecordKey {
             RecordKey::Visit(id) => (5, id.to_be_bytes().to_vec()),
             RecordKey::Session(hash) => (6, hash.as_bytes().to_vec()),
             RecordKey::Drawer(id) => (7, id.to_be_bytes().to_vec()),
+            RecordKey::Shift(id, date) => {
+                let mut tail = id.to_be_bytes().to_vec();
+                tail.extend_from_slice(&date.to_be_bytes());
+                (8, tail)
+            }
+            RecordKey::Block(id) => (9, id.to_be_bytes().to_vec()),
+            RecordKey::Booking(id) => (10, id.to_be_bytes().to_vec()),
         };
         let mut bytes = Vec::with_capacity(1 + tail.len());
         bytes.push(kind);
@@ -312,6 +327,12 @@ pub struct State {
     pub visits: BTreeMap<Id, Visit>,
     pub sessions: BTreeMap<String, Session>,
     pub drawers: BTreeMap<Id, Drawer>,
+    /// Shifts by (therapist, local date).
+    pub shifts: BTreeMap<(Id, u32), Shift>,
+    pub blocks: BTreeMap<Id, Block>,
+    pub bookings: BTreeMap<Id, Booking>,
+    /// Derived from `bookings` (never persisted).
+    pub book_index: BookIndex,
 }
 
 impl State {
@@ -330,6 +351,24 @@ impl State {
             RecordKey::Visit(id) => self.visits.get(id).cloned().map(Record::Visit),
             RecordKey::Session(h) => self.sessions.get(h).cloned().map(Record::Session),
             RecordKey::Drawer(id) => self.drawers.get(id).cloned().map(Record::Drawer),
+            RecordKey::Shift(t, d) => self.shifts.get(&(*t, *d)).cloned().map(Record::Shift),
+            RecordKey::Block(id) => self.blocks.get(id).cloned().map(Record::Block),
+            RecordKey::Booking(id) => self.bookings.get(id).cloned().map(Record::Booking),
+        }
+    }
+
+    /// Puts a booking in (or replaces it), keeping the index in step.
+    pub fn put_booking(&mut self, booking: Booking) {
+        if let Some(old) = self.bookings.get(&booking.id) {
+            self.book_index.remove(old);
+        }
+        self.book_index.insert(&booking);
+        self.bookings.insert(booking.id, booking);
+    }
+
+    fn drop_booking(&mut self, id: Id) {
+        if let Some(old) = self.bookings.remove(&id) {
+            self.book_index.remove(&old);
         }
     }
 
@@ -358,6 +397,20 @@ impl State {
             (_, Some(Record::Drawer(d))) => {
                 self.drawers.insert(d.id, d);
             }
+            (_, Some(Record::Shift(sh))) => {
+                self.shifts.insert((sh.therapist_id, sh.date), sh);
+            }
+            (_, Some(Record::Block(b))) => {
+                self.blocks.insert(b.id, b);
+            }
+            (_, Some(Record::Booking(b))) => self.put_booking(b),
+            (RecordKey::Shift(t, d), None) => {
+                self.shifts.remove(&(*t, *d));
+            }
+            (RecordKey::Block(id), None) => {
+                self.blocks.remove(id);
+            }
+            (RecordKey::Booking(id), None) => self.drop_booking(*id),
             (RecordKey::Drawer(id), None) => {
                 self.drawers.remove(id);
             }
@@ -422,6 +475,22 @@ impl State {
                 Record::Session(s.clone()),
             )
         }));
+        out.extend(self.shifts.values().map(|sh| {
+            (
+                RecordKey::Shift(sh.therapist_id, sh.date),
+                Record::Shift(sh.clone()),
+            )
+        }));
+        out.extend(
+            self.blocks
+                .values()
+                .map(|b| (RecordKey::Block(b.id), Record::Block(b.clone()))),
+        );
+        out.extend(
+            self.bookings
+                .values()
+                .map(|b| (RecordKey::Booking(b.id), Record::Booking(b.clone()))),
+        );
         out
     }
 
@@ -430,6 +499,16 @@ impl State {
         let at = record.at;
         self.counters.seq = record.seq;
         match &record.event {
+            Event::ShiftSet { .. }
+            | Event::ShiftCleared { .. }
+            | Event::BlockCreated { .. }
+            | Event::BlockRemoved { .. }
+            | Event::BookingCreated { .. }
+            | Event::BookingMoved { .. }
+            | Event::BookingCancelled { .. }
+            | Event::BookingCheckedIn { .. }
+            | Event::BookingNoShow { .. }
+            | Event::BookingLate { .. } => self.apply_book(&record.event, at),
             Event::VisitCheckedOut { .. }
             | Event::VisitRefunded { .. }
             | Event::VisitRetipped { .. }
@@ -558,15 +637,7 @@ impl State {
                     t.presence_since = at;
                 }
             }
-            Event::VisitCreated { visit } => {
-                self.bump_id(visit.id);
-                if self.counters.ticket_day != visit.day {
-                    self.counters.ticket_day = visit.day;
-                    self.counters.tickets_today = 0;
-                }
-                self.counters.tickets_today += 1;
-                self.visits.insert(visit.id, visit.clone());
-            }
+            Event::VisitCreated { visit } => self.apply_visit_created(visit),
             Event::VisitCalled {
                 visit_id,
                 therapist_id,
@@ -808,7 +879,7 @@ impl State {
         }
     }
 
-    fn bump_id(&mut self, id: Id) {
+    pub(super) fn bump_id(&mut self, id: Id) {
         if id >= self.counters.next_id {
             self.counters.next_id = id + 1;
         }
@@ -906,6 +977,16 @@ impl State {
         }
     }
 
+    pub(super) fn apply_visit_created(&mut self, visit: &Visit) {
+        self.bump_id(visit.id);
+        if self.counters.ticket_day != visit.day {
+            self.counters.ticket_day = visit.day;
+            self.counters.tickets_today = 0;
+        }
+        self.counters.tickets_today += 1;
+        self.visits.insert(visit.id, visit.clone());
+    }
+
     /// Staff by name (case-insensitive), for login.
     pub fn staff_by_name(&self, name: &str) -> Option<&Staff> {
         self.staff
@@ -1001,6 +1082,23 @@ impl State {
             Event::DrawerOpened { drawer } => keys.push(RecordKey::Drawer(drawer.id)),
             Event::DrawerMoved { drawer_id, .. } | Event::DrawerClosed { drawer_id, .. } => {
                 keys.push(RecordKey::Drawer(*drawer_id))
+            }
+            Event::ShiftSet { shift } => {
+                keys.push(RecordKey::Shift(shift.therapist_id, shift.date))
+            }
+            Event::ShiftCleared { therapist_id, date } => {
+                keys.push(RecordKey::Shift(*therapist_id, *date))
+            }
+            Event::BlockCreated { block } => keys.push(RecordKey::Block(block.id)),
+            Event::BlockRemoved { block_id } => keys.push(RecordKey::Block(*block_id)),
+            Event::BookingCreated { booking } => keys.push(RecordKey::Booking(booking.id)),
+            Event::BookingMoved { booking_id, .. }
+            | Event::BookingCancelled { booking_id, .. }
+            | Event::BookingNoShow { booking_id, .. }
+            | Event::BookingLate { booking_id, .. } => keys.push(RecordKey::Booking(*booking_id)),
+            Event::BookingCheckedIn { booking_id, visit } => {
+                keys.push(RecordKey::Booking(*booking_id));
+                keys.push(RecordKey::Visit(visit.id));
             }
         }
         keys.sort();

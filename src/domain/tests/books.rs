@@ -520,6 +520,11 @@ fn json_rows(r: &DayReport) -> BTreeSet<[String; 4]> {
         "",
         num(&j["revenue_cents"]),
     );
+    add("revenue_cents", "booked".into(), "", num(&j["booked_revenue_cents"]));
+    add("revenue_cents", "walk_in".into(), "", num(&j["walk_in_revenue_cents"]));
+    for (key, value) in j["bookings"].as_object().expect("bookings") {
+        add("bookings", key.clone(), "", num(value));
+    }
     add(
         "services_cents",
         "total".into(),
@@ -535,6 +540,10 @@ fn json_rows(r: &DayReport) -> BTreeSet<[String; 4]> {
         add("staff_role", id.clone(), name, num(&t["role"]));
         for f in ["tips_cents", "tip_corrections_cents", "turns", "sessions"] {
             add(f, id.clone(), name, num(&t[f]));
+        }
+        let one = |v: &Value| v.as_f64().map(|x| format!("{x:.1}")).unwrap_or_default();
+        for f in ["served_min", "shift_min", "utilisation_percent"] {
+            add(f, id.clone(), name, one(&t[f]));
         }
     }
     for c in j["tip_corrections"].as_array().expect("corrections") {
