@@ -88,7 +88,10 @@ impl BookSettings {
             ("SPA_BOOKING_HORIZON_DAYS", self.horizon_days.to_string()),
             ("SPA_BOOKING_BUFFER_MIN", self.buffer_min.to_string()),
             ("SPA_NO_SHOW_GRACE_MIN", self.no_show_grace_min.to_string()),
-            ("SPA_CANCEL_CUTOFF_HOURS", self.cancel_cutoff_hours.to_string()),
+            (
+                "SPA_CANCEL_CUTOFF_HOURS",
+                self.cancel_cutoff_hours.to_string(),
+            ),
             ("SPA_BOOKING_COUNTS_TURN", self.counts_turn.to_string()),
         ]
         .into_iter()
@@ -159,7 +162,11 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "GPIO chip for the gpiochip backend (e.g. /dev/gpiochip0)",
     ),
     ("SPA_BOOKING_GRID_MIN", "15", "bookings start on this grid"),
-    ("SPA_BOOKING_HORIZON_DAYS", "90", "how far ahead bookings go"),
+    (
+        "SPA_BOOKING_HORIZON_DAYS",
+        "90",
+        "how far ahead bookings go",
+    ),
     (
         "SPA_BOOKING_BUFFER_MIN",
         "5",

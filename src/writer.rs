@@ -28,9 +28,7 @@ use tokio::time::Instant;
 use crate::clock::SpaClock;
 use crate::domain::book::BookingState;
 use crate::domain::state::{Record, RecordKey, RoomStatus, State, VisitState};
-use crate::domain::{
-    decide, Actor, Command, DomainError, ErrorCode, EventRecord, Id, Now, Rules,
-};
+use crate::domain::{decide, Actor, Command, DomainError, ErrorCode, EventRecord, Id, Now, Rules};
 use crate::store::Store;
 
 /// Most requests taken as one batch.
@@ -58,6 +56,8 @@ pub trait Subscriber: Send {
 type Reply = oneshot::Sender<Result<Value, DomainError>>;
 type ReadFn = Box<dyn FnOnce(&State, Now) + Send>;
 
+// Short-lived (sent, handled, dropped): boxing the command buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Request {
     Command {
         actor: Actor,
@@ -549,9 +549,11 @@ impl Core {
                     };
                 }
                 RecordKey::Booking(id) => {
-                    let timer = self.state.bookings.get(id).and_then(|b| {
-                        booking_timer(&self.state, b, now.ms, &self.rules)
-                    });
+                    let timer = self
+                        .state
+                        .bookings
+                        .get(id)
+                        .and_then(|b| booking_timer(&self.state, b, now.ms, &self.rules));
                     match timer {
                         Some((at_ms, length_ms, command)) => {
                             let left = remaining(at_ms, now.ms, length_ms);

@@ -4,13 +4,13 @@
 
 use serde_json::{json, Value};
 
+use super::book;
 use super::command::*;
 use super::event::Event;
 use super::rotation::{self, Turns};
 use super::state::{
     Device, Presence, Room, RoomStatus, Service, Session, Staff, State, Visit, VisitState,
 };
-use super::book;
 use super::views;
 use super::{
     conflict, forbidden, invalid, not_found, permissions, Actor, DomainError, Id, Now, Role, Rules,
@@ -202,7 +202,11 @@ fn visit(state: &State, id: Id) -> Result<&Visit, DomainError> {
 }
 
 /// An active therapist, for the argument `field` (named when it is not one).
-pub(super) fn therapist<'a>(state: &'a State, id: Id, field: &str) -> Result<&'a Staff, DomainError> {
+pub(super) fn therapist<'a>(
+    state: &'a State,
+    id: Id,
+    field: &str,
+) -> Result<&'a Staff, DomainError> {
     let t = staff(state, id)?;
     if t.role != Role::Therapist || !t.active {
         return Err(invalid(format!(

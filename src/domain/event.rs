@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::book::{Block, Booking, Shift};
+use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::rotation::Turns;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
 use super::{Actor, Id, Role};

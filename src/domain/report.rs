@@ -489,7 +489,13 @@ fn finish(
         .chain(tally.sessions_by.keys())
         .copied()
         // …and everyone with a shift that day (utilisation over the shift).
-        .chain(state.shifts.keys().filter(|(_, d)| *d == day).map(|(t, _)| *t))
+        .chain(
+            state
+                .shifts
+                .keys()
+                .filter(|(_, d)| *d == day)
+                .map(|(t, _)| *t),
+        )
         .collect();
     let therapists = ids
         .into_iter()
@@ -697,9 +703,19 @@ pub fn csv_rows(r: &DayReport) -> Vec<[String; 4]> {
         row("turns", id.clone(), &t.name, t.turns.to_string());
         row("sessions", id.clone(), &t.name, t.sessions.to_string());
         let one = |x: Option<f64>| x.map(|v| format!("{v:.1}")).unwrap_or_default();
-        row("served_min", id.clone(), &t.name, format!("{:.1}", t.served_min));
+        row(
+            "served_min",
+            id.clone(),
+            &t.name,
+            format!("{:.1}", t.served_min),
+        );
         row("shift_min", id.clone(), &t.name, one(t.shift_min));
-        row("utilisation_percent", id, &t.name, one(t.utilisation_percent));
+        row(
+            "utilisation_percent",
+            id,
+            &t.name,
+            one(t.utilisation_percent),
+        );
     }
     for c in &r.tip_corrections {
         for ch in &c.changes {

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{Event, EventRecord};
 use super::book::{Block, BookIndex, Booking, Shift};
+use super::event::{Event, EventRecord};
 use super::money::{Checkout, Drawer, Method, Refund};
 use super::rotation::Turns;
 use super::{Id, Role};

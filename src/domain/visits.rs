@@ -1,12 +1,12 @@
 //! Visit rules after creation: call (with the rotation), start, extend,
 //! finish, undo, leave, void.
 
+use super::book;
 use super::command::{VisitCall, VisitExtend, VisitReason};
 use super::decide::{
     optional_reason, presence_words, reason_text, room_ref, therapist_ref, visit_ref, Decided,
     Reply,
 };
-use super::book;
 use super::event::Event;
 use super::rotation::{self, Turns};
 use super::state::{Presence, Room, RoomStatus, Staff, State, Visit, VisitState};
@@ -36,7 +36,7 @@ fn wrong_state(v: &Visit, action: &str) -> DomainError {
     ))
 }
 
-fn room_has_space(room: &Room) -> bool {
+pub(super) fn room_has_space(room: &Room) -> bool {
     match room.status {
         RoomStatus::Available => true,
         RoomStatus::Held | RoomStatus::Occupied => {
@@ -77,20 +77,18 @@ impl WalkIn {
             booked: state.booking_of_visit(v.id).is_some(),
         }
     }
-    fn clash<'a>(&self, state: &'a State, therapist: Option<Id>, room: Option<Id>) -> Option<book::Clash<'a>> {
+    fn clash<'a>(
+        &self,
+        state: &'a State,
+        therapist: Option<Id>,
+        room: Option<Id>,
+    ) -> Option<book::Clash<'a>> {
         if self.booked {
             return None;
         }
-        book::walk_in_clash(
-            state,
-            therapist,
-            room,
-            self.now,
-            self.minutes,
-            self.cleanup_min,
-            self.buffer_ms,
-            None,
-        )
+        let done = self.now + i64::from(self.minutes) * MINUTE_MS + self.buffer_ms;
+        let room_done = done + i64::from(self.cleanup_min) * MINUTE_MS;
+        book::walk_in_clash(state, therapist, room, self.now, done, room_done)
     }
     fn therapist_clash<'a>(&self, state: &'a State, t: Id) -> Option<book::Clash<'a>> {
         self.clash(state, Some(t), None)
@@ -163,7 +161,10 @@ pub fn call(
         .into_iter()
         .find(|t| match guard.therapist_clash(state, t.id) {
             Some(c) => {
-                skipped.push((t.id, format!("{} is booked: {}", t.name, book::clash_words(state, &c))));
+                skipped.push((
+                    t.id,
+                    format!("{} is booked: {}", t.name, book::clash_words(state, &c)),
+                ));
                 false
             }
             None => true,
@@ -343,7 +344,10 @@ fn head_of_queue<'a>(
         if therapist.is_some_and(|t| t != b.therapist_id) {
             continue;
         }
-        let ready = state.staff.get(&b.therapist_id).is_some_and(is_available_therapist)
+        let ready = state
+            .staff
+            .get(&b.therapist_id)
+            .is_some_and(is_available_therapist)
             && (room_named || state.rooms.get(&b.room_id).is_some_and(room_has_space));
         if ready {
             return Ok(v);

@@ -451,23 +451,38 @@ fn visit_frames(state: &State, id: Id, seq: u64, frames: &mut Vec<(Audience, Utf
     put(Viewer::Customer(v.id), Audience::Customer(v.id), frames);
 }
 
-fn booking_frames(state: &State, id: Id, seq: u64, now: Now, frames: &mut Vec<(Audience, Utf8Bytes)>) {
+fn booking_frames(
+    state: &State,
+    id: Id,
+    seq: u64,
+    now: Now,
+    frames: &mut Vec<(Audience, Utf8Bytes)>,
+) {
     let Some(b) = state.bookings.get(&id) else {
         return;
     };
     let mut put = |viewer: Viewer, to: Audience| {
         if let Some(view) = book::views::booking_for(viewer, b, state, now) {
-            frames.push((to, frame("booking.updated", &with_seq(seq, "booking", view))));
+            frames.push((
+                to,
+                frame("booking.updated", &with_seq(seq, "booking", view)),
+            ));
         }
     };
     put(Viewer::Office, Audience::Office);
-    put(Viewer::Therapist(b.therapist_id), Audience::Therapist(b.therapist_id));
+    put(
+        Viewer::Therapist(b.therapist_id),
+        Audience::Therapist(b.therapist_id),
+    );
     put(
         Viewer::Therapist(Id::MAX),
         Audience::TherapistsExcept(vec![b.therapist_id]),
     );
     put(Viewer::Monitor, Audience::Monitors);
-    put(Viewer::BookingCustomer(b.id), Audience::BookingCustomer(b.id));
+    put(
+        Viewer::BookingCustomer(b.id),
+        Audience::BookingCustomer(b.id),
+    );
     if let Some(v) = b.visit_id {
         put(Viewer::Customer(v), Audience::Customer(v));
     }

@@ -14,7 +14,7 @@ use super::super::decide::{
 };
 use super::super::event::{BookingSlot, Event};
 use super::super::rotation;
-use super::super::state::{RoomStatus, Staff, State, Visit, VisitState};
+use super::super::state::{Staff, State, Visit, VisitState};
 use super::super::{
     conflict, forbidden, invalid, not_found, Actor, DomainError, Id, Now, Role, Rules,
 };
@@ -95,7 +95,11 @@ fn state_words(b: &Booking) -> String {
 }
 
 /// A checked start: in the future, inside the horizon, on the grid.
-fn checked_start(rules: &Rules, start: &StartArg, now: Now) -> Result<(i64, u32, DateTime), DomainError> {
+fn checked_start(
+    rules: &Rules,
+    start: &StartArg,
+    now: Now,
+) -> Result<(i64, u32, DateTime), DomainError> {
     let ms = time::parse_start(&rules.tz, "start", start)?;
     if ms < now.ms {
         return Err(invalid("`start` is in the past"));
@@ -302,23 +306,35 @@ fn place(
     if rooms.is_empty() {
         return Err(conflict("there is no room"));
     }
+    // Nothing fits: say why for the first candidate (the one asked for, or
+    // the least booked).
     let mut why: Option<DomainError> = None;
     for t in &therapists {
         if let Err(e) = therapist_fits(state, plan, t, start, date, except, now) {
-            why = Some(e);
+            why.get_or_insert(e);
             continue;
         }
         for r in &rooms {
             match room_fits(state, plan, *r, start, date, except, now) {
                 Ok(()) => return Ok((t.id, *r)),
-                Err(e) => why = Some(e),
+                Err(e) => {
+                    why.get_or_insert(e);
+                }
             }
         }
     }
     Err(why.unwrap_or_else(|| conflict("nothing fits")))
 }
 
-fn slot(state: &State, plan: &Plan, rules: &Rules, start: i64, date: u32, local: DateTime, t: Id, r: Id) -> BookingSlot {
+fn slot(
+    state: &State,
+    plan: &Plan,
+    start: i64,
+    date: u32,
+    local: DateTime,
+    t: Id,
+    r: Id,
+) -> BookingSlot {
     let end = start + i64::from(plan.minutes) * MINUTE_MS;
     let number_of_day = state
         .bookings_on(date)
@@ -327,7 +343,6 @@ fn slot(state: &State, plan: &Plan, rules: &Rules, start: i64, date: u32, local:
         .max()
         .unwrap_or(0)
         + 1;
-    let _ = rules;
     BookingSlot {
         date,
         number: format!("B-{number_of_day:03}"),
@@ -341,7 +356,12 @@ fn slot(state: &State, plan: &Plan, rules: &Rules, start: i64, date: u32, local:
     }
 }
 
-pub fn schedule_set(state: &State, a: &ScheduleSet, now: Now, rules: &Rules) -> Result<Decided, DomainError> {
+pub fn schedule_set(
+    state: &State,
+    a: &ScheduleSet,
+    now: Now,
+    rules: &Rules,
+) -> Result<Decided, DomainError> {
     let t = book_therapist(state, a.therapist_id, "therapist_id")?;
     let date = time::parse_date("date", &a.date)?;
     let on_date: Vec<&Booking> = state
@@ -378,9 +398,14 @@ pub fn schedule_set(state: &State, a: &ScheduleSet, now: Now, rules: &Rules) -> 
         return Err(invalid("`start` and `end` are required (or `off: true`)"));
     };
     let day = time::date_of_day(date).ok_or_else(|| invalid("`date` is out of range"))?;
-    let (start_t, end_t) = (time::parse_time("start", start)?, time::parse_time("end", end)?);
+    let (start_t, end_t) = (
+        time::parse_time("start", start)?,
+        time::parse_time("end", end)?,
+    );
     if end_t <= start_t {
-        return Err(invalid("`end` must be after `start` (shifts end on the day they start)"));
+        return Err(invalid(
+            "`end` must be after `start` (shifts end on the day they start)",
+        ));
     }
     let start_ms = time::local_instant(&rules.tz, "start", day.to_datetime(start_t))?;
     let end_ms = time::local_instant(&rules.tz, "end", day.to_datetime(end_t))?;
@@ -442,7 +467,10 @@ pub fn block_create(
     }
     // A block never goes over a booking: the booking must move first.
     let clash = match (a.therapist_id, a.room_id) {
-        (Some(t), _) => state.therapist_bookings(t, start_ms, end_ms).into_iter().next(),
+        (Some(t), _) => state
+            .therapist_bookings(t, start_ms, end_ms)
+            .into_iter()
+            .next(),
         (_, Some(r)) => state.room_bookings(r, start_ms, end_ms).into_iter().next(),
         _ => None,
     };
@@ -513,8 +541,17 @@ pub fn booking_create(
     if a.token_hash.is_empty() {
         return Err(invalid("customer token missing"));
     }
-    let (t, r) = place(state, &plan, a.therapist_id, a.room_id, start, date, None, now)?;
-    let s = slot(state, &plan, rules, start, date, local, t, r);
+    let (t, r) = place(
+        state,
+        &plan,
+        a.therapist_id,
+        a.room_id,
+        start,
+        date,
+        None,
+        now,
+    )?;
+    let s = slot(state, &plan, start, date, local, t, r);
     let booking = Booking {
         id: state.counters.next_id.max(1),
         number: s.number,
@@ -548,7 +585,12 @@ pub fn booking_create(
     one(Event::BookingCreated { booking }, reply)
 }
 
-pub fn booking_move(state: &State, a: &BookingMove, now: Now, rules: &Rules) -> Result<Decided, DomainError> {
+pub fn booking_move(
+    state: &State,
+    a: &BookingMove,
+    now: Now,
+    rules: &Rules,
+) -> Result<Decided, DomainError> {
     let b = booking_ref(state, a.booking_id)?;
     if b.state != BookingState::Booked {
         return Err(conflict(format!(
@@ -582,7 +624,7 @@ pub fn booking_move(state: &State, a: &BookingMove, now: Now, rules: &Rules) -> 
     let therapist = Some(a.therapist_id.unwrap_or(b.therapist_id));
     let room = Some(a.room_id.unwrap_or(b.room_id));
     let (t, r) = place(state, &plan, therapist, room, start, date, Some(b.id), now)?;
-    let mut to = slot(state, &plan, rules, start, date, local, t, r);
+    let mut to = slot(state, &plan, start, date, local, t, r);
     if date == b.date {
         // Same day: the number stays.
         to.number = b.number.clone();
@@ -606,10 +648,8 @@ pub fn booking_cancel(
 ) -> Result<Decided, DomainError> {
     let b = booking_ref(state, a.booking_id)?;
     let by_customer = actor.role() == Some(Role::Customer);
-    if by_customer {
-        if *actor != (Actor::BookingCustomer { booking_id: b.id }) {
-            return Err(forbidden("this is not your booking"));
-        }
+    if by_customer && *actor != (Actor::BookingCustomer { booking_id: b.id }) {
+        return Err(forbidden("this is not your booking"));
     }
     if b.state != BookingState::Booked {
         return Err(conflict(format!(
@@ -660,6 +700,16 @@ pub fn booking_check_in(state: &State, a: &BookingRef, now: Now) -> Result<Decid
                     "{} was a no-show and its time has been given away: {}",
                     b.number,
                     clash_words(state, &c)
+                )));
+            }
+            let floor_busy = state.therapist_busy_until(b.therapist_id, now.ms) > now.ms
+                || state
+                    .room_busy_until(b.room_id, now.ms)
+                    .is_none_or(|until| until > now.ms);
+            if floor_busy {
+                return Err(conflict(format!(
+                    "{} was a no-show and its time has been given away to a walk-in",
+                    b.number
                 )));
             }
         }
@@ -756,14 +806,9 @@ pub fn booking_due(state: &State, booking_id: Id) -> Result<Decided, DomainError
     }
     let therapist = state.staff.get(&b.therapist_id);
     let room = state.rooms.get(&b.room_id);
-    let therapist_busy = therapist.is_some_and(|t| {
-        t.presence != super::super::state::Presence::Available
-    });
-    let room_busy = room.is_some_and(|r| {
-        !matches!(r.status, RoomStatus::Available)
-            && !(matches!(r.status, RoomStatus::Held | RoomStatus::Occupied)
-                && r.occupants.len() < usize::from(r.capacity))
-    });
+    let therapist_busy =
+        therapist.is_some_and(|t| t.presence != super::super::state::Presence::Available);
+    let room_busy = room.is_some_and(|r| !super::super::visits::room_has_space(r));
     if !therapist_busy && !room_busy {
         return Err(conflict("the booked visit can be called"));
     }
@@ -775,7 +820,10 @@ pub fn booking_due(state: &State, booking_id: Id) -> Result<Decided, DomainError
     one(
         Event::BookingLate {
             booking_id: b.id,
-            message: format!("{} ({}) is due at {}: {who}", b.number, b.customer_name, b.time),
+            message: format!(
+                "{} ({}) is due at {}: {who}",
+                b.number, b.customer_name, b.time
+            ),
         },
         Reply::Json(json!({})),
     )

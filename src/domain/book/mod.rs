@@ -148,7 +148,8 @@ impl BookIndex {
         }
     }
     pub fn remove(&mut self, b: &Booking) {
-        self.by_therapist.remove(&(b.therapist_id, b.start_ms, b.id));
+        self.by_therapist
+            .remove(&(b.therapist_id, b.start_ms, b.id));
         self.by_room.remove(&(b.room_id, b.start_ms, b.id));
         self.by_date.remove(&(b.date, b.id));
         if let Some(v) = b.visit_id {
@@ -225,7 +226,13 @@ impl State {
 
     /// The first booking or block that keeps `therapist` from `[from, to)`
     /// (ignoring the booking `except`).
-    pub fn therapist_clash(&self, therapist: Id, from: i64, to: i64, except: Option<Id>) -> Option<Clash<'_>> {
+    pub fn therapist_clash(
+        &self,
+        therapist: Id,
+        from: i64,
+        to: i64,
+        except: Option<Id>,
+    ) -> Option<Clash<'_>> {
         if let Some(b) = self
             .therapist_bookings(therapist, from, to)
             .into_iter()
@@ -240,7 +247,13 @@ impl State {
     }
 
     /// The first booking or block that keeps `room` from `[from, to)`.
-    pub fn room_clash(&self, room: Id, from: i64, to: i64, except: Option<Id>) -> Option<Clash<'_>> {
+    pub fn room_clash(
+        &self,
+        room: Id,
+        from: i64,
+        to: i64,
+        except: Option<Id>,
+    ) -> Option<Clash<'_>> {
         if let Some(b) = self
             .room_bookings(room, from, to)
             .into_iter()
@@ -248,7 +261,10 @@ impl State {
         {
             return Some(Clash::Booking(b));
         }
-        self.room_blocks(room, from, to).into_iter().next().map(Clash::Block)
+        self.room_blocks(room, from, to)
+            .into_iter()
+            .next()
+            .map(Clash::Block)
     }
 
     /// A therapist's shift on a local date.
@@ -310,31 +326,20 @@ pub fn clash_words(state: &State, clash: &Clash<'_>) -> String {
     }
 }
 
-/// Whether calling a walk-in now (lasting `minutes`, with `cleanup_min` of
-/// cleanup) onto `therapist` and `room` would eat into the book: the
-/// booking or block it would run into, with `buffer_ms` of slack. The
-/// booking of the visit being called (if it is one) is not in its own way.
+/// Whether a walk-in on `therapist` and `room` from `now` (done, with the
+/// buffer, at `done`; the room cleaned at `room_done`) would eat into the
+/// book: the booking or block it would run into. (A booked visit has its
+/// own time and is not asked.)
 pub fn walk_in_clash<'a>(
     state: &'a State,
     therapist: Option<Id>,
     room: Option<Id>,
     now: i64,
-    minutes: u32,
-    cleanup_min: u32,
-    buffer_ms: i64,
-    own_booking: Option<Id>,
+    done: i64,
+    room_done: i64,
 ) -> Option<Clash<'a>> {
-    let done = now + i64::from(minutes) * MINUTE_MS + buffer_ms;
-    if let Some(t) = therapist {
-        if let Some(c) = state.therapist_clash(t, now, done, own_booking) {
-            return Some(c);
-        }
+    if let Some(c) = therapist.and_then(|t| state.therapist_clash(t, now, done, None)) {
+        return Some(c);
     }
-    if let Some(r) = room {
-        let free = done + i64::from(cleanup_min) * MINUTE_MS;
-        if let Some(c) = state.room_clash(r, now, free, own_booking) {
-            return Some(c);
-        }
-    }
-    None
+    room.and_then(|r| state.room_clash(r, now, room_done, None))
 }

@@ -167,6 +167,9 @@ mod tests {
         assert!(parse_date("date", "2026-13-07").is_err());
         assert!(parse_date("date", "7/12/2026").is_err());
         assert!(parse_time("start", "25:00").is_err());
-        assert_eq!(hhmm(Date::constant(2026, 1, 1).to_datetime(parse_time("s", "09:30").expect("t"))), "09:30");
+        assert_eq!(
+            hhmm(Date::constant(2026, 1, 1).to_datetime(parse_time("s", "09:30").expect("t"))),
+            "09:30"
+        );
     }
 }

@@ -520,8 +520,18 @@ fn json_rows(r: &DayReport) -> BTreeSet<[String; 4]> {
         "",
         num(&j["revenue_cents"]),
     );
-    add("revenue_cents", "booked".into(), "", num(&j["booked_revenue_cents"]));
-    add("revenue_cents", "walk_in".into(), "", num(&j["walk_in_revenue_cents"]));
+    add(
+        "revenue_cents",
+        "booked".into(),
+        "",
+        num(&j["booked_revenue_cents"]),
+    );
+    add(
+        "revenue_cents",
+        "walk_in".into(),
+        "",
+        num(&j["walk_in_revenue_cents"]),
+    );
     for (key, value) in j["bookings"].as_object().expect("bookings") {
         add("bookings", key.clone(), "", num(value));
     }

@@ -88,7 +88,13 @@ fn scenario(name: &str) -> (Floor, Ids) {
     if name.starts_with("booking.") || name.starts_with("block.") || name == "schedule.set" {
         for date in ["2026-11-26", "2026-11-28"] {
             for t in [tess, otto] {
-                f.run(&ADMIN, book_cmd("schedule.set", json!({"therapist_id": t, "date": date, "start": "08:00", "end": "20:00"})));
+                f.run(
+                    &ADMIN,
+                    book_cmd(
+                        "schedule.set",
+                        json!({"therapist_id": t, "date": date, "start": "08:00", "end": "20:00"}),
+                    ),
+                );
             }
         }
         f.run(&ADMIN, book_cmd("block.create", json!({"therapist_id": tess, "start": "2026-11-26T19:00", "end": "2026-11-26T20:00", "reason": "training"})));
@@ -98,7 +104,10 @@ fn scenario(name: &str) -> (Floor, Ids) {
             "booking.no_show" => "2026-11-26T08:15",
             _ => "2026-11-26T10:00",
         };
-        let mut create = book_cmd("booking.create", json!({"start": start, "service_ids": [thai], "therapist_id": tess, "room_id": jade, "customer_name": "Bea", "phone": "+1 555 0101"}));
+        let mut create = book_cmd(
+            "booking.create",
+            json!({"start": start, "service_ids": [thai], "therapist_id": tess, "room_id": jade, "customer_name": "Bea", "phone": "+1 555 0101"}),
+        );
         if let Command::BookingCreate(c) = &mut create {
             c.token_hash = "booking-token-hash".into();
         }
