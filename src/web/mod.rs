@@ -52,6 +52,8 @@ pub static ASSETS: &[Asset] = &[
     embed!("monitor.js", "assets/monitor.js", JS),
     embed!("therapist.js", "assets/therapist.js", JS),
     embed!("cashier.js", "assets/cashier.js", JS),
+    embed!("book.js", "assets/book.js", JS),
+    embed!("shifts.js", "assets/shifts.js", JS),
     embed!("admin.js", "assets/admin.js", JS),
     embed!("ticket.js", "assets/ticket.js", JS),
     embed!("booking.js", "assets/booking.js", JS),

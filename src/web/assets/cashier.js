@@ -634,6 +634,7 @@
       (snap.rooms || []).forEach((r) => rooms.set(r.id, r));
       rotation = snap.rotation || [];
       queue = snap.queue || [];
+      Spa.Book.onSnapshot(snap);
       if (snap.drawer !== undefined) drawer = snap.drawer;
       else if (Array.isArray(snap.drawers)) {
         const mine = snap.me && snap.me.staff ? snap.me.staff.id : null;
@@ -676,8 +677,12 @@
         renderCheckinChoices();
       },
       "drawer.updated": (p) => setDrawer(p.drawer),
+      "booking.updated": (p) => Spa.Book.onBooking(p),
+      "shift.updated": () => Spa.Book.onSchedule(),
+      "block.updated": () => Spa.Book.onSchedule(),
       alert: (p) => alert(p),
     },
   });
+  Spa.Book.init();
   setInterval(() => conn && conn.ready && conn.sync(), 5 * 60000);
 })();
