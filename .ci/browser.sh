@@ -68,7 +68,8 @@ mkdir -p "$SHOTS"
 
 # The restarted hub (started by the test) gets the same environment.
 export SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
-    SPA_LIGHT_CHANNELS="1=17,27,22 2=5,6,13" SPA_LOG_TARGET=stderr SPA_LOG=info
+    SPA_LIGHT_CHANNELS="1=17,27,22 2=5,6,13" SPA_LOG_TARGET=stderr SPA_LOG=info \
+    SPA_TIMEZONE=UTC TZ=UTC
 
 echo "== spa-hub serve on $URL (data in $TMP/data)"
 env -u SPA_HUB_BIN "$BIN" serve 2>"$TMP/hub.log" &

@@ -56,7 +56,10 @@ URL=http://127.0.0.1:$PORT
 mkdir "$TMP/data"
 
 echo "== spa-hub serve on $URL (data in $TMP/data)"
+# UTC and a one-minute booking grid: the node client books a time a
+# minute or two ahead and waits for it.
 SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
+    SPA_TIMEZONE=UTC SPA_BOOKING_GRID_MIN=1 \
     "$BIN" serve 2>"$TMP/hub.log" &
 HUB_PID=$!
 

@@ -64,12 +64,12 @@ pub struct BookSettings {
 
 impl BookSettings {
     fn from(src: &Source) -> Result<BookSettings, ConfigError> {
-        let grid_min = number(src, "SPA_BOOKING_GRID_MIN", 15u32, 5, 60)?;
+        let grid_min = number(src, "SPA_BOOKING_GRID_MIN", 15u32, 1, 60)?;
         if 60 % grid_min != 0 {
             return Err(err(
                 "SPA_BOOKING_GRID_MIN",
                 &grid_min.to_string(),
-                "a divisor of 60 (5, 10, 15, 20, 30 or 60)",
+                "a divisor of 60 (1, 5, 10, 15, 20, 30 or 60)",
             ));
         }
         Ok(BookSettings {

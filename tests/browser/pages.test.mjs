@@ -539,6 +539,98 @@ await step("an admin refunds part of a paid visit from the front desk; a cashier
   await live(admin);
 });
 
+// ---- the appointment book ----------------------------------------------------------------------------------
+/** Runs hub commands from a signed-in page (its own connection); returns the acks. */
+async function commands(page, list) {
+  return page.evaluate(async (cmds) => {
+    const acks = [];
+    for (const [name, args] of cmds) acks.push(await Spa.send(name, args));
+    return acks;
+  }, list);
+}
+const utcDay = (ms) => new Date(ms).toISOString().slice(0, 10);
+let tomorrow = null;
+let taraId = null;
+await step("the front desk's book renders a busy day: 50 therapists, 12 hours, 100+ bookings", async () => {
+  await cashier.click('[data-tab="book"]');
+  await cashier.waitForSelector("#bk-grid");
+  const now = await cashier.evaluate(() => Spa.conn.now());
+  tomorrow = utcDay(now + 86400000);
+  const today = utcDay(now);
+  // 48 more therapists and 28 more rooms, shifts today and tomorrow, and
+  // bookings spread over tomorrow (from the admin's page and connection).
+  const staff = await commands(admin, Array.from({ length: 48 }, (_, i) => ["staff.create", { name: `Grid T${String(i).padStart(2, "0")}`, role: "therapist", pin: "13579" }]));
+  assert(staff.every((a) => a.ok), "staff.create: " + JSON.stringify(staff.find((a) => !a.ok)));
+  await commands(admin, Array.from({ length: 28 }, (_, i) => ["room.create", { name: `Grid R${i}` }]));
+  const ids = await admin.evaluate(() => new Promise((resolve) => {
+    Spa.conn.socket.once("snapshot", (s) => resolve((s.staff || []).filter((x) => x.role === "therapist" && x.active).map((x) => [x.id, x.name])));
+    Spa.conn.sync();
+  }));
+  assert(ids.length >= 50, `only ${ids.length} therapists`);
+  taraId = (ids.find(([, n]) => n === THERAPIST.name) || [])[0];
+  const shifts = [];
+  for (const [id] of ids) for (const date of [today, tomorrow]) shifts.push(["schedule.set", { therapist_id: id, date, start: "08:00", end: "20:00" }]);
+  const sh = await commands(admin, shifts);
+  assert(sh.every((a) => a.ok), "schedule.set: " + JSON.stringify(sh.find((a) => !a.ok)));
+  const services = await admin.evaluate(() => new Promise((resolve) => {
+    Spa.conn.socket.once("snapshot", (s) => resolve((s.services || []).map((x) => x.id)));
+    Spa.conn.sync();
+  }));
+  const bookings = [];
+  ids.forEach(([id], i) => {
+    for (let k = 0; k < 3; k++) {
+      const m = 8 * 60 + ((i * 3 + k * 17) % 40) * 15;
+      const hhmm = String(Math.floor(m / 60)).padStart(2, "0") + ":" + String(m % 60).padStart(2, "0");
+      if (id === taraId && m >= 18 * 60) continue; // Tara keeps her evening free for the next step
+      bookings.push(["booking.create", { start: `${tomorrow}T${hhmm}`, service_ids: [services[0]], therapist_id: id, customer_name: `Grid Guest ${i}-${k}`, phone: "+1 555 01" + String(i).padStart(2, "0") }]);
+    }
+  });
+  const made = (await commands(admin, bookings)).filter((a) => a.ok).length;
+  assert(made >= 100, `only ${made} bookings were accepted`);
+  const started = Date.now();
+  await cashier.click("#bk-next");
+  await cashier.waitForFunction((n) => document.querySelectorAll("#bk-grid .bk-booking").length >= n, made, { timeout: 15000 });
+  const rendered = Date.now() - started;
+  const cols = await cashier.$$eval("#bk-grid .bk-track", (els) => els.length);
+  assert(cols >= 51, `${cols} columns`);
+  console.log(`     the grid: ${cols - 1} therapists, ${made} bookings, shown ${rendered} ms after the click`);
+  await shot(cashier, "cashier-book", false);
+});
+
+await step("a booking is made from a free spot in the grid, moved, and (today) checked in", async () => {
+  if (!taraId || !tomorrow) return { skip: "the busy day was not set up" };
+  const col = `#bk-grid .bk-col[data-therapist="${taraId}"]`;
+  // 19:00 in a grid that starts at 08:00, 1.2 px a minute.
+  await cashier.click(col, { position: { x: 30, y: (19 * 60 - 8 * 60) * 1.2 + 3 } });
+  await cashier.waitForSelector("dialog[open]");
+  assert((await cashier.inputValue("dialog[open] input[name=time]")) === "19:00", "the dialog is for 19:00");
+  await cashier.fill("dialog[open] input[name=name]", "Grid Walker");
+  await cashier.fill("dialog[open] input[name=phone]", "+1 555 0142");
+  await cashier.click("dialog[open] button.primary");
+  const made = `${col} .bk-booking[title*="Grid Walker"]`;
+  await cashier.waitForSelector(made);
+  assert((await cashier.getAttribute(made, "title")).includes("19:00"), "booked at 19:00");
+  await cashier.click(made);
+  await cashier.selectOption("dialog[open] select[name=action]", "move");
+  await cashier.fill("dialog[open] input[name=time]", "19:30");
+  await cashier.click("dialog[open] button.primary");
+  await cashier.waitForFunction((sel) => (document.querySelector(sel) || {}).title.includes("19:30"), made);
+  await shot(cashier, "cashier-book-moved", false);
+  // Checking in is for today's bookings: one an hour from now, if the day has room for it.
+  const now = await cashier.evaluate(() => Spa.conn.now());
+  const at = Math.ceil((now + 3600000) / 900000) * 900000;
+  if (utcDay(at) !== utcDay(now) || new Date(at).getUTCHours() >= 19) return { skip: "too late in the (UTC) day to book and check in today" };
+  const acks = await commands(cashier, [["booking.create", { start: new Date(at).toISOString().slice(0, 16), service_ids: [(await cashier.evaluate(() => Number(document.querySelector("#bk-find-service").value)))], therapist_id: taraId, customer_name: "Grid Today", phone: "+1 555 0143" }]]);
+  assert(acks[0].ok, "booking today: " + JSON.stringify(acks[0]));
+  await cashier.click("#bk-today");
+  const today = `${col} .bk-booking[title*="Grid Today"]`;
+  await cashier.waitForSelector(today);
+  await cashier.click(today);
+  await cashier.selectOption("dialog[open] select[name=action]", "check_in");
+  await cashier.click("dialog[open] button.primary");
+  await cashier.waitForSelector(`${today}.st-checked_in`);
+});
+
 await step("screenshots of the cashier's floor, the admin and the therapist", async () => {
   await cashier.click('[data-tab="floor"]');
   await shot(cashier, "cashier-floor", true);

@@ -4,7 +4,8 @@
 // Drives a running hub through `io(url, {transports: ["websocket"], auth})`
 // as an admin, a therapist (staff login over HTTP), a monitor (paired device)
 // and two customers (tokens from `visit.create`), and checks acks
-// (`emitWithAck`), broadcasts and the per-role filtering of PROTOCOL.md.
+// (`emitWithAck`), broadcasts and the per-role filtering of PROTOCOL.md;
+// then the book (see `book`), which waits about two minutes for a booked time.
 //
 // Usage: SPA_URL=http://127.0.0.1:PORT SPA_ADMIN_TOKEN=... node node_client.mjs
 // (the URL may also be the first argument). Prints one line per check and a
@@ -477,6 +478,99 @@ async function run(peers) {
   }
   got = await admin.waitFor((n, x) => n === "visit.updated" && x.visit.id === va && x.visit.customer_name === nameA);
   check("admin: did receive the names the others must not", got !== null);
+
+  await book(admin, peers, room, service, seqs);
+}
+
+// --- the book: booked → checked in → called at its time before an earlier
+// walk-in → paid; a walk-in skipped because of a booking; a customer
+// cancelling through their booking link before and after the cut-off.
+// The hub runs with SPA_TIMEZONE=UTC and SPA_BOOKING_GRID_MIN=1 here, so a
+// booking can start within the next minute or two.
+async function book(admin, peers, room, service, seqs) {
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  const local = (ms) => new Date(ms).toISOString().slice(0, 16);
+  const m0 = admin.mark();
+  await admin.call("sync");
+  const snap0 = await snapshotOf(admin, m0);
+  const now = snap0 ? snap0.server_time : Date.now();
+  const offset = now - Date.now(); // the hub's clock minus ours
+  const therapists = [];
+  for (const name of [`Booked Bea ${RUN}`, `Walk-in Will ${RUN}`]) {
+    const d = okAck("staff.create (book)", await admin.call("staff.create", { name, role: "therapist", pin: "97531" }), seqs);
+    const id = d.staff && d.staff.id;
+    therapists.push(id);
+    okAck("therapist.clock_in (book)", await admin.call("therapist.clock_in", { therapist_id: id }), seqs);
+    for (const offset of [0, 3]) {
+      okAck(`schedule.set ${name} +${offset}d`, await admin.call("schedule.set", {
+        therapist_id: id, date: day(now + offset * 86400000), start: "00:00", end: "23:59" }), seqs);
+    }
+  }
+  const [bea, will] = therapists;
+  const r2 = okAck("room.create (book)", await admin.call("room.create", { name: `Book room ${RUN}` }), seqs).room;
+  // A booking for Bea in our room, starting in about two minutes.
+  const startMs = Math.ceil((now + 90000) / 60000) * 60000;
+  let d = okAck("booking.create", await admin.call("booking.create", {
+    start: local(startMs), service_ids: [service.id], therapist_id: bea, room_id: room.id,
+    customer_name: `Booker Bo ${RUN}`, phone: `+1777${RUN}`, request_id: `node-${RUN}` }), seqs);
+  const booking = d.booking || {};
+  check("booking.create: number B-…, the link /b/…", /^B-\d{3}$/.test(booking.number || "") &&
+    typeof d.customer_url === "string" && d.customer_url.startsWith("/b/"), short(d));
+  // A walk-in now: Bea is kept for her booking, Will takes it, and the ack says why.
+  d = okAck("visit.create walk-in", await admin.call("visit.create", { customer_name: `Walker ${RUN}`, service_ids: [service.id] }), seqs);
+  const walk1 = d.visit.id;
+  d = okAck("visit.call walk-in", await admin.call("visit.call", { visit_id: walk1, room_id: r2.id }), seqs);
+  check("visit.call: the walk-in does not go to Bea, who is booked",
+    d.visit && isInt(d.visit.therapist_id) && d.visit.therapist_id !== bea, short(d));
+  errorAck("visit.call naming Bea for a 60-min walk-in", await admin.call("visit.call", { visit_id: walk1, therapist_id: bea }), "conflict");
+  // An earlier walk-in waits; the booked customer arrives and is checked in.
+  d = okAck("visit.create earlier walk-in", await admin.call("visit.create", { customer_name: `Early ${RUN}`, service_ids: [service.id] }), seqs);
+  const early = d.visit.id;
+  d = okAck("booking.check_in", await admin.call("booking.check_in", { booking_id: booking.id }), seqs);
+  const bookedVisit = d.visit && d.visit.id;
+  check("booking.check_in: a visit asking for Bea", d.visit && d.visit.requested_therapist_id === bea, short(d));
+  // At the booked time, "call next" takes the booked visit before the earlier walk-in.
+  const wait = Math.max(0, startMs - (Date.now() + offset) + 1500);
+  await new Promise((r) => setTimeout(r, wait));
+  d = okAck("visit.call next at the booked time", await admin.call("visit.call", {}), seqs);
+  check("visit.call {}: the booked visit, before the earlier walk-in, with Bea in the booked room",
+    d.visit && d.visit.id === bookedVisit && d.visit.therapist_id === bea && d.visit.room_id === room.id, short(d));
+  okAck("visit.start booked", await admin.call("visit.start", { visit_id: bookedVisit }), seqs);
+  okAck("visit.finish booked", await admin.call("visit.finish", { visit_id: bookedVisit }), seqs);
+  await admin.call("drawer.open", { float_cents: 0 });
+  d = okAck("visit.checkout booked", await admin.call("visit.checkout", {
+    visit_id: bookedVisit, request_id: `pay-${RUN}`, payments: [{ method: "card", amount_cents: service.price_cents }] }), seqs);
+  const report = okAck("report.day", await admin.call("report.day", {}), []).report || {};
+  check("report.day: booked revenue and the booking counted",
+    report.booked_revenue_cents >= service.price_cents && report.bookings && report.bookings.checked_in >= 1, short(report));
+  okAck("visit.leave early walk-in", await admin.call("visit.leave", { visit_id: early, reason: "test over" }), seqs);
+
+  // The customer's link: cancel three days ahead (before the 24 h cut-off) …
+  d = okAck("booking.create ahead", await admin.call("booking.create", {
+    start: local(Math.ceil((now + 3 * 86400000) / 3600000) * 3600000), service_ids: [service.id],
+    customer_name: `Later Lou ${RUN}`, phone: "+1 555 0199" }), seqs);
+  const lou = new Peer("booking customer", d.customer_token ?? "");
+  peers.push(lou);
+  must(check("booking customer: connects with the link's token", await lou.connect()), "booking customer");
+  let snap = await snapshotOf(lou);
+  check("booking customer: snapshot holds their booking only",
+    snap && snap.booking && snap.booking.id === d.booking.id && !JSON.stringify(snap).includes("Booker Bo"), short(snap));
+  errorAck("booking customer cancels another booking", await lou.call("booking.cancel", { booking_id: booking.id }), "forbidden");
+  const cancelled = await lou.call("booking.cancel", { booking_id: d.booking.id });
+  check("booking customer: cancels their own booking before the cut-off",
+    cancelled && cancelled.ok === true && cancelled.data.booking.state === "cancelled", short(cancelled));
+  // … and not within it.
+  d = okAck("booking.create soon", await admin.call("booking.create", {
+    start: local(Math.ceil((Date.now() + offset + 75 * 60000) / 60000) * 60000), service_ids: [service.id], therapist_id: will,
+    customer_name: `Soon Sue ${RUN}`, phone: "+1 555 0198" }), seqs);
+  const sue = new Peer("late canceller", d.customer_token ?? "");
+  peers.push(sue);
+  must(check("late canceller: connects", await sue.connect()), "late canceller");
+  const late = await sue.call("booking.cancel", { booking_id: d.booking.id });
+  check("late canceller: refused within the cut-off, told to call", late && late.ok === false &&
+    late.error.code === "conflict" && /call the spa/.test(late.error.message), short(late));
+  const [pageStatus, pageBody] = await http("GET", d.customer_url);
+  check("GET /b/<token> serves the booking page", pageStatus === 200 && pageBody.includes("booking.js"), short(pageBody, 120));
 }
 
 async function main() {

@@ -524,6 +524,57 @@ def run(peers):
                          and x["visit"].get("customer_name") == name_a)
     R.check("admin: did receive the names the others must not", got is not None)
 
+    book(admin, service, seqs, peers)
+
+
+def book(admin, service, seqs, peers):
+    """The book through python-socketio: a shift, a booking three days
+    ahead, the free times around it, and the customer cancelling it
+    through their link (the hub runs in UTC here)."""
+    m = admin.mark()
+    admin.call("sync")
+    snap = snapshot_of(admin, m) or {}
+    now = snap.get("server_time") or int(time.time() * 1000)
+    day = time.strftime("%Y-%m-%d", time.gmtime(now / 1000 + 3 * 86400))
+    data = ok_ack("staff.create (book)", admin.call("staff.create", {
+        "name": f"Py Booked {RUN}", "role": "therapist", "pin": "86420"}), seqs)
+    tid = data.get("staff", {}).get("id")
+    ok_ack("schedule.set", admin.call("schedule.set", {
+        "therapist_id": tid, "date": day, "start": "09:00", "end": "17:00"}), seqs)
+    error_ack("schedule.set with the end before the start", admin.call("schedule.set", {
+        "therapist_id": tid, "date": day, "start": "17:00", "end": "09:00"}), "invalid")
+    data = ok_ack("booking.create", admin.call("booking.create", {
+        "start": f"{day}T10:00", "service_ids": [service["id"]], "therapist_id": tid,
+        "customer_name": f"Py Customer {RUN}", "phone": "+1 555 0177", "notes": "staff only"}), seqs)
+    booking = data.get("booking", {})
+    R.check("booking.create: booked 10:00 with the therapist", booking.get("time") == "10:00"
+            and booking.get("therapist_id") == tid and booking.get("state") == "booked", short(data))
+    error_ack("booking.create over the same time", admin.call("booking.create", {
+        "start": f"{day}T10:15", "service_ids": [service["id"]], "therapist_id": tid,
+        "customer_name": "Overlap", "phone": "1"}), "conflict")
+    error_ack("booking.create off the shift", admin.call("booking.create", {
+        "start": f"{day}T18:00", "service_ids": [service["id"]], "therapist_id": tid,
+        "customer_name": "Late", "phone": "1"}), "conflict")
+    ack = admin.call("booking.availability", {"date": day, "service_ids": [service["id"]], "therapist_id": tid})
+    times = [x["time"] for x in ack.get("data", {}).get("slots", [])] if ack.get("ok") else []
+    R.check("booking.availability: 10:00 is taken, 09:00 and 11:00 are free",
+            "10:00" not in times and "09:00" in times and "11:00" in times, short(ack))
+    ack = admin.call("booking.list", {"date": day})
+    listed = ack.get("data", {}).get("bookings", []) if ack.get("ok") else []
+    R.check("booking.list: the office sees the booking with the name",
+            any(b.get("id") == booking.get("id") and b.get("customer_name") == f"Py Customer {RUN}"
+                for b in listed), short(ack))
+    cust = Peer("booking customer", data.get("customer_token", ""))
+    peers.append(cust)
+    cust.connect()
+    snap = snapshot_of(cust) or {}
+    mine = snap.get("booking") or {}
+    R.check("booking customer: snapshot holds their booking without staff notes",
+            mine.get("id") == booking.get("id") and "staff only" not in json.dumps(snap), short(snap))
+    ack = cust.call("booking.cancel", {"booking_id": booking.get("id")})
+    R.check("booking customer: cancels before the cut-off",
+            ack.get("ok") is True and ack["data"]["booking"]["state"] == "cancelled", short(ack))
+
 
 if __name__ == "__main__":
     sys.exit(main())
