@@ -65,6 +65,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         BenchWhat::Startup { events, runs, dir } => startup(events, runs, dir).await,
         BenchWhat::Core { iterations } => {
             core(iterations);
+            crate::bench_book::bench(iterations);
             Ok(())
         }
         BenchWhat::Hub(a) => crate::bench_hub::run(a).await,

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod bench_book;
 mod bench_hub;
 pub mod client;
 pub mod clock;

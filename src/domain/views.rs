@@ -35,8 +35,22 @@ fn minutes_until(ms: i64, now: i64) -> i64 {
     (ms.saturating_sub(now).max(0) + MINUTE_MS - 1) / MINUTE_MS
 }
 
-/// Minutes until a room is expected to be free (0 when it is).
+/// Minutes until a room is expected to be free (0 when it is): as
+/// [`floor_free_in_min`], and a free room the book holds now or within
+/// the next half hour is free when that booking is done with it.
 pub fn room_free_in_min(room: &Room, state: &State, now: i64) -> Option<i64> {
+    let floor = floor_free_in_min(room, state, now)?;
+    let booked = state
+        .room_bookings(room.id, now, now + 31 * MINUTE_MS)
+        .into_iter()
+        .map(|b| minutes_until(b.room_until_ms, now))
+        .max();
+    Some(booked.map_or(floor, |b| b.max(floor)))
+}
+
+/// Minutes until the live floor frees a room (0 when it is free), without
+/// the book.
+pub fn floor_free_in_min(room: &Room, state: &State, now: i64) -> Option<i64> {
     match room.status {
         RoomStatus::Available => Some(0),
         RoomStatus::Cleaning => room.cleaning_until.map(|u| minutes_until(u, now)),
@@ -299,6 +313,24 @@ pub fn queue(state: &State, now: Now) -> Vec<QueueEntry> {
             }
         })
         .collect();
+    // The book: a walk-in starts only where it does not run into a booking
+    // (after it, otherwise); a booked visit starts at its time.
+    let start_for = |t: &Staff, from: i64, v: &Visit| -> i64 {
+        let length = i64::from(v.service_minutes) * MINUTE_MS;
+        match state.booking_of_visit(v.id) {
+            Some(b) => from.max(b.start_ms),
+            None => {
+                let mut at = from;
+                for _ in 0..16 {
+                    match state.therapist_bookings(t.id, at, at + length).first() {
+                        Some(b) => at = b.end_ms,
+                        None => break,
+                    }
+                }
+                at
+            }
+        }
+    };
     let mut out = Vec::new();
     for (index, v) in state.waiting().enumerate() {
         let needed = rotation::skills_needed(state, v);
@@ -308,10 +340,16 @@ pub fn queue(state: &State, now: Now) -> Vec<QueueEntry> {
                 Some(r) => t.id == r,
                 None => rotation::has_skills(t, &needed),
             })
-            .min_by_key(|(t, at)| (*at, t.id));
-        let eta_min = slot.map(|(_, at)| {
-            let eta = minutes_until(*at, now.ms);
-            *at = (*at).max(now.ms) + i64::from(v.service_minutes) * MINUTE_MS;
+            .map(|(t, at)| {
+                let start = start_for(t, (*at).max(now.ms), v);
+                (start, t.id, at)
+            })
+            .min_by_key(|(start, id, _)| (*start, *id));
+        let eta_min = slot.map(|(start, _, at)| {
+            let eta = minutes_until(start, now.ms);
+            if start == (*at).max(now.ms) {
+                *at = start + i64::from(v.service_minutes) * MINUTE_MS;
+            }
             eta
         });
         out.push(QueueEntry {

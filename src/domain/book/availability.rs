@@ -57,25 +57,25 @@ pub fn availability(
     let mut start = day_start + (first - day_start + grid_ms - 1).max(0) / grid_ms * grid_ms;
     while start + length <= last {
         if start >= now.ms && start <= horizon {
-            'found: for (t, from, to) in &shifts {
-                if start < *from
-                    || start + length > *to
-                    || therapist_fits(state, &plan, t, start, date, None, now).is_err()
-                {
-                    continue;
-                }
-                for r in &rooms {
-                    if room_fits(state, &plan, *r, start, date, None, now).is_ok() {
-                        let (_, local) = time::local_of(&rules.tz, start);
-                        slots.push(json!({
-                            "start": start,
-                            "time": time::hhmm(local),
-                            "therapist_id": t.id,
-                            "room_id": r,
-                        }));
-                        break 'found;
-                    }
-                }
+            // The room does not depend on the therapist: find it once.
+            let room = rooms
+                .iter()
+                .find(|r| room_fits(state, &plan, **r, start, date, None, now).is_ok());
+            let therapist = room.and_then(|_| {
+                shifts.iter().find(|(t, from, to)| {
+                    start >= *from
+                        && start + length <= *to
+                        && therapist_fits(state, &plan, t, start, date, None, now).is_ok()
+                })
+            });
+            if let (Some(r), Some((t, _, _))) = (room, therapist) {
+                let (_, local) = time::local_of(&rules.tz, start);
+                slots.push(json!({
+                    "start": start,
+                    "time": time::hhmm(local),
+                    "therapist_id": t.id,
+                    "room_id": r,
+                }));
             }
         }
         start += grid_ms;

@@ -231,20 +231,16 @@ fn minutes_words(until: i64, now: i64) -> String {
     format!("{} more min", (until - now + MINUTE_MS - 1) / MINUTE_MS)
 }
 
-/// Booked minutes of a therapist on a date (to spread "any" bookings).
-pub fn booked_minutes(state: &State, therapist: Id, date: u32) -> i64 {
-    state
-        .bookings_on(date)
-        .iter()
-        .filter(|b| b.therapist_id == therapist && b.holds(state))
-        .map(|b| (b.end_ms - b.start_ms) / MINUTE_MS)
-        .sum()
-}
-
 /// Therapists in the order "any therapist" takes them: the least booked
-/// that day first, then id.
+/// that day first, then id (one pass over the day's bookings).
 pub fn sort_for_any(state: &State, list: &mut [&Staff], date: u32) {
-    list.sort_by_cached_key(|t| (booked_minutes(state, t.id, date), t.id));
+    let mut minutes: std::collections::BTreeMap<Id, i64> = std::collections::BTreeMap::new();
+    for (_, id) in state.book_index.by_date.range((date, 0)..=(date, Id::MAX)) {
+        if let Some(b) = state.bookings.get(id).filter(|b| b.holds(state)) {
+            *minutes.entry(b.therapist_id).or_default() += (b.end_ms - b.start_ms) / MINUTE_MS;
+        }
+    }
+    list.sort_by_key(|t| (minutes.get(&t.id).copied().unwrap_or(0), t.id));
 }
 
 /// Rooms in the order "any room" takes them: smallest first, then id.
@@ -306,24 +302,39 @@ fn place(
     if rooms.is_empty() {
         return Err(conflict("there is no room"));
     }
-    // Nothing fits: say why for the first candidate (the one asked for, or
+    // The room does not depend on the therapist: the first that fits. When
+    // nothing fits, say why for the first candidate (the one asked for, or
     // the least booked).
     let mut why: Option<DomainError> = None;
-    for t in &therapists {
-        if let Err(e) = therapist_fits(state, plan, t, start, date, except, now) {
-            why.get_or_insert(e);
-            continue;
-        }
-        for r in &rooms {
-            match room_fits(state, plan, *r, start, date, except, now) {
-                Ok(()) => return Ok((t.id, *r)),
-                Err(e) => {
-                    why.get_or_insert(e);
-                }
+    let mut room_found = None;
+    for r in &rooms {
+        match room_fits(state, plan, *r, start, date, except, now) {
+            Ok(()) => {
+                room_found = Some(*r);
+                break;
+            }
+            Err(e) => {
+                why.get_or_insert(e);
             }
         }
     }
-    Err(why.unwrap_or_else(|| conflict("nothing fits")))
+    let mut therapist_why: Option<DomainError> = None;
+    for t in &therapists {
+        match therapist_fits(state, plan, t, start, date, except, now) {
+            Ok(()) => {
+                if let Some(r) = room_found {
+                    return Ok((t.id, r));
+                }
+                break;
+            }
+            Err(e) => {
+                therapist_why.get_or_insert(e);
+            }
+        }
+    }
+    Err(therapist_why
+        .or(why)
+        .unwrap_or_else(|| conflict("nothing fits")))
 }
 
 fn slot(

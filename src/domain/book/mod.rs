@@ -298,7 +298,7 @@ impl State {
         if r.status == RoomStatus::OutOfService {
             return None;
         }
-        let min = super::views::room_free_in_min(r, self, now)?;
+        let min = super::views::floor_free_in_min(r, self, now)?;
         Some(now + min * MINUTE_MS)
     }
 }

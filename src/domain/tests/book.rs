@@ -792,3 +792,35 @@ fn views_of_a_booking_follow_who_sees_what() {
     let list = b.f.run(&ADMIN, cmd("booking.list", json!({"date": TODAY})));
     assert_eq!(list.reply["bookings"][0]["customer_name"], "Bea Booked");
 }
+
+#[test]
+fn etas_and_free_in_count_the_book() {
+    let mut b = Book::new();
+    let (t1, t2, r1) = (b.t1, b.t2, b.r1);
+    // T2 goes on a break: T1 is the only one on the floor, booked at 08:30.
+    b.f.run(&ADMIN, take_break(t2));
+    b.book("08:30", Some(t1), Some(r1));
+    let w = b.f.add_visit("Walk", &[b.svc]);
+    let q = views::queue(&b.f.state, b.f.now);
+    let eta = q.iter().find(|e| e.visit_id == w).and_then(|e| e.eta_min);
+    assert_eq!(eta, Some(90), "after the booking (08:30–09:30), not now");
+    // R1 is free now but booked from 08:30 (+10 min cleanup): free in 100 min.
+    let room = b.f.room(r1);
+    assert_eq!(
+        views::room_free_in_min(room, &b.f.state, b.f.now.ms),
+        Some(100)
+    );
+    assert_eq!(
+        views::floor_free_in_min(room, &b.f.state, b.f.now.ms),
+        Some(0)
+    );
+    // Moving the booking within the next half hour is not blocked by itself.
+    let id = *b.f.state.bookings.keys().max().expect("booking");
+    b.f.run(
+        &ADMIN,
+        cmd(
+            "booking.move",
+            json!({"booking_id": id, "start": "2026-11-26T08:45"}),
+        ),
+    );
+}
