@@ -1,15 +1,11 @@
 //! Credentials: token generation and hashing, the admin token, PIN hashing
-//! (argon2id), and the login lockout.
+//! (argon2id); the login lockout is in [`crate::lockout`].
 //!
 //! Tokens are 256 random bits, shown once, stored only as SHA-256 hashes
 //! (hex). A presented token is hashed and looked up by hash; the admin token
 //! is compared hash to hash in constant time.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -113,87 +109,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-/// Failed-login counting: 5 failures for a name or an address lock it for
-/// 60 s. A success clears the name's count.
-pub struct Lockout {
-    inner: Mutex<HashMap<LockKey, Failures>>,
-    max_failures: u32,
-    lock_for: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LockKey {
-    Name(String),
-    Addr(IpAddr),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
-impl Default for Lockout {
-    fn default() -> Self {
-        Lockout::new(5, Duration::from_secs(60))
-    }
-}
-
-impl Lockout {
-    pub fn new(max_failures: u32, lock_for: Duration) -> Self {
-        Lockout {
-            inner: Mutex::new(HashMap::new()),
-            max_failures,
-            lock_for,
-        }
-    }
-
-    fn keys(name: &str, addr: IpAddr) -> [LockKey; 2] {
-        [LockKey::Name(name.to_lowercase()), LockKey::Addr(addr)]
-    }
-
-    /// Seconds left if the name or address is locked out.
-    pub fn locked(&self, name: &str, addr: IpAddr) -> Option<u64> {
-        let now = Instant::now();
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        Self::keys(name, addr)
-            .iter()
-            .filter_map(|k| map.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| (until - now).as_secs().max(1))
-            .max()
-    }
-
-    pub fn failed(&self, name: &str, addr: IpAddr) {
-        let now = Instant::now();
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep the table small: forget entries whose lock ran out.
-        if map.len() > 10_000 {
-            map.retain(|_, f| f.locked_until.is_some_and(|u| u > now));
-        }
-        for key in Self::keys(name, addr) {
-            let entry = map.entry(key).or_insert(Failures {
-                count: 0,
-                locked_until: None,
-            });
-            if entry.locked_until.is_some_and(|u| u <= now) {
-                *entry = Failures {
-                    count: 0,
-                    locked_until: None,
-                };
-            }
-            entry.count += 1;
-            if entry.count >= self.max_failures {
-                entry.locked_until = Some(now + self.lock_for);
-            }
-        }
-    }
-
-    pub fn succeeded(&self, name: &str) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&LockKey::Name(name.to_lowercase()));
-    }
-}
+pub use crate::lockout::{Attempt, Locked, Lockout};
 
 #[cfg(test)]
 mod tests {
@@ -224,24 +140,6 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(hashes_equal(&hash_token(&a), &hash_token(&a)));
         assert!(!hashes_equal(&hash_token(&a), &hash_token(&b)));
-    }
-
-    #[test]
-    fn five_failures_lock_name_and_address() {
-        let l = Lockout::new(5, Duration::from_secs(60));
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let other: IpAddr = "127.0.0.2".parse().expect("ip");
-        for _ in 0..4 {
-            l.failed("Mia", ip);
-        }
-        assert!(l.locked("mia", ip).is_none());
-        l.failed("Mia", ip);
-        assert!(
-            l.locked("mia", other).is_some(),
-            "name locked from any address"
-        );
-        assert!(l.locked("Ann", ip).is_some(), "address locked for any name");
-        assert!(l.locked("Ann", other).is_none());
     }
 
     #[test]
