@@ -822,8 +822,12 @@ async fn a_connection_task_stays_small() {
         .clone()
         .try_acquire_owned()
         .expect("a place in the budget");
-    let peer = "127.0.0.1:1".parse().expect("address");
-    let task = spa_hub::hub::connection::Connection::new(shared, ws, peer).run(permit);
+    let peer: std::net::SocketAddr = "127.0.0.1:1".parse().expect("address");
+    let pending = shared
+        .gate
+        .admit_ws_pending(peer.ip())
+        .expect("a place before CONNECT");
+    let task = spa_hub::hub::connection::Connection::new(shared, ws, peer, pending).run(permit);
     let size = std::mem::size_of_val(&task);
     eprintln!("connection task: {size} bytes");
     assert!(size <= 2048, "a connection's task is {size} bytes");
