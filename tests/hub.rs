@@ -638,6 +638,8 @@ async fn a_slow_client_is_dropped_while_100_others_keep_receiving() {
             ("SPA_CLIENT_QUEUE", "16"),
             ("SPA_PING_TIMEOUT_MS", "1500"),
             ("SPA_PING_INTERVAL_MS", "60000"),
+            // 100 monitors on one device token, as 100 screens would be.
+            ("SPA_MAX_CONNECTIONS_PER_TOKEN", "200"),
         ],
     )
     .await;
