@@ -305,3 +305,13 @@ fn describe_masks_the_admin_token() {
         }
     }
 }
+
+#[test]
+fn every_key_is_in_the_env_file_and_the_readme() {
+    let env = include_str!("../../systemd/spa-hub.env");
+    let readme = include_str!("../../README.md");
+    for (key, _, _) in KEYS {
+        assert!(env.contains(&format!("#{key}=")), "{key} in spa-hub.env");
+        assert!(readme.contains(&format!("`{key}`")), "{key} in the README");
+    }
+}
