@@ -7,11 +7,16 @@
 
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{
+    Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A fresh random token (256 bits, URL-safe hex).
 pub fn new_token() -> String {
@@ -30,11 +35,17 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// argon2id's memory for a PIN, in 1 KiB blocks: 8 MiB.
+pub const PIN_MEMORY_BLOCKS: u32 = 8 * 1024;
+
+fn pin_params() -> Params {
+    Params::new(PIN_MEMORY_BLOCKS, 2, 1, None).unwrap_or_default()
+}
+
 /// argon2id tuned to about 50 ms on a Raspberry Pi 4 (8 MiB, 2 passes);
 /// a few ms on a PC.
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(8 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, pin_params())
 }
 
 /// Checks a PIN's shape: 4 to 12 digits.
@@ -62,6 +73,150 @@ pub fn verify_pin(pin: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
         Ok(parsed) => argon2().verify_password(pin.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
+    }
+}
+
+/// The working memory of one PIN check (8 MiB), allocated once and reused:
+/// argon2 would otherwise allocate it anew on whichever blocking thread runs
+/// the check, and the C allocator keeps such blocks per thread arena (so
+/// memory grew with every new thread and never came back).
+pub type PinMemory = Vec<Block>;
+
+pub fn new_pin_memory() -> PinMemory {
+    vec![Block::default(); PIN_MEMORY_BLOCKS as usize]
+}
+
+/// [`hash_pin`] in the given working memory.
+pub fn hash_pin_with(pin: &str, memory: &mut [Block]) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    let params = pin_params();
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| e.to_string())?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        hasher
+            .hash_password_into_with_memory(pin.as_bytes(), salt_bytes, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|e| e.to_string())?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// [`verify_pin`] in the given working memory. A hash that would need more
+/// memory than given (none this hub makes) is refused, never allocated for.
+pub fn verify_pin_with(pin: &str, hash: &str, memory: &mut [Block]) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(expected), Some(salt)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.hash,
+        parsed.salt,
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    if params.block_count() > memory.len() {
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(pin.as_bytes(), salt_bytes, &mut out, &mut *memory)
+        .is_ok()
+        && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+}
+
+/// The places for PIN checks: at most `n` at once, each with its own
+/// working memory, allocated on first use and kept, so PIN checks take at
+/// most `n` × 8 MiB, whatever the load.
+pub struct PinChecks {
+    permits: Arc<Semaphore>,
+    memory: Mutex<Vec<PinMemory>>,
+}
+
+/// One place: its permit and its working memory (returned on drop).
+pub struct PinPlace {
+    _permit: OwnedSemaphorePermit,
+    checks: Arc<PinChecks>,
+    memory: PinMemory,
+}
+
+impl PinChecks {
+    pub fn new(places: usize) -> Arc<PinChecks> {
+        Arc::new(PinChecks {
+            permits: Arc::new(Semaphore::new(places.max(1))),
+            memory: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn place(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> PinPlace {
+        let memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(new_pin_memory);
+        PinPlace {
+            _permit: permit,
+            checks: self.clone(),
+            memory,
+        }
+    }
+
+    /// A place now, or `None` when all are taken.
+    pub fn try_place(self: &Arc<Self>) -> Option<PinPlace> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        Some(self.place(permit))
+    }
+
+    /// Waits for a place (`None` only if the semaphore was closed).
+    pub async fn place_when_free(self: &Arc<Self>) -> Option<PinPlace> {
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        Some(self.place(permit))
+    }
+}
+
+impl PinPlace {
+    pub fn verify(&mut self, pin: &str, hash: &str) -> bool {
+        verify_pin_with(pin, hash, &mut self.memory)
+    }
+
+    pub fn hash(&mut self, pin: &str) -> Result<String, String> {
+        hash_pin_with(pin, &mut self.memory)
+    }
+}
+
+impl Drop for PinPlace {
+    fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        if memory.len() == PIN_MEMORY_BLOCKS as usize {
+            self.checks
+                .memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(memory);
+        }
     }
 }
 
@@ -122,6 +277,53 @@ mod tests {
         assert!(verify_pin("1234", &h));
         assert!(!verify_pin("1235", &h));
         assert!(!verify_pin("1234", "not a hash"));
+    }
+
+    #[test]
+    fn pins_hash_and_verify_in_reused_memory() {
+        let mut memory = new_pin_memory();
+        let h = hash_pin_with("2468", &mut memory).expect("hash");
+        assert!(h.starts_with("$argon2id$v=19$m=8192,t=2,p=1$"), "{h}");
+        assert!(verify_pin("2468", &h), "the standard verifier agrees");
+        assert!(verify_pin_with("2468", &h, &mut memory));
+        assert!(!verify_pin_with("2469", &h, &mut memory));
+        let standard = hash_pin("1357").expect("hash");
+        assert!(verify_pin_with("1357", &standard, &mut memory));
+        assert!(!verify_pin_with("1357", "not a hash", &mut memory));
+        // A hash wanting more memory than a place has is refused, not
+        // allocated for.
+        let big = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(PIN_MEMORY_BLOCKS * 2, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"1357", &SaltString::encode_b64(&[7u8; 16]).expect("salt"))
+        .expect("hash")
+        .to_string();
+        assert!(verify_pin("1357", &big));
+        assert!(!verify_pin_with("1357", &big, &mut memory));
+    }
+
+    #[test]
+    fn pin_check_places_reuse_their_memory() {
+        let checks = PinChecks::new(2);
+        let mut a = checks.try_place().expect("first");
+        let b = checks.try_place().expect("second");
+        assert!(checks.try_place().is_none(), "only two at once");
+        let h = a.hash("2468").expect("hash");
+        assert!(a.verify("2468", &h));
+        drop(a);
+        drop(b);
+        assert_eq!(checks.memory.lock().expect("lock").len(), 2);
+        for _ in 0..5 {
+            let mut p = checks.try_place().expect("place");
+            assert!(p.verify("2468", &h));
+        }
+        assert_eq!(
+            checks.memory.lock().expect("lock").len(),
+            2,
+            "no new memory for later checks"
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         budget: Arc::new(Semaphore::new(config.max_connections)),
         admin_token_hash: auth::hash_token(&admin_token),
         lockout: Arc::new(Lockout::default()),
-        pin_checks: Arc::new(Semaphore::new(config.login_concurrency)),
+        pin_checks: auth::PinChecks::new(config.login_concurrency),
         gate: crate::gate::Gate::new(crate::gate::Limits::from_config(&config)),
         own_origins: Vec::new(),
         lights: Some(lights),

@@ -23,10 +23,10 @@ use crate::hub::Hub;
 const MAX_BODY: usize = 4096;
 
 /// A dummy argon2 hash so unknown names cost the same time as known ones
-/// (computed on first use, on the blocking pool, inside a PIN-check place).
-fn dummy_pin_hash() -> String {
+/// (computed once, on the blocking pool, inside a PIN-check place).
+fn dummy_pin_hash(place: &mut auth::PinPlace) -> String {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| auth::hash_pin("000000").unwrap_or_default())
+    HASH.get_or_init(|| place.hash("000000").unwrap_or_default())
         .clone()
 }
 
@@ -111,7 +111,7 @@ pub async fn login(
             );
         }
     };
-    let Ok(permit) = hub.pin_checks.clone().try_acquire_owned() else {
+    let Some(mut place) = hub.pin_checks.try_place() else {
         attempt.cancel();
         return with_retry_after(
             json_response(
@@ -138,9 +138,11 @@ pub async fn login(
     let stored = found.as_ref().map(|(_, _, h)| h.clone());
     let pin_owned = pin.to_string();
     let ok = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        let stored = stored.unwrap_or_else(dummy_pin_hash);
-        auth::verify_pin(&pin_owned, &stored)
+        let stored = match stored {
+            Some(h) => h,
+            None => dummy_pin_hash(&mut place),
+        };
+        place.verify(&pin_owned, &stored)
     })
     .await
     .unwrap_or(false);

@@ -44,8 +44,9 @@ pub struct Hub {
     pub budget: Arc<Semaphore>,
     pub admin_token_hash: String,
     pub lockout: Arc<Lockout>,
-    /// Places for PIN checks (argon2, 8 MiB each): `SPA_LOGIN_CONCURRENCY`.
-    pub pin_checks: Arc<Semaphore>,
+    /// Places for PIN checks (argon2, 8 MiB each, reused):
+    /// `SPA_LOGIN_CONCURRENCY`.
+    pub pin_checks: Arc<auth::PinChecks>,
     /// Per-address, per-credential and customer limits on sockets.
     pub gate: Arc<crate::gate::Gate>,
     /// Origins of the hub's own names (besides `SPA_ALLOWED_ORIGINS`).
@@ -175,18 +176,14 @@ impl Hub {
     /// admin's command waits for one; a login is refused when none is free).
     async fn hash_pin(&self, pin: String) -> Result<String, DomainError> {
         auth::check_pin(&pin).map_err(|m| DomainError::new(ErrorCode::Invalid, m))?;
-        let permit = self
+        let mut place = self
             .pin_checks
-            .clone()
-            .acquire_owned()
+            .place_when_free()
             .await
-            .map_err(|_| DomainError::new(ErrorCode::Unavailable, "the hub is stopping"))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            auth::hash_pin(&pin)
-        })
-        .await
-        .map_err(|_| DomainError::new(ErrorCode::Internal, "PIN hashing failed"))?
-        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("PIN hashing failed: {e}")))
+            .ok_or_else(|| DomainError::new(ErrorCode::Unavailable, "the hub is stopping"))?;
+        tokio::task::spawn_blocking(move || place.hash(&pin))
+            .await
+            .map_err(|_| DomainError::new(ErrorCode::Internal, "PIN hashing failed"))?
+            .map_err(|e| DomainError::new(ErrorCode::Internal, format!("PIN hashing failed: {e}")))
     }
 }
