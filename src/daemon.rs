@@ -222,7 +222,7 @@ async fn accept_loop(
         // HTTP connections (before any upgrade) have their own pool and a
         // per-address cap, apart from the WebSocket budget: idle sockets
         // give way to new ones and cannot eat the descriptors it needs.
-        let Some(ticket) = gate.admit_http(peer.ip().to_canonical()) else {
+        let Some(ticket) = gate.admit_http(crate::gate::address_key(peer.ip())) else {
             drop(tcp);
             continue;
         };

@@ -32,6 +32,19 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 
+/// The address a client is counted by: IPv4 as is (an IPv4-mapped IPv6
+/// address as IPv4), IPv6 by its /64 network, since one device may hold a
+/// whole /64 and pick a new address for each connection.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// An HTTP connection quiet for at least this long may be evicted for a
 /// new one when its pool is full.
 pub const EVICT_IDLE_MS: u64 = 500;

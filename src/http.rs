@@ -227,7 +227,10 @@ async fn socket_io(
         );
     };
     // Per address, WebSockets waiting for their CONNECT are capped.
-    let Some(pending) = hub.gate.admit_ws_pending(peer.ip().to_canonical()) else {
+    let Some(pending) = hub
+        .gate
+        .admit_ws_pending(crate::gate::address_key(peer.ip()))
+    else {
         hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
         let mut response = json_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -321,6 +324,7 @@ async fn metrics(
         return monitoring_forbidden();
     }
     let health = hub.writer.health();
+    let gate = hub.gate.counts();
     let text = hub.metrics.render(
         &[
             (
@@ -341,6 +345,26 @@ async fn metrics(
                 "spa_hub_uptime_seconds",
                 "Seconds since start",
                 hub.started.elapsed().as_secs_f64(),
+            ),
+            (
+                "spa_hub_http_connections",
+                "HTTP connections not yet upgraded",
+                gate.0 as f64,
+            ),
+            (
+                "spa_hub_connections_awaiting_connect",
+                "WebSockets waiting for their CONNECT",
+                gate.1 as f64,
+            ),
+            (
+                "spa_hub_idle_evictions_total",
+                "Idle HTTP connections closed to make room for a new one",
+                hub.gate.evicted.load(Relaxed) as f64,
+            ),
+            (
+                "spa_hub_gate_refusals_total",
+                "Connections refused by a per-address, per-credential or customer limit",
+                hub.gate.refused.load(Relaxed) as f64,
             ),
         ],
         &health.flush_latency,

@@ -95,3 +95,21 @@ fn the_staff_share_comes_from_the_budget() {
     let c = Config::from_source(&src).expect("config");
     assert_eq!(Limits::from_config(&c).customers, 450);
 }
+
+#[test]
+fn ipv6_clients_count_by_their_64() {
+    let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+    let b: IpAddr = "2001:db8:1:2:bbbb::7".parse().expect("ip");
+    let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+    assert_eq!(address_key(a), address_key(b));
+    assert_ne!(address_key(a), address_key(c));
+    let mapped: IpAddr = "::ffff:10.0.0.5".parse().expect("ip");
+    assert_eq!(address_key(mapped), ip(5));
+    let gate = Gate::new(limits());
+    let _x = gate.admit_ws_pending(address_key(a)).expect("1");
+    let _y = gate.admit_ws_pending(address_key(b)).expect("2");
+    assert!(
+        gate.admit_ws_pending(address_key(b)).is_none(),
+        "one /64, one cap"
+    );
+}

@@ -93,7 +93,7 @@ pub async fn login(
             error_body("invalid", "send JSON {\"name\": \"…\", \"pin\": \"…\"}"),
         );
     }
-    let ip = peer.ip().to_canonical();
+    let ip = crate::gate::address_key(peer.ip());
     // Counted before the PIN is checked: a burst cannot outrun the limit.
     let attempt = match hub.lockout.begin(name, ip) {
         Ok(a) => a,
@@ -148,7 +148,7 @@ pub async fn login(
     .unwrap_or(false);
     let Some((staff_id, role, _)) = found.filter(|_| ok) else {
         attempt.failed();
-        log::warn!("failed login for {name:?} from {ip}");
+        log::warn!("failed login for {name:?} from {}", peer.ip());
         return json_response(
             StatusCode::UNAUTHORIZED,
             error_body("unauthorized", "wrong name or PIN"),
