@@ -68,12 +68,16 @@ async fn connected_raw(hub: &Hub, token: &str) -> Raw {
 }
 
 async fn http(port: u16, request: &str) -> (u16, String, String) {
+    // An upgrade (101) keeps the connection open: read what comes in a moment.
+    http_within(port, request, Duration::from_millis(1500)).await
+}
+
+async fn http_within(port: u16, request: &str, within: Duration) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("tcp");
     s.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
-    // An upgrade (101) keeps the connection open: read what comes in a moment.
-    let _ = tokio::time::timeout(Duration::from_millis(1500), s.read_to_end(&mut raw)).await;
+    let _ = tokio::time::timeout(within, s.read_to_end(&mut raw)).await;
     let out = String::from_utf8_lossy(&raw).into_owned();
     let status = out
         .split_whitespace()
@@ -89,7 +93,9 @@ async fn login_raw(port: u16, body: &str) -> (u16, String, String) {
         "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    http(port, &request).await
+    // A PIN check (argon2, unoptimised in a debug build, on a busy machine)
+    // may take more than a moment; the hub closes the connection after it.
+    http_within(port, &request, Duration::from_secs(30)).await
 }
 
 async fn login_token(port: u16, name: &str) -> String {
