@@ -64,6 +64,58 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Who may read `/healthz` and `/metrics`.
     pub metrics_allow: Vec<AddrRule>,
+    /// The book's settings.
+    pub book: BookSettings,
+}
+
+/// The `SPA_BOOKING_*`, `SPA_NO_SHOW_GRACE_MIN` and
+/// `SPA_CANCEL_CUTOFF_HOURS` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookSettings {
+    pub grid_min: u32,
+    pub horizon_days: u32,
+    pub buffer_min: u32,
+    pub no_show_grace_min: u32,
+    pub cancel_cutoff_hours: u32,
+    pub counts_turn: bool,
+}
+
+impl BookSettings {
+    fn from(src: &Source) -> Result<BookSettings, ConfigError> {
+        let grid_min = number(src, "SPA_BOOKING_GRID_MIN", 15u32, 5, 60)?;
+        if 60 % grid_min != 0 {
+            return Err(err(
+                "SPA_BOOKING_GRID_MIN",
+                &grid_min.to_string(),
+                "a divisor of 60 (5, 10, 15, 20, 30 or 60)",
+            ));
+        }
+        Ok(BookSettings {
+            grid_min,
+            horizon_days: number(src, "SPA_BOOKING_HORIZON_DAYS", 90u32, 1, 730)?,
+            buffer_min: number(src, "SPA_BOOKING_BUFFER_MIN", 5u32, 0, 120)?,
+            no_show_grace_min: number(src, "SPA_NO_SHOW_GRACE_MIN", 15u32, 1, 240)?,
+            cancel_cutoff_hours: number(src, "SPA_CANCEL_CUTOFF_HOURS", 24u32, 0, 24 * 14)?,
+            counts_turn: boolean(src, "SPA_BOOKING_COUNTS_TURN", false)?,
+        })
+    }
+
+    fn describe(&self) -> Vec<(String, String)> {
+        [
+            ("SPA_BOOKING_GRID_MIN", self.grid_min.to_string()),
+            ("SPA_BOOKING_HORIZON_DAYS", self.horizon_days.to_string()),
+            ("SPA_BOOKING_BUFFER_MIN", self.buffer_min.to_string()),
+            ("SPA_NO_SHOW_GRACE_MIN", self.no_show_grace_min.to_string()),
+            (
+                "SPA_CANCEL_CUTOFF_HOURS",
+                self.cancel_cutoff_hours.to_string(),
+            ),
+            ("SPA_BOOKING_COUNTS_TURN", self.counts_turn.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -171,6 +223,32 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "SPA_METRICS_ALLOW",
         "private",
         "who may read /healthz and /metrics: all, or addresses, CIDRs, loopback, private",
+    ),
+    ("SPA_BOOKING_GRID_MIN", "15", "bookings start on this grid"),
+    (
+        "SPA_BOOKING_HORIZON_DAYS",
+        "90",
+        "how far ahead bookings go",
+    ),
+    (
+        "SPA_BOOKING_BUFFER_MIN",
+        "5",
+        "slack a walk-in leaves before the next booking",
+    ),
+    (
+        "SPA_NO_SHOW_GRACE_MIN",
+        "15",
+        "a booking not checked in this long after its start is a no-show",
+    ),
+    (
+        "SPA_CANCEL_CUTOFF_HOURS",
+        "24",
+        "customers cancel through their link until this long before",
+    ),
+    (
+        "SPA_BOOKING_COUNTS_TURN",
+        "false",
+        "a booked session counts as a rotation turn",
     ),
 ];
 
@@ -529,6 +607,7 @@ impl Config {
             login_concurrency,
             public_url,
             metrics_allow,
+            book: BookSettings::from(src)?,
         })
     }
 
@@ -547,6 +626,13 @@ impl Config {
             discount_approval_percent: self.discount_approval_percent,
             light_channels: self.light_channels.keys().copied().collect(),
             session_ttl_ms: (self.session_hours * 3_600_000) as i64,
+            tz: self.time_zone(),
+            booking_grid_min: self.book.grid_min,
+            booking_horizon_days: self.book.horizon_days,
+            booking_buffer_min: self.book.buffer_min,
+            no_show_grace_min: self.book.no_show_grace_min,
+            cancel_cutoff_hours: self.book.cancel_cutoff_hours,
+            booking_counts_turn: self.book.counts_turn,
             ..crate::domain::Rules::default()
         }
     }
@@ -657,6 +743,9 @@ impl Config {
                     .join(","),
             ),
         ]
+        .into_iter()
+        .chain(self.book.describe())
+        .collect()
     }
 }
 

@@ -22,7 +22,7 @@ use crate::domain::state::{Record, RecordKey};
 use crate::domain::{EventRecord, State};
 
 /// The schema this binary writes. Bump it with a migration below.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BACKUP_MAGIC: &[u8] = b"SPAHUB-BACKUP-1\n";
@@ -56,10 +56,20 @@ type Migration = fn(&sled::Db) -> Result<(), StoreError>;
 
 /// Migrations in order: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1`. Version 0 is a database from before the version key existed.
-const MIGRATIONS: &[Migration] = &[migrate_0_to_1];
+const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2];
 
 fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
     // Version 1 is the first layout; nothing to convert.
+    Ok(())
+}
+
+fn migrate_1_to_2(_db: &sled::Db) -> Result<(), StoreError> {
+    // Version 2 adds the book: new event, record and actor variants, all
+    // appended after version 1's (postcard numbers variants by position),
+    // and new record key kinds (8 shift, 9 block, 10 booking). Every
+    // version-1 record and event decodes unchanged, so nothing is
+    // rewritten; the version goes up so that a version-1 binary refuses a
+    // database that may hold bookings instead of misreading it.
     Ok(())
 }
 
@@ -583,6 +593,9 @@ fn record_key(record: &Record) -> RecordKey {
         Record::Device(d) => RecordKey::Device(d.id),
         Record::Service(s) => RecordKey::Service(s.id),
         Record::Visit(v) => RecordKey::Visit(v.id),
+        Record::Shift(s) => RecordKey::Shift(s.therapist_id, s.date),
+        Record::Block(b) => RecordKey::Block(b.id),
+        Record::Booking(b) => RecordKey::Booking(b.id),
         Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
         Record::Drawer(d) => RecordKey::Drawer(d.id),
     }

@@ -26,10 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::clock::SpaClock;
-use crate::domain::state::{Record, RecordKey, RoomStatus, VisitState};
-use crate::domain::{
-    decide, Actor, Command, DomainError, ErrorCode, EventRecord, Id, Now, Rules, State,
-};
+use crate::domain::book::BookingState;
+use crate::domain::state::{Record, RecordKey, RoomStatus, State, VisitState};
+use crate::domain::{decide, Actor, Command, DomainError, ErrorCode, EventRecord, Id, Now, Rules};
 use crate::store::Store;
 
 /// Most requests taken as one batch.
@@ -57,6 +56,8 @@ pub trait Subscriber: Send {
 type Reply = oneshot::Sender<Result<Value, DomainError>>;
 type ReadFn = Box<dyn FnOnce(&State, Now) + Send>;
 
+// Short-lived (sent, handled, dropped): boxing the command buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Request {
     Command {
         actor: Actor,
@@ -216,6 +217,8 @@ impl Writer {
 enum TimerKey {
     Cleanup(Id),
     Overtime(Id),
+    /// A booking's no-show (booked) or due alert (checked in, waiting).
+    Booking(Id),
 }
 
 struct Core {
@@ -242,8 +245,21 @@ impl Core {
             .keys()
             .map(|id| RecordKey::Visit(*id))
             .collect();
+        let all_bookings: Vec<RecordKey> = self
+            .state
+            .bookings
+            .values()
+            .filter(|b| matches!(b.state, BookingState::Booked | BookingState::CheckedIn))
+            .map(|b| RecordKey::Booking(b.id))
+            .collect();
         let now = self.clock.now();
-        self.schedule(all_rooms.iter().chain(all_visits.iter()), now);
+        self.schedule(
+            all_rooms
+                .iter()
+                .chain(all_visits.iter())
+                .chain(all_bookings.iter()),
+            now,
+        );
 
         let mut watchdog_usec = 0u64;
         let watchdog_enabled = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
@@ -360,7 +376,7 @@ impl Core {
                                 // The seq of the command's own last event; only a
                                 // replayed checkout (no event) keeps its original seq.
                                 let missing = map.get("seq").is_none_or(Value::is_null);
-                                if produced || missing {
+                                if produced || (missing && !command.is_read_only()) {
                                     map.insert("seq".into(), json!(last_seq));
                                 }
                             }
@@ -455,6 +471,7 @@ impl Core {
                     .keys()
                     .map(|id| RecordKey::Room(*id))
                     .chain(self.state.visits.keys().map(|id| RecordKey::Visit(*id)))
+                    .chain(self.state.bookings.keys().map(|id| RecordKey::Booking(*id)))
                     .collect();
                 let now = self.clock.now();
                 self.schedule(keys.iter(), now);
@@ -532,9 +549,63 @@ impl Core {
                         None => self.timers.remove(&TimerKey::Overtime(*id)),
                     };
                 }
+                RecordKey::Booking(id) => {
+                    let timer = self
+                        .state
+                        .bookings
+                        .get(id)
+                        .and_then(|b| booking_timer(&self.state, b, now.ms, &self.rules));
+                    match timer {
+                        Some((at_ms, length_ms, command)) => {
+                            let left = remaining(at_ms, now.ms, length_ms);
+                            self.timers
+                                .insert(TimerKey::Booking(*id), (base + left, command))
+                        }
+                        None => self.timers.remove(&TimerKey::Booking(*id)),
+                    };
+                }
                 _ => {}
             }
         }
+    }
+}
+
+/// A booking's next timer: its no-show at start + grace while booked, or,
+/// checked in with its visit waiting, the due alert at its start. With the
+/// wall-clock moment, the longest it may take (for the clamp), the command.
+fn booking_timer(
+    state: &State,
+    b: &crate::domain::book::Booking,
+    now_ms: i64,
+    rules: &Rules,
+) -> Option<(i64, i64, Command)> {
+    let grace = i64::from(rules.no_show_grace_min) * 60_000;
+    match b.state {
+        BookingState::Booked => {
+            let at = b.start_ms.saturating_add(grace);
+            Some((
+                at,
+                at.saturating_sub(b.created_at.min(now_ms)).max(grace),
+                Command::NoShowDue {
+                    booking_id: b.id,
+                    start_ms: b.start_ms,
+                },
+            ))
+        }
+        BookingState::CheckedIn if !b.late_alerted => {
+            let waiting = b
+                .visit_id
+                .and_then(|v| state.visits.get(&v))
+                .is_some_and(|v| v.state == VisitState::Waiting);
+            waiting.then(|| {
+                (
+                    b.start_ms,
+                    b.start_ms.saturating_sub(b.state_since.min(now_ms)).max(0),
+                    Command::BookingDue { booking_id: b.id },
+                )
+            })
+        }
+        _ => None,
     }
 }
 

@@ -114,7 +114,7 @@ async fn checkout_drawer_and_day_report_survive_a_restart() {
         .records()
         .map(|r| r.expect("row"))
         .filter(|r| &r[0] == "revenue_cents" && &r[1] == "total")
-        .map(|r| r[2].to_string())
+        .map(|r| r[3].to_string())
         .collect();
     assert_eq!(total, vec!["5500".to_string()]);
     let z = ok(

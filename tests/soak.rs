@@ -182,7 +182,9 @@ async fn set_up(data: &Path) -> Tokens {
         .await
         .expect("cashier");
     faultkit::ok(&c, "drawer.open", json!({"float_cents": 20_000})).await;
-    faultkit::ok(&admin, "drawer.open", json!({"float_cents": 10_000})).await;
+    // Enough cash for every refund a bounded soak makes (a cash refund
+    // never takes a drawer below zero).
+    faultkit::ok(&admin, "drawer.open", json!({"float_cents": 1_000_000})).await;
     let dev = faultkit::ok(
         &admin,
         "device.pair",
@@ -261,7 +263,9 @@ async fn worker(job: Job) {
             }
             Some((id, VisitState::Closed, false)) if is_admin && id % 3 == 0 => (
                 "visit.refund",
-                json!({"visit_id": id, "amount_cents": 700, "method": "card", "reason": "soak"}),
+                // Paid in cash (id % 3 == 0): refunded in cash, from the
+                // admin's drawer.
+                json!({"visit_id": id, "amount_cents": 700, "method": "cash", "reason": "soak"}),
                 Kind::Refund { cents: 700 },
             ),
             Some(_) => {

@@ -144,7 +144,9 @@ pub fn checkout(
             let cents = match (d.amount_cents, d.percent) {
                 (Some(c), None) => amount("discount.amount_cents", c, true)?,
                 (None, Some(p)) if p <= 100 => {
-                    let exact = i128::from(services) * i128::from(p) / 100;
+                    // Rounded half up to the cent (15% of 9.99 is 1.50), as
+                    // tax is: half away from zero on amounts that are ≥ 0.
+                    let exact = (i128::from(services) * i128::from(p) + 50) / 100;
                     i64::try_from(exact)
                         .map_err(|_| invalid("`discount.percent` gives too large an amount"))?
                 }
@@ -178,9 +180,11 @@ pub fn checkout(
         .and_then(|t| t.checked_add(tip_cents))
         .ok_or_else(|| invalid("`tip_cents`: the total is too large"))?;
 
-    if a.payments.is_empty() || a.payments.len() > MAX_PAYMENTS {
+    // A visit that costs nothing (a free service, a 100% discount) is
+    // checked out with no payment at all; anything else needs one.
+    if (total > 0 && a.payments.is_empty()) || a.payments.len() > MAX_PAYMENTS {
         return Err(invalid(format!(
-            "`payments` must list 1 to {MAX_PAYMENTS} payments"
+            "`payments` must list 1 to {MAX_PAYMENTS} payments (none only when the total is 0)"
         )));
     }
     let mut payments = Vec::with_capacity(a.payments.len());
@@ -281,15 +285,53 @@ pub fn refund(
             "`amount_cents` {cents} is more than what is left to refund ({left} cents)"
         )));
     }
-    // Cash leaves a drawer: the admin's own, or any open one if they have none.
-    let drawer_id = match open_drawer(state, actor, None) {
-        Ok(d) => Some(d.id),
-        Err(_) if a.method == Method::Cash => {
-            return Err(conflict(
-                "a cash refund needs your open drawer (drawer.open)",
-            ));
+    // A refund goes back in the tender it was paid with, unless the admin
+    // says otherwise (`other_tender`).
+    let method = match a.method {
+        Some(m) => m,
+        None => {
+            let paid_in: Vec<Method> = Method::ALL
+                .into_iter()
+                .filter(|m| v.refundable_in(*m) > 0)
+                .collect();
+            match paid_in.as_slice() {
+                [one] => *one,
+                _ => {
+                    return Err(invalid(format!(
+                        "`method` is required: {} was paid in {}",
+                        v.number,
+                        paid_in
+                            .iter()
+                            .map(|m| m.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    )))
+                }
+            }
         }
-        Err(_) => None,
+    };
+    let left_in = v.refundable_in(method);
+    if cents > left_in && !a.other_tender {
+        return Err(conflict(format!(
+            "{} has {left_in} cents paid by {} left to refund; a refund goes back in the tender it was paid with (an admin may say `other_tender: true`)",
+            v.number,
+            method.as_str()
+        )));
+    }
+    // Cash leaves the refunding admin's own open drawer, and never more than
+    // it holds; other tenders never touch a drawer's count.
+    let drawer_id = if method == Method::Cash {
+        let d = open_drawer(state, actor, None)
+            .map_err(|_| conflict("a cash refund needs your open drawer (drawer.open)"))?;
+        let holds = d.expected().cash;
+        if cents > holds {
+            return Err(conflict(format!(
+                "your drawer should hold {holds} cents in cash; {cents} cents cannot come out"
+            )));
+        }
+        Some(d.id)
+    } else {
+        None
     };
     Ok(Decided {
         events: vec![Event::VisitRefunded {
@@ -297,7 +339,7 @@ pub fn refund(
             refund: Refund {
                 at: now.ms,
                 amount_cents: cents,
-                method: a.method,
+                method,
                 reason,
                 drawer_id,
                 by: owner(actor),

@@ -6,6 +6,7 @@
 //! shell replaces a PIN by its argon2 hash and generates tokens, passing only
 //! their hashes (`prepare` fields, skipped by the decoder).
 
+use super::book::time::StartArg;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -248,6 +249,7 @@ pub struct VisitCheckout {
     /// Chosen by the client once per checkout attempt; a retry with the same
     /// id gets the first answer instead of a second charge.
     pub request_id: String,
+    #[serde(default)]
     pub payments: Vec<PaymentArg>,
     #[serde(default)]
     pub tip_cents: i64,
@@ -262,8 +264,14 @@ pub struct VisitCheckout {
 pub struct VisitRefund {
     pub visit_id: Id,
     pub amount_cents: i64,
-    pub method: Method,
+    /// Default: the one tender the visit was paid with.
+    #[serde(default)]
+    pub method: Option<Method>,
     pub reason: String,
+    /// The admin's say-so to refund in a tender the visit was not paid with
+    /// (or more than was paid in it).
+    #[serde(default)]
+    pub other_tender: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -304,6 +312,104 @@ pub struct DrawerClose {
     pub drawer_id: Option<Id>,
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSet {
+    pub therapist_id: Id,
+    pub date: String,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub end: Option<String>,
+    #[serde(default)]
+    pub off: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BlockCreate {
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+    #[serde(default)]
+    pub room_id: Option<Id>,
+    pub start: StartArg,
+    pub end: StartArg,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRef {
+    pub block_id: Id,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BookingAvailability {
+    pub date: String,
+    pub service_ids: Vec<Id>,
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BookingCreate {
+    pub start: StartArg,
+    pub service_ids: Vec<Id>,
+    /// None: any therapist (the hub picks one).
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+    /// None: any room that fits.
+    #[serde(default)]
+    pub room_id: Option<Id>,
+    pub customer_name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Chosen by the client once per booking: a retry gets the first answer.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(skip)]
+    pub token_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BookingMove {
+    pub booking_id: Id,
+    #[serde(default)]
+    pub start: Option<StartArg>,
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+    #[serde(default)]
+    pub room_id: Option<Id>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BookingCancel {
+    pub booking_id: Id,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BookingRef {
+    pub booking_id: Id,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BookingList {
+    #[serde(default)]
+    pub date: Option<String>,
+    #[serde(default)]
+    pub therapist_id: Option<Id>,
+}
+
 /// Everything the writer can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -337,6 +443,16 @@ pub enum Command {
     DrawerOpen(DrawerOpen),
     DrawerMove(DrawerMoveArg),
     DrawerClose(DrawerClose),
+    ScheduleSet(ScheduleSet),
+    BlockCreate(BlockCreate),
+    BlockRemove(BlockRef),
+    BookingAvailability(BookingAvailability),
+    BookingCreate(BookingCreate),
+    BookingMove(BookingMove),
+    BookingCancel(BookingCancel),
+    BookingCheckIn(BookingRef),
+    BookingNoShow(BookingRef),
+    BookingList(BookingList),
     // Internal: never decoded from the wire.
     /// A staff member logged in (the shell checked the PIN).
     SessionOpen {
@@ -355,6 +471,16 @@ pub enum Command {
     OvertimeReached {
         visit_id: Id,
         planned_end: i64,
+    },
+    /// A booking's grace period ran out without a check-in (for the start
+    /// the timer was set for).
+    NoShowDue {
+        booking_id: Id,
+        start_ms: i64,
+    },
+    /// A checked-in booking reached its start while its visit still waits.
+    BookingDue {
+        booking_id: Id,
     },
 }
 
@@ -393,6 +519,16 @@ pub const WIRE_COMMANDS: &[&str] = &[
     "drawer.move",
     "drawer.close",
     "report.day",
+    "schedule.set",
+    "block.create",
+    "block.remove",
+    "booking.availability",
+    "booking.create",
+    "booking.move",
+    "booking.cancel",
+    "booking.check_in",
+    "booking.no_show",
+    "booking.list",
     "sync",
 ];
 
@@ -453,11 +589,30 @@ impl Command {
             "drawer.open" => Command::DrawerOpen(args(name, value)?),
             "drawer.move" => Command::DrawerMove(args(name, value)?),
             "drawer.close" => Command::DrawerClose(args(name, value)?),
+            "schedule.set" => Command::ScheduleSet(args(name, value)?),
+            "block.create" => Command::BlockCreate(args(name, value)?),
+            "block.remove" => Command::BlockRemove(args(name, value)?),
+            "booking.availability" => Command::BookingAvailability(args(name, value)?),
+            "booking.create" => Command::BookingCreate(args(name, value)?),
+            "booking.move" => Command::BookingMove(args(name, value)?),
+            "booking.cancel" => Command::BookingCancel(args(name, value)?),
+            "booking.check_in" => Command::BookingCheckIn(args(name, value)?),
+            "booking.no_show" => Command::BookingNoShow(args(name, value)?),
+            "booking.list" => Command::BookingList(args(name, value)?),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(invalid(format!("unknown command `{shown}`")));
             }
         })
+    }
+
+    /// A question that never changes anything (answered by the writer so it
+    /// sees a consistent state, but without an event or a `seq`).
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Command::BookingAvailability(_) | Command::BookingList(_)
+        )
     }
 
     /// The wire name (internal commands have names of their own).
@@ -493,10 +648,22 @@ impl Command {
             Command::DrawerOpen(_) => "drawer.open",
             Command::DrawerMove(_) => "drawer.move",
             Command::DrawerClose(_) => "drawer.close",
+            Command::ScheduleSet(_) => "schedule.set",
+            Command::BlockCreate(_) => "block.create",
+            Command::BlockRemove(_) => "block.remove",
+            Command::BookingAvailability(_) => "booking.availability",
+            Command::BookingCreate(_) => "booking.create",
+            Command::BookingMove(_) => "booking.move",
+            Command::BookingCancel(_) => "booking.cancel",
+            Command::BookingCheckIn(_) => "booking.check_in",
+            Command::BookingNoShow(_) => "booking.no_show",
+            Command::BookingList(_) => "booking.list",
             Command::SessionOpen { .. } => "session.open",
             Command::SessionClose { .. } => "session.close",
             Command::CleanupElapsed { .. } => "timer.cleanup",
             Command::OvertimeReached { .. } => "timer.overtime",
+            Command::NoShowDue { .. } => "timer.no_show",
+            Command::BookingDue { .. } => "timer.booking_due",
         }
     }
 }

@@ -4,9 +4,10 @@
 
 use serde_json::{json, Value};
 
+use super::book;
 use super::command::*;
 use super::event::Event;
-use super::rotation;
+use super::rotation::{self, Turns};
 use super::state::{
     Device, Presence, Room, RoomStatus, Service, Session, Staff, State, Visit, VisitState,
 };
@@ -38,6 +39,21 @@ pub enum Reply {
     /// (so a retried checkout is answered with the original seq).
     Checkout(Id),
     Drawer(Id),
+    Booking(Id),
+    /// The same booking again for a retried `request_id` (its link was
+    /// shown the first time).
+    BookingRetry(Id),
+    /// A booking checked in, and the visit made for it.
+    CheckedIn {
+        booking_id: Id,
+        visit_id: Id,
+    },
+    /// A called visit, and the therapists the call skipped because of the
+    /// book (with why).
+    Called {
+        visit_id: Id,
+        skipped: Vec<(Id, String)>,
+    },
     Json(Value),
 }
 
@@ -89,19 +105,41 @@ impl Reply {
                 Some(d) => json!({ "drawer": views::drawer(d), "z_report": d.z_report }),
                 None => Value::Null,
             },
+            Reply::Booking(id) => entity(
+                "booking",
+                state.bookings.get(id).map(book::views::booking_full),
+            ),
+            Reply::BookingRetry(id) => json!({
+                "booking": state.bookings.get(id).map(book::views::booking_full),
+                "retried": true,
+            }),
+            Reply::CheckedIn {
+                booking_id,
+                visit_id,
+            } => json!({
+                "booking": state.bookings.get(booking_id).map(book::views::booking_full),
+                "visit": state.visits.get(visit_id).map(views::visit_full),
+            }),
+            Reply::Called { visit_id, skipped } => json!({
+                "visit": state.visits.get(visit_id).map(views::visit_full),
+                "skipped": skipped
+                    .iter()
+                    .map(|(t, why)| json!({"therapist_id": t, "reason": why}))
+                    .collect::<Vec<_>>(),
+            }),
             Reply::Json(v) => v.clone(),
         }
     }
 }
 
-const MAX_NAME: usize = 64;
-const MAX_REASON: usize = 200;
-const MAX_NOTES: usize = 500;
-const MAX_PHONE: usize = 32;
-const MAX_SERVICES_PER_VISIT: usize = 8;
+pub(super) const MAX_NAME: usize = 64;
+pub(super) const MAX_REASON: usize = 200;
+pub(super) const MAX_NOTES: usize = 500;
+pub(super) const MAX_PHONE: usize = 32;
+pub(super) const MAX_SERVICES_PER_VISIT: usize = 8;
 const MAX_PRICE_CENTS: i64 = 10_000_000;
 
-fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
+pub(super) fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(invalid(format!("`{field}` must not be empty")));
@@ -117,7 +155,7 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, DomainError> {
     Ok(trimmed.to_string())
 }
 
-fn optional_text(
+pub(super) fn optional_text(
     field: &str,
     value: &Option<String>,
     max: usize,
@@ -148,14 +186,14 @@ fn skill_tags(skills: &[String]) -> Result<Vec<String>, DomainError> {
     Ok(tags)
 }
 
-fn room(state: &State, id: Id) -> Result<&Room, DomainError> {
+pub(super) fn room(state: &State, id: Id) -> Result<&Room, DomainError> {
     state
         .rooms
         .get(&id)
         .ok_or_else(|| not_found(format!("there is no room {id}")))
 }
 
-fn service(state: &State, id: Id) -> Result<&Service, DomainError> {
+pub(super) fn service(state: &State, id: Id) -> Result<&Service, DomainError> {
     state
         .services
         .get(&id)
@@ -177,7 +215,11 @@ fn visit(state: &State, id: Id) -> Result<&Visit, DomainError> {
 }
 
 /// An active therapist, for the argument `field` (named when it is not one).
-fn therapist<'a>(state: &'a State, id: Id, field: &str) -> Result<&'a Staff, DomainError> {
+pub(super) fn therapist<'a>(
+    state: &'a State,
+    id: Id,
+    field: &str,
+) -> Result<&'a Staff, DomainError> {
     let t = staff(state, id)?;
     if t.role != Role::Therapist || !t.active {
         return Err(invalid(format!(
@@ -245,7 +287,6 @@ struct ServiceFields {
     duration_min: u32,
     cleanup_min: u32,
     price_cents: i64,
-    turn_weight: f64,
 }
 
 fn check_service_fields(f: &ServiceFields) -> Result<(), DomainError> {
@@ -259,9 +300,6 @@ fn check_service_fields(f: &ServiceFields) -> Result<(), DomainError> {
         return Err(invalid(format!(
             "`price_cents` must be between 0 and {MAX_PRICE_CENTS}"
         )));
-    }
-    if !f.turn_weight.is_finite() || !(0.0..=10.0).contains(&f.turn_weight) {
-        return Err(invalid("`turn_weight` must be between 0 and 10"));
     }
     Ok(())
 }
@@ -290,7 +328,7 @@ fn check_staff_name(state: &State, name: &str, id: Option<Id>) -> Result<(), Dom
     Ok(())
 }
 
-fn one(event: Event, reply: Reply) -> Result<Decided, DomainError> {
+pub(super) fn one(event: Event, reply: Reply) -> Result<Decided, DomainError> {
     Ok(Decided {
         events: vec![event],
         reply,
@@ -395,8 +433,8 @@ pub fn decide(
                 duration_min: a.duration_min,
                 cleanup_min: a.cleanup_min,
                 price_cents: a.price_cents,
-                turn_weight: a.turn_weight,
             })?;
+            let turn_weight = Turns::from_weight("turn_weight", a.turn_weight)?;
             check_service_name(state, &name, None)?;
             let skill = optional_text("skill", &a.skill, 32)?;
             let service = Service {
@@ -406,7 +444,7 @@ pub fn decide(
                 cleanup_min: a.cleanup_min,
                 price_cents: a.price_cents,
                 skill,
-                turn_weight: a.turn_weight,
+                turn_weight,
                 active: true,
             };
             let reply = Reply::Service(service.id);
@@ -424,7 +462,9 @@ pub fn decide(
             after.duration_min = a.duration_min.unwrap_or(s.duration_min);
             after.cleanup_min = a.cleanup_min.unwrap_or(s.cleanup_min);
             after.price_cents = a.price_cents.unwrap_or(s.price_cents);
-            after.turn_weight = a.turn_weight.unwrap_or(s.turn_weight);
+            if let Some(w) = a.turn_weight {
+                after.turn_weight = Turns::from_weight("turn_weight", w)?;
+            }
             if let Some(skill) = &a.skill {
                 after.skill = optional_text("skill", skill, 32)?;
             }
@@ -432,7 +472,6 @@ pub fn decide(
                 duration_min: after.duration_min,
                 cleanup_min: after.cleanup_min,
                 price_cents: after.price_cents,
-                turn_weight: after.turn_weight,
             })?;
             check_service_name(state, &after.name, Some(s.id))?;
             let reply = Reply::Service(after.id);
@@ -469,7 +508,7 @@ pub fn decide(
                 presence_since: now.ms,
                 clocked_in_at: None,
                 available_since: None,
-                turns: 0.0,
+                turns: Turns::ZERO,
                 turns_day: now.day,
                 current_visit: None,
             };
@@ -566,7 +605,7 @@ pub fn decide(
             presence(state, actor, command, a)
         }
         Command::VisitCreate(a) => visit_create(state, a, now),
-        Command::VisitCall(a) => super::visits::call(state, actor, a, now),
+        Command::VisitCall(a) => super::visits::call(state, actor, a, now, rules),
         Command::VisitStart(a) => super::visits::start(state, actor, a.visit_id, now),
         Command::VisitFinish(a) => super::visits::finish(state, actor, a.visit_id, now),
         Command::VisitExtend(a) => super::visits::extend(state, actor, a, now),
@@ -625,6 +664,21 @@ pub fn decide(
                 Reply::Json(json!({})),
             )
         }
+        Command::ScheduleSet(a) => book::decide::schedule_set(state, a, now, rules),
+        Command::BlockCreate(a) => book::decide::block_create(state, actor, a, rules),
+        Command::BlockRemove(a) => book::decide::block_remove(state, actor, a),
+        Command::BookingAvailability(a) => book::availability::availability(state, a, now, rules),
+        Command::BookingCreate(a) => book::decide::booking_create(state, actor, a, now, rules),
+        Command::BookingMove(a) => book::decide::booking_move(state, a, now, rules),
+        Command::BookingCancel(a) => book::decide::booking_cancel(state, actor, a, now, rules),
+        Command::BookingCheckIn(a) => book::decide::booking_check_in(state, a, now),
+        Command::BookingNoShow(a) => book::decide::booking_no_show(state, a, now),
+        Command::BookingList(a) => book::decide::booking_list(state, actor, a, now, rules),
+        Command::NoShowDue {
+            booking_id,
+            start_ms,
+        } => book::decide::no_show_due(state, *booking_id, *start_ms),
+        Command::BookingDue { booking_id } => book::decide::booking_due(state, *booking_id),
         Command::OvertimeReached {
             visit_id,
             planned_end,
@@ -651,6 +705,8 @@ fn is_wire(command: &Command) -> bool {
             | Command::SessionClose { .. }
             | Command::CleanupElapsed { .. }
             | Command::OvertimeReached { .. }
+            | Command::NoShowDue { .. }
+            | Command::BookingDue { .. }
     )
 }
 
@@ -796,6 +852,38 @@ fn presence(
 }
 
 fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, DomainError> {
+    let v = build_visit(
+        state,
+        NewVisit {
+            customer_name: a.customer_name.clone(),
+            phone: a.phone.clone(),
+            notes: a.notes.clone(),
+            service_ids: a.service_ids.clone(),
+            requested_therapist: a.requested_therapist_id,
+            token_hash: a.token_hash.clone(),
+            allow_removed_services: false,
+        },
+        now,
+    )?;
+    let reply = Reply::Visit(v.id);
+    one(Event::VisitCreated { visit: v }, reply)
+}
+
+/// What a new visit is made of (`visit.create`, or a booking's check-in).
+pub(super) struct NewVisit {
+    pub customer_name: String,
+    pub phone: Option<String>,
+    pub notes: Option<String>,
+    pub service_ids: Vec<Id>,
+    pub requested_therapist: Option<Id>,
+    pub token_hash: String,
+    /// A booking made before a service was withdrawn still gets it.
+    pub allow_removed_services: bool,
+}
+
+/// A new visit, checked, with the next ticket number of the day and the
+/// services' value captured now.
+pub(super) fn build_visit(state: &State, a: NewVisit, now: Now) -> Result<Visit, DomainError> {
     let customer_name = text("customer_name", &a.customer_name, MAX_NAME)?;
     if a.service_ids.is_empty() {
         return Err(invalid("`service_ids` must name at least one service"));
@@ -810,7 +898,7 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
     let mut cleanup: u32 = 0;
     for id in &a.service_ids {
         let s = service(state, *id)?;
-        if !s.active {
+        if !s.active && !a.allow_removed_services {
             return Err(invalid(format!(
                 "`service_ids`: service {} is no longer offered",
                 s.name
@@ -822,7 +910,7 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
         minutes = minutes.saturating_add(s.duration_min);
         cleanup = cleanup.max(s.cleanup_min);
     }
-    if let Some(t) = a.requested_therapist_id {
+    if let Some(t) = a.requested_therapist {
         let t = therapist(state, t, "requested_therapist_id")?;
         let probe = Visit {
             service_ids: a.service_ids.clone(),
@@ -848,24 +936,22 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
     } else {
         1
     };
-    let v = Visit {
+    Ok(Visit {
         id: state.counters.next_id.max(1),
         number: format!("A-{number_today:03}"),
         day,
         customer_name,
         phone: optional_text("phone", &a.phone, MAX_PHONE)?,
         notes: optional_text("notes", &a.notes, MAX_NOTES)?,
-        service_ids: a.service_ids.clone(),
-        requested_therapist: a.requested_therapist_id,
+        service_ids: a.service_ids,
+        requested_therapist: a.requested_therapist,
         created_at: now.ms,
-        customer_token_hash: a.token_hash.clone(),
+        customer_token_hash: a.token_hash,
         services_cents,
         service_minutes: minutes,
         cleanup_min: cleanup,
         ..blank_visit()
-    };
-    let reply = Reply::Visit(v.id);
-    one(Event::VisitCreated { visit: v }, reply)
+    })
 }
 
 pub(super) fn blank_visit() -> Visit {
@@ -888,7 +974,7 @@ pub(super) fn blank_visit() -> Visit {
         finished_at: None,
         ended_at: None,
         extended_min: 0,
-        turn_taken: 0.0,
+        turn_taken: Turns::ZERO,
         override_reason: None,
         reason: None,
         overtime: false,

@@ -6,7 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::book::{Block, Booking, Shift};
 use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
+use super::rotation::Turns;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
 use super::{Actor, Id, Role};
 
@@ -89,7 +91,7 @@ pub enum Event {
         therapist_id: Id,
         room_id: Id,
         /// Weighted turn counted for the therapist (0 for a request).
-        turn: f64,
+        turn: Turns,
         /// The day the turn counts for.
         day: u32,
         override_reason: Option<String>,
@@ -150,6 +152,62 @@ pub enum Event {
         z_report: ZReport,
         forced: bool,
     },
+    // The book (schema 2). New variants only ever go at the end: postcard
+    // numbers them by position, so older logs keep decoding.
+    ShiftSet {
+        shift: Shift,
+    },
+    ShiftCleared {
+        therapist_id: Id,
+        date: u32,
+    },
+    BlockCreated {
+        block: Block,
+    },
+    BlockRemoved {
+        block_id: Id,
+    },
+    BookingCreated {
+        booking: Booking,
+    },
+    BookingMoved {
+        booking_id: Id,
+        to: BookingSlot,
+    },
+    BookingCancelled {
+        booking_id: Id,
+        reason: String,
+        by_customer: bool,
+    },
+    BookingCheckedIn {
+        booking_id: Id,
+        visit: Visit,
+    },
+    BookingNoShow {
+        booking_id: Id,
+        /// Set when staff marked it; `None` when the grace period ran out.
+        reason: Option<String>,
+    },
+    /// A checked-in booking's time came while its therapist or room was
+    /// still busy: the desk is told once.
+    BookingLate {
+        booking_id: Id,
+        message: String,
+    },
+}
+
+/// Where and when a booking is (what `booking.move` changes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingSlot {
+    pub date: u32,
+    pub number: String,
+    pub number_of_day: u32,
+    pub time: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub room_until_ms: i64,
+    pub therapist_id: Id,
+    pub room_id: Id,
 }
 
 impl Event {
@@ -187,6 +245,16 @@ impl Event {
             Event::DrawerOpened { .. } => "drawer_opened",
             Event::DrawerMoved { .. } => "drawer_moved",
             Event::DrawerClosed { .. } => "drawer_closed",
+            Event::ShiftSet { .. } => "shift_set",
+            Event::ShiftCleared { .. } => "shift_cleared",
+            Event::BlockCreated { .. } => "block_created",
+            Event::BlockRemoved { .. } => "block_removed",
+            Event::BookingCreated { .. } => "booking_created",
+            Event::BookingMoved { .. } => "booking_moved",
+            Event::BookingCancelled { .. } => "booking_cancelled",
+            Event::BookingCheckedIn { .. } => "booking_checked_in",
+            Event::BookingNoShow { .. } => "booking_no_show",
+            Event::BookingLate { .. } => "booking_late",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `apply` rebuilds the state from records at start-up. Nothing in here knows
 //! that sockets, sled or GPIO exist.
 
+pub mod book;
 pub mod checkout;
 pub mod command;
 pub mod event;
@@ -49,6 +50,20 @@ pub struct Rules {
     pub undo_start_grace_ms: i64,
     /// How long a staff session token lives.
     pub session_ttl_ms: i64,
+    /// The spa's time zone: local dates and times of the book.
+    pub tz: jiff::tz::TimeZone,
+    /// Bookings start on this grid (minutes past the hour).
+    pub booking_grid_min: u32,
+    /// How far ahead a booking may be made.
+    pub booking_horizon_days: u32,
+    /// Slack a walk-in must leave before the next booking.
+    pub booking_buffer_min: u32,
+    /// A booking not checked in this long after its start is a no-show.
+    pub no_show_grace_min: u32,
+    /// A customer may cancel through their link until this long before.
+    pub cancel_cutoff_hours: u32,
+    /// Whether a booked session counts as a rotation turn.
+    pub booking_counts_turn: bool,
 }
 
 impl Default for Rules {
@@ -58,6 +73,13 @@ impl Default for Rules {
             light_channels: Vec::new(),
             undo_start_grace_ms: 2 * 60 * 1000,
             session_ttl_ms: 12 * 60 * 60 * 1000,
+            tz: jiff::tz::TimeZone::UTC,
+            booking_grid_min: 15,
+            booking_horizon_days: 90,
+            booking_buffer_min: 5,
+            no_show_grace_min: 15,
+            cancel_cutoff_hours: 24,
+            booking_counts_turn: false,
         }
     }
 }
@@ -110,6 +132,8 @@ pub enum Actor {
     Customer { visit_id: Id },
     /// The hub itself (cleanup and overtime timers).
     System,
+    /// A customer, scoped to one booking (its link, before check-in).
+    BookingCustomer { booking_id: Id },
 }
 
 impl Actor {
@@ -119,7 +143,7 @@ impl Actor {
             Actor::AdminToken => Some(Role::Admin),
             Actor::Staff { role, .. } => Some(*role),
             Actor::Device { .. } => Some(Role::Monitor),
-            Actor::Customer { .. } => Some(Role::Customer),
+            Actor::Customer { .. } | Actor::BookingCustomer { .. } => Some(Role::Customer),
             Actor::System => None,
         }
     }

@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::book::{Block, BookIndex, Booking, Shift};
 use super::event::{Event, EventRecord};
-use super::money::{Checkout, Drawer, Refund};
+use super::money::{Checkout, Drawer, Method, Refund};
+use super::rotation::Turns;
 use super::{Id, Role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,18 +93,18 @@ pub struct Staff {
     /// Rotation keys (therapists).
     pub clocked_in_at: Option<i64>,
     pub available_since: Option<i64>,
-    pub turns: f64,
+    pub turns: Turns,
     /// The day (`yyyymmdd`) `turns` counts for; another day means zero.
     pub turns_day: u32,
     pub current_visit: Option<Id>,
 }
 
 impl Staff {
-    pub fn turns_on(&self, day: u32) -> f64 {
+    pub fn turns_on(&self, day: u32) -> Turns {
         if self.turns_day == day {
             self.turns
         } else {
-            0.0
+            Turns::ZERO
         }
     }
 }
@@ -125,7 +127,7 @@ pub struct Service {
     pub cleanup_min: u32,
     pub price_cents: i64,
     pub skill: Option<String>,
-    pub turn_weight: f64,
+    pub turn_weight: Turns,
     pub active: bool,
 }
 
@@ -185,7 +187,7 @@ pub struct Visit {
     pub ended_at: Option<i64>,
     pub extended_min: u32,
     /// The weighted turn this call took from the therapist (restored on undo).
-    pub turn_taken: f64,
+    pub turn_taken: Turns,
     pub override_reason: Option<String>,
     pub reason: Option<String>,
     pub overtime: bool,
@@ -201,6 +203,28 @@ pub struct Visit {
 }
 
 impl Visit {
+    /// What may still be refunded in `method`: paid in it (cash net of the
+    /// change) minus the refunds already made in it.
+    pub fn refundable_in(&self, method: Method) -> i64 {
+        let Some(c) = &self.checkout else { return 0 };
+        let paid = c
+            .payments
+            .iter()
+            .filter(|p| p.method == method)
+            .fold(0i64, |t, p| t.saturating_add(p.amount_cents));
+        let change = if method == Method::Cash {
+            c.change_cents
+        } else {
+            0
+        };
+        let refunded = self
+            .refunds
+            .iter()
+            .filter(|r| r.method == method)
+            .fold(0i64, |t, r| t.saturating_add(r.amount_cents));
+        paid.saturating_sub(change).saturating_sub(refunded).max(0)
+    }
+
     /// Paid minus change minus refunds: what may still be refunded.
     pub fn refundable_cents(&self) -> i64 {
         let Some(c) = &self.checkout else { return 0 };
@@ -244,6 +268,10 @@ pub enum Record {
     Visit(Visit),
     Session(Session),
     Drawer(Drawer),
+    // Schema 2: appended, so schema-1 records keep decoding.
+    Shift(Shift),
+    Block(Block),
+    Booking(Booking),
 }
 
 /// The address of a record.
@@ -257,6 +285,9 @@ pub enum RecordKey {
     Visit(Id),
     Session(String),
     Drawer(Id),
+    Shift(Id, u32),
+    Block(Id),
+    Booking(Id),
 }
 
 impl RecordKey {
@@ -271,6 +302,13 @@ impl RecordKey {
             RecordKey::Visit(id) => (5, id.to_be_bytes().to_vec()),
             RecordKey::Session(hash) => (6, hash.as_bytes().to_vec()),
             RecordKey::Drawer(id) => (7, id.to_be_bytes().to_vec()),
+            RecordKey::Shift(id, date) => {
+                let mut tail = id.to_be_bytes().to_vec();
+                tail.extend_from_slice(&date.to_be_bytes());
+                (8, tail)
+            }
+            RecordKey::Block(id) => (9, id.to_be_bytes().to_vec()),
+            RecordKey::Booking(id) => (10, id.to_be_bytes().to_vec()),
         };
         let mut bytes = Vec::with_capacity(1 + tail.len());
         bytes.push(kind);
@@ -289,6 +327,12 @@ pub struct State {
     pub visits: BTreeMap<Id, Visit>,
     pub sessions: BTreeMap<String, Session>,
     pub drawers: BTreeMap<Id, Drawer>,
+    /// Shifts by (therapist, local date).
+    pub shifts: BTreeMap<(Id, u32), Shift>,
+    pub blocks: BTreeMap<Id, Block>,
+    pub bookings: BTreeMap<Id, Booking>,
+    /// Derived from `bookings` (never persisted).
+    pub book_index: BookIndex,
 }
 
 impl State {
@@ -307,6 +351,24 @@ impl State {
             RecordKey::Visit(id) => self.visits.get(id).cloned().map(Record::Visit),
             RecordKey::Session(h) => self.sessions.get(h).cloned().map(Record::Session),
             RecordKey::Drawer(id) => self.drawers.get(id).cloned().map(Record::Drawer),
+            RecordKey::Shift(t, d) => self.shifts.get(&(*t, *d)).cloned().map(Record::Shift),
+            RecordKey::Block(id) => self.blocks.get(id).cloned().map(Record::Block),
+            RecordKey::Booking(id) => self.bookings.get(id).cloned().map(Record::Booking),
+        }
+    }
+
+    /// Puts a booking in (or replaces it), keeping the index in step.
+    pub fn put_booking(&mut self, booking: Booking) {
+        if let Some(old) = self.bookings.get(&booking.id) {
+            self.book_index.remove(old);
+        }
+        self.book_index.insert(&booking);
+        self.bookings.insert(booking.id, booking);
+    }
+
+    fn drop_booking(&mut self, id: Id) {
+        if let Some(old) = self.bookings.remove(&id) {
+            self.book_index.remove(&old);
         }
     }
 
@@ -335,6 +397,20 @@ impl State {
             (_, Some(Record::Drawer(d))) => {
                 self.drawers.insert(d.id, d);
             }
+            (_, Some(Record::Shift(sh))) => {
+                self.shifts.insert((sh.therapist_id, sh.date), sh);
+            }
+            (_, Some(Record::Block(b))) => {
+                self.blocks.insert(b.id, b);
+            }
+            (_, Some(Record::Booking(b))) => self.put_booking(b),
+            (RecordKey::Shift(t, d), None) => {
+                self.shifts.remove(&(*t, *d));
+            }
+            (RecordKey::Block(id), None) => {
+                self.blocks.remove(id);
+            }
+            (RecordKey::Booking(id), None) => self.drop_booking(*id),
             (RecordKey::Drawer(id), None) => {
                 self.drawers.remove(id);
             }
@@ -399,6 +475,22 @@ impl State {
                 Record::Session(s.clone()),
             )
         }));
+        out.extend(self.shifts.values().map(|sh| {
+            (
+                RecordKey::Shift(sh.therapist_id, sh.date),
+                Record::Shift(sh.clone()),
+            )
+        }));
+        out.extend(
+            self.blocks
+                .values()
+                .map(|b| (RecordKey::Block(b.id), Record::Block(b.clone()))),
+        );
+        out.extend(
+            self.bookings
+                .values()
+                .map(|b| (RecordKey::Booking(b.id), Record::Booking(b.clone()))),
+        );
         out
     }
 
@@ -407,6 +499,16 @@ impl State {
         let at = record.at;
         self.counters.seq = record.seq;
         match &record.event {
+            Event::ShiftSet { .. }
+            | Event::ShiftCleared { .. }
+            | Event::BlockCreated { .. }
+            | Event::BlockRemoved { .. }
+            | Event::BookingCreated { .. }
+            | Event::BookingMoved { .. }
+            | Event::BookingCancelled { .. }
+            | Event::BookingCheckedIn { .. }
+            | Event::BookingNoShow { .. }
+            | Event::BookingLate { .. } => self.apply_book(&record.event, at),
             Event::VisitCheckedOut { .. }
             | Event::VisitRefunded { .. }
             | Event::VisitRetipped { .. }
@@ -535,15 +637,7 @@ impl State {
                     t.presence_since = at;
                 }
             }
-            Event::VisitCreated { visit } => {
-                self.bump_id(visit.id);
-                if self.counters.ticket_day != visit.day {
-                    self.counters.ticket_day = visit.day;
-                    self.counters.tickets_today = 0;
-                }
-                self.counters.tickets_today += 1;
-                self.visits.insert(visit.id, visit.clone());
-            }
+            Event::VisitCreated { visit } => self.apply_visit_created(visit),
             Event::VisitCalled {
                 visit_id,
                 therapist_id,
@@ -563,9 +657,9 @@ impl State {
                 if let Some(t) = self.staff.get_mut(therapist_id) {
                     if t.turns_day != *day {
                         t.turns_day = *day;
-                        t.turns = 0.0;
+                        t.turns = Turns::ZERO;
                     }
-                    t.turns += *turn;
+                    t.turns = t.turns.saturating_add(*turn);
                     t.presence = Presence::Called;
                     t.presence_since = at;
                     t.current_visit = Some(*visit_id);
@@ -582,11 +676,11 @@ impl State {
                 v.therapist = None;
                 v.room = None;
                 v.called_at = None;
-                v.turn_taken = 0.0;
+                v.turn_taken = Turns::ZERO;
                 v.override_reason = None;
                 let _ = called_day;
                 if let Some(t) = therapist.and_then(|id| self.staff.get_mut(&id)) {
-                    t.turns = (t.turns - turn).max(0.0);
+                    t.turns = t.turns.saturating_sub(turn);
                     t.presence = Presence::Available;
                     t.presence_since = at;
                     t.current_visit = None;
@@ -697,7 +791,7 @@ impl State {
                         // Unserved: as on an undone call, the therapist gets
                         // the turn and the place in the rotation back.
                         if let Some(t) = therapist.and_then(|id| self.staff.get_mut(&id)) {
-                            t.turns = (t.turns - turn).max(0.0);
+                            t.turns = t.turns.saturating_sub(turn);
                             if t.presence == Presence::Called {
                                 t.presence = Presence::Available;
                                 t.presence_since = at;
@@ -785,7 +879,7 @@ impl State {
         }
     }
 
-    fn bump_id(&mut self, id: Id) {
+    pub(super) fn bump_id(&mut self, id: Id) {
         if id >= self.counters.next_id {
             self.counters.next_id = id + 1;
         }
@@ -883,6 +977,16 @@ impl State {
         }
     }
 
+    pub(super) fn apply_visit_created(&mut self, visit: &Visit) {
+        self.bump_id(visit.id);
+        if self.counters.ticket_day != visit.day {
+            self.counters.ticket_day = visit.day;
+            self.counters.tickets_today = 0;
+        }
+        self.counters.tickets_today += 1;
+        self.visits.insert(visit.id, visit.clone());
+    }
+
     /// Staff by name (case-insensitive), for login.
     pub fn staff_by_name(&self, name: &str) -> Option<&Staff> {
         self.staff
@@ -978,6 +1082,23 @@ impl State {
             Event::DrawerOpened { drawer } => keys.push(RecordKey::Drawer(drawer.id)),
             Event::DrawerMoved { drawer_id, .. } | Event::DrawerClosed { drawer_id, .. } => {
                 keys.push(RecordKey::Drawer(*drawer_id))
+            }
+            Event::ShiftSet { shift } => {
+                keys.push(RecordKey::Shift(shift.therapist_id, shift.date))
+            }
+            Event::ShiftCleared { therapist_id, date } => {
+                keys.push(RecordKey::Shift(*therapist_id, *date))
+            }
+            Event::BlockCreated { block } => keys.push(RecordKey::Block(block.id)),
+            Event::BlockRemoved { block_id } => keys.push(RecordKey::Block(*block_id)),
+            Event::BookingCreated { booking } => keys.push(RecordKey::Booking(booking.id)),
+            Event::BookingMoved { booking_id, .. }
+            | Event::BookingCancelled { booking_id, .. }
+            | Event::BookingNoShow { booking_id, .. }
+            | Event::BookingLate { booking_id, .. } => keys.push(RecordKey::Booking(*booking_id)),
+            Event::BookingCheckedIn { booking_id, visit } => {
+                keys.push(RecordKey::Booking(*booking_id));
+                keys.push(RecordKey::Visit(visit.id));
             }
         }
         keys.sort();

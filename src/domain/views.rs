@@ -7,6 +7,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::book;
 use super::rotation;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Staff, State, Visit, VisitState};
 use super::{Id, Now, Role};
@@ -22,6 +23,9 @@ pub enum Viewer {
     Monitor,
     /// A customer: their own visit only.
     Customer(Id),
+    /// A customer through their booking link (before check-in): that
+    /// booking only.
+    BookingCustomer(Id),
 }
 
 impl Viewer {
@@ -36,6 +40,7 @@ impl Viewer {
             Actor::Staff { .. } | Actor::AdminToken | Actor::System => Viewer::Office,
             Actor::Device { .. } => Viewer::Monitor,
             Actor::Customer { visit_id } => Viewer::Customer(*visit_id),
+            Actor::BookingCustomer { booking_id } => Viewer::BookingCustomer(*booking_id),
         }
     }
 }
@@ -102,7 +107,7 @@ pub fn room_for(viewer: Viewer, room: &Room, state: &State, now: i64) -> Option<
     match viewer {
         Viewer::Office | Viewer::Therapist(_) => Some(room_full(room, state, now)),
         Viewer::Monitor => Some(room_for_monitor(room, state, now)),
-        Viewer::Customer(_) => None,
+        Viewer::Customer(_) | Viewer::BookingCustomer(_) => None,
     }
 }
 
@@ -272,7 +277,7 @@ pub fn visit_for(viewer: Viewer, v: &Visit) -> Option<Value> {
             }
             Some(value)
         }
-        Viewer::Customer(_) => None,
+        Viewer::Customer(_) | Viewer::BookingCustomer(_) => None,
     }
 }
 
@@ -370,7 +375,7 @@ pub fn queue_for(viewer: Viewer, state: &State, entries: &[QueueEntry]) -> Value
                 }
                 Viewer::Monitor => {}
                 Viewer::Customer(mine) if mine == v.id => {}
-                Viewer::Customer(_) => return None,
+                Viewer::Customer(_) | Viewer::BookingCustomer(_) => return None,
             }
             Some(Value::Object(obj))
         })
@@ -421,6 +426,17 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
                 .and_then(|r| state.rooms.get(&r))
                 .map(|r| json!({ "id": r.id, "name": r.name }));
             snap.insert("room".into(), room.unwrap_or(Value::Null));
+            let booking = state
+                .booking_of_visit(mine)
+                .map(|b| book::views::booking_for_customer(b, state));
+            snap.insert("booking".into(), booking.unwrap_or(Value::Null));
+        }
+        Viewer::BookingCustomer(id) => {
+            let booking = state
+                .bookings
+                .get(&id)
+                .map(|b| book::views::booking_for_customer(b, state));
+            snap.insert("booking".into(), booking.unwrap_or(Value::Null));
         }
         Viewer::Monitor => {
             let rooms: Vec<Value> = state
@@ -442,6 +458,7 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
                 })
                 .count();
             snap.insert("therapists_available".into(), json!(available));
+            snap.insert("book".into(), book::views::today(viewer, state, now, None));
         }
         Viewer::Office | Viewer::Therapist(_) => {
             let rooms: Vec<Value> = state
@@ -470,6 +487,7 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
                 .map(service)
                 .collect();
             snap.insert("services".into(), Value::Array(services));
+            snap.insert("book".into(), book::views::today(viewer, state, now, None));
             if viewer == Viewer::Office {
                 let all_staff: Vec<Value> =
                     state.staff.values().map(|s| staff(s, now.day)).collect();

@@ -1,13 +1,14 @@
 //! Visit rules after creation: call (with the rotation), start, extend,
 //! finish, undo, leave, void.
 
+use super::book;
 use super::command::{VisitCall, VisitExtend, VisitReason};
 use super::decide::{
     optional_reason, presence_words, reason_text, room_ref, therapist_ref, visit_ref, Decided,
     Reply,
 };
 use super::event::Event;
-use super::rotation;
+use super::rotation::{self, Turns};
 use super::state::{Presence, Room, RoomStatus, Staff, State, Visit, VisitState};
 use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
 
@@ -35,7 +36,7 @@ fn wrong_state(v: &Visit, action: &str) -> DomainError {
     ))
 }
 
-fn room_has_space(room: &Room) -> bool {
+pub(super) fn room_has_space(room: &Room) -> bool {
     match room.status {
         RoomStatus::Available => true,
         RoomStatus::Held | RoomStatus::Occupied => {
@@ -45,20 +46,69 @@ fn room_has_space(room: &Room) -> bool {
     }
 }
 
-/// The free room `visit.call` picks: available, smallest that fits, longest free.
-fn pick_room(state: &State) -> Option<&Room> {
+/// The free room `visit.call` picks: available, smallest that fits, longest
+/// free, and (for a walk-in) not needed by the book before it would be done.
+fn pick_room<'a>(state: &'a State, guard: &WalkIn) -> Option<&'a Room> {
     state
         .rooms
         .values()
         .filter(|r| r.status == RoomStatus::Available)
+        .filter(|r| guard.room_clash(state, r.id).is_none())
         .min_by_key(|r| (r.capacity, r.status_since, r.id))
+}
+
+/// What keeps a walk-in out of the book: its length, cleanup and the
+/// buffer, from now. A booked visit has its own time and is not guarded.
+struct WalkIn {
+    now: i64,
+    minutes: u32,
+    cleanup_min: u32,
+    buffer_ms: i64,
+    booked: bool,
+}
+
+impl WalkIn {
+    fn for_visit(state: &State, v: &Visit, now: Now, rules: &Rules) -> WalkIn {
+        WalkIn {
+            now: now.ms,
+            minutes: v.service_minutes,
+            cleanup_min: v.cleanup_min,
+            buffer_ms: i64::from(rules.booking_buffer_min) * MINUTE_MS,
+            booked: state.booking_of_visit(v.id).is_some(),
+        }
+    }
+    fn clash<'a>(
+        &self,
+        state: &'a State,
+        therapist: Option<Id>,
+        room: Option<Id>,
+    ) -> Option<book::Clash<'a>> {
+        if self.booked {
+            return None;
+        }
+        let done = self.now + i64::from(self.minutes) * MINUTE_MS + self.buffer_ms;
+        let room_done = done + i64::from(self.cleanup_min) * MINUTE_MS;
+        book::walk_in_clash(state, therapist, room, self.now, done, room_done)
+    }
+    fn therapist_clash<'a>(&self, state: &'a State, t: Id) -> Option<book::Clash<'a>> {
+        self.clash(state, Some(t), None)
+    }
+    fn room_clash<'a>(&self, state: &'a State, r: Id) -> Option<book::Clash<'a>> {
+        self.clash(state, None, Some(r))
+    }
 }
 
 fn is_available_therapist(t: &Staff) -> bool {
     t.active && t.role == Role::Therapist && t.presence == Presence::Available
 }
 
-pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Decided, DomainError> {
+pub fn call(
+    state: &State,
+    actor: &Actor,
+    a: &VisitCall,
+    now: Now,
+    rules: &Rules,
+) -> Result<Decided, DomainError> {
     // Which therapist the caller asked for (a therapist calls for themself).
     let asked_therapist = match (actor, a.therapist_id) {
         (
@@ -99,10 +149,27 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
             }
             v
         }
-        None => head_of_queue(state, asked_therapist, now, a.room_id.is_some())?,
+        None => head_of_queue(state, asked_therapist, now, rules, a.room_id.is_some())?,
     };
+    let guard = WalkIn::for_visit(state, v, now, rules);
+    let booking = state.booking_of_visit(v.id);
 
-    let head = rotation::eligible(state, v, now.day).first().map(|t| t.id);
+    // The rotation's head among those the book leaves free for this walk-in;
+    // the others keep their place and the ack says why they were passed.
+    let mut skipped: Vec<(Id, String)> = Vec::new();
+    let head = rotation::eligible(state, v, now.day)
+        .into_iter()
+        .find(|t| match guard.therapist_clash(state, t.id) {
+            Some(c) => {
+                skipped.push((
+                    t.id,
+                    format!("{} is booked: {}", t.name, book::clash_words(state, &c)),
+                ));
+                false
+            }
+            None => true,
+        })
+        .map(|t| t.id);
     let (therapist_id, is_request) = match (asked_therapist, v.requested_therapist) {
         (Some(t), Some(r)) => (t, t == r),
         (Some(t), None) => (t, false),
@@ -131,12 +198,21 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
         (None, None) => match head {
             Some(t) => (t, false),
             None => {
-                let no_room = a.room_id.is_none() && pick_room(state).is_none();
+                let no_room = a.room_id.is_none() && pick_room(state, &guard).is_none();
                 return Err(conflict(missing_message(state, v, true, no_room)));
             }
         },
     };
     let t = therapist_ref(state, therapist_id, "therapist_id")?;
+    if let Some(c) = guard.therapist_clash(state, t.id) {
+        return Err(conflict(format!(
+            "{} is booked: {}; {} ({} min) would not be done by then",
+            t.name,
+            book::clash_words(state, &c),
+            v.number,
+            v.service_minutes
+        )));
+    }
     let needed = rotation::skills_needed(state, v);
     if !rotation::has_skills(t, &needed) {
         return Err(conflict(format!(
@@ -193,7 +269,9 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
         }
     };
 
-    let room = match a.room_id {
+    // A booked visit goes to its booked room unless the caller names one.
+    let room_id = a.room_id.or(booking.map(|b| b.room_id));
+    let room = match room_id {
         Some(id) => {
             let r = room_ref(state, id)?;
             if !room_has_space(r) {
@@ -203,16 +281,28 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
                     r.status.as_str().replace('_', " ")
                 )));
             }
+            if let Some(c) = guard.room_clash(state, r.id) {
+                return Err(conflict(format!(
+                    "room {} is booked: {}; {} would not be done by then",
+                    r.name,
+                    book::clash_words(state, &c),
+                    v.number
+                )));
+            }
             r
         }
-        None => match pick_room(state) {
+        None => match pick_room(state, &guard) {
             Some(r) => r,
             None => return Err(conflict(missing_message(state, v, false, true))),
         },
     };
 
-    let turn = if is_request && !a.count_turn.unwrap_or(false) {
-        0.0
+    let counts = match booking {
+        Some(_) => a.count_turn.unwrap_or(rules.booking_counts_turn),
+        None => a.count_turn.unwrap_or(false),
+    };
+    let turn = if is_request && !counts {
+        Turns::ZERO
     } else {
         rotation::turn_weight(state, v)
     };
@@ -225,7 +315,10 @@ pub fn call(state: &State, actor: &Actor, a: &VisitCall, now: Now) -> Result<Dec
             day: now.day,
             override_reason,
         }],
-        reply: Reply::Visit(v.id),
+        reply: Reply::Called {
+            visit_id: v.id,
+            skipped,
+        },
     })
 }
 
@@ -245,15 +338,42 @@ fn missing_message(state: &State, v: &Visit, no_therapist: bool, no_room: bool) 
 
 /// The first waiting visit that can be called now (for `therapist` if given):
 /// a visit asking for someone busy waits for them and does not block the rest.
-fn head_of_queue(
-    state: &State,
+fn head_of_queue<'a>(
+    state: &'a State,
     therapist: Option<Id>,
     now: Now,
+    rules: &Rules,
     room_named: bool,
-) -> Result<&Visit, DomainError> {
+) -> Result<&'a Visit, DomainError> {
+    // Checked-in bookings whose time has come go first, in booked order,
+    // when their therapist and room are ready for them.
+    let mut due: Vec<(&Visit, &book::Booking)> = state
+        .waiting()
+        .filter_map(|v| state.booking_of_visit(v.id).map(|b| (v, b)))
+        .filter(|(_, b)| b.start_ms <= now.ms)
+        .collect();
+    due.sort_by_key(|(_, b)| (b.start_ms, b.id));
+    for (v, b) in due {
+        if therapist.is_some_and(|t| t != b.therapist_id) {
+            continue;
+        }
+        let ready = state
+            .staff
+            .get(&b.therapist_id)
+            .is_some_and(is_available_therapist)
+            && (room_named || state.rooms.get(&b.room_id).is_some_and(room_has_space));
+        if ready {
+            return Ok(v);
+        }
+    }
     let mut any = false;
     for v in state.waiting() {
         any = true;
+        // A booked visit waits for its time (or is called by name).
+        if state.booking_of_visit(v.id).is_some() {
+            continue;
+        }
+        let guard = WalkIn::for_visit(state, v, now, rules);
         match (v.requested_therapist, therapist) {
             (Some(r), Some(t)) if r != t => continue,
             (Some(r), None) => {
@@ -272,12 +392,27 @@ fn head_of_queue(
                 }
             }
             (None, None) => {
-                if !rotation::eligible(state, v, now.day).is_empty() {
+                let eligible = rotation::eligible(state, v, now.day);
+                if eligible
+                    .iter()
+                    .any(|t| guard.therapist_clash(state, t.id).is_none())
+                {
                     return Ok(v);
                 }
                 // A room the caller named is checked later, not "missing".
-                let no_room = !room_named && pick_room(state).is_none();
-                return Err(conflict(missing_message(state, v, true, no_room)));
+                let no_room = !room_named && pick_room(state, &guard).is_none();
+                let mut message = missing_message(state, v, true, no_room);
+                if let Some(c) = eligible
+                    .first()
+                    .and_then(|t| guard.therapist_clash(state, t.id).map(|c| (t, c)))
+                {
+                    message = format!(
+                        "{message}: {} is booked ({})",
+                        c.0.name,
+                        book::clash_words(state, &c.1)
+                    );
+                }
+                return Err(conflict(message));
             }
         }
     }

@@ -717,10 +717,31 @@ pub fn identify_in_state(
             me: json!({"role": "monitor", "device": views::device(d)}),
         });
     }
-    let v = state
+    let Some(v) = state
         .visits
         .values()
-        .find(|v| auth::hashes_equal(&v.customer_token_hash, token_hash))?;
+        .find(|v| auth::hashes_equal(&v.customer_token_hash, token_hash))
+    else {
+        // A booking's link, before check-in (after it, the visit has the
+        // same token and was found above). It lasts until a day after the
+        // booking's time, or until a cancelled or missed one is a day old.
+        let b = state
+            .bookings
+            .values()
+            .find(|b| auth::hashes_equal(&b.customer_token_hash, token_hash))?;
+        let until = b.start_ms.max(b.state_since) + BOOKING_LINK_GRACE_MS;
+        if now_ms > until {
+            return None;
+        }
+        return Some(Identity {
+            actor: Actor::BookingCustomer { booking_id: b.id },
+            role: Role::Customer,
+            viewer: Viewer::BookingCustomer(b.id),
+            session: None,
+            expires_at: None,
+            me: json!({"role": "customer", "booking_id": b.id, "number": b.number}),
+        });
+    };
     let expired = v.state.is_terminal()
         && v.ended_at
             .is_some_and(|end| now_ms - end > receipt_grace_ms);
@@ -736,6 +757,10 @@ pub fn identify_in_state(
         me: json!({"role": "customer", "visit_id": v.id, "number": v.number}),
     })
 }
+
+/// How long a booking's link keeps working after its time (or after it was
+/// cancelled or missed).
+const BOOKING_LINK_GRACE_MS: i64 = 24 * 3_600_000;
 
 /// The identity for the admin token.
 pub fn admin_identity() -> Identity {
@@ -782,7 +807,7 @@ mod tests {
             finished_at: None,
             ended_at,
             extended_min: 0,
-            turn_taken: 0.0,
+            turn_taken: crate::domain::rotation::Turns::ZERO,
             override_reason: None,
             reason: None,
             overtime: false,

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::domain::event::Event;
 use crate::domain::state::{RecordKey, State, VisitState};
 use crate::domain::views::{self, Viewer};
-use crate::domain::{rotation, Id, Now, Role};
+use crate::domain::{book, rotation, Id, Now, Role};
 use crate::writer::{Committed, Subscriber};
 
 use super::socketio;
@@ -41,6 +41,8 @@ pub enum Audience {
     Monitors,
     /// The customer of one visit.
     Customer(Id),
+    /// The customer of one booking (through its link, before check-in).
+    BookingCustomer(Id),
     /// Admins only.
     Admins,
     /// One staff member (e.g. a cashier and their own drawer).
@@ -59,6 +61,7 @@ impl Audience {
             (Audience::TherapistsExcept(ids), Viewer::Therapist(me)) => !ids.contains(&me),
             (Audience::Monitors, Viewer::Monitor) => true,
             (Audience::Customer(id), Viewer::Customer(mine)) => *id == mine,
+            (Audience::BookingCustomer(id), Viewer::BookingCustomer(mine)) => *id == mine,
             _ => false,
         }
     }
@@ -254,6 +257,31 @@ pub fn render(
                         }
                     }
                 }
+                RecordKey::Booking(id) => booking_frames(state, *id, seq, now, &mut frames),
+                RecordKey::Shift(therapist, date) => {
+                    let shift = match state.shift(*therapist, *date) {
+                        Some(s) => book::views::shift(s),
+                        None => json!({
+                            "therapist_id": therapist,
+                            "date": book::time::date_words(*date),
+                            "off": true,
+                        }),
+                    };
+                    frames.push((
+                        Audience::Staff,
+                        frame("shift.updated", &with_seq(seq, "shift", shift)),
+                    ));
+                }
+                RecordKey::Block(id) => {
+                    let block = match state.blocks.get(id) {
+                        Some(b) => book::views::block(b),
+                        None => json!({ "id": id, "removed": true }),
+                    };
+                    frames.push((
+                        Audience::Staff,
+                        frame("block.updated", &with_seq(seq, "block", block)),
+                    ));
+                }
                 RecordKey::Session(_) | RecordKey::Counters => {}
             }
         }
@@ -277,6 +305,24 @@ pub fn render(
                         "message": message,
                     });
                     frames.push((Audience::Staff, frame("alert", &alert)));
+                }
+            }
+            Event::BookingLate {
+                booking_id,
+                message,
+            } => {
+                let b = state.bookings.get(booking_id);
+                let alert = json!({
+                    "seq": seq,
+                    "kind": "booking_late",
+                    "booking_id": booking_id,
+                    "visit_id": b.and_then(|b| b.visit_id),
+                    "room_id": b.map(|b| b.room_id),
+                    "message": message,
+                });
+                frames.push((Audience::Office, frame("alert", &alert)));
+                if let Some(b) = b {
+                    frames.push((Audience::Therapist(b.therapist_id), frame("alert", &alert)));
                 }
             }
             Event::SessionClosed { token_hash } => {
@@ -403,6 +449,43 @@ fn visit_frames(state: &State, id: Id, seq: u64, frames: &mut Vec<(Audience, Utf
     );
     put(Viewer::Monitor, Audience::Monitors, frames);
     put(Viewer::Customer(v.id), Audience::Customer(v.id), frames);
+}
+
+fn booking_frames(
+    state: &State,
+    id: Id,
+    seq: u64,
+    now: Now,
+    frames: &mut Vec<(Audience, Utf8Bytes)>,
+) {
+    let Some(b) = state.bookings.get(&id) else {
+        return;
+    };
+    let mut put = |viewer: Viewer, to: Audience| {
+        if let Some(view) = book::views::booking_for(viewer, b, state, now) {
+            frames.push((
+                to,
+                frame("booking.updated", &with_seq(seq, "booking", view)),
+            ));
+        }
+    };
+    put(Viewer::Office, Audience::Office);
+    put(
+        Viewer::Therapist(b.therapist_id),
+        Audience::Therapist(b.therapist_id),
+    );
+    put(
+        Viewer::Therapist(Id::MAX),
+        Audience::TherapistsExcept(vec![b.therapist_id]),
+    );
+    put(Viewer::Monitor, Audience::Monitors);
+    put(
+        Viewer::BookingCustomer(b.id),
+        Audience::BookingCustomer(b.id),
+    );
+    if let Some(v) = b.visit_id {
+        put(Viewer::Customer(v), Audience::Customer(v));
+    }
 }
 
 fn queue_frames(state: &State, seq: u64, now: Now, frames: &mut Vec<(Audience, Utf8Bytes)>) {

@@ -101,16 +101,33 @@ impl Hub {
                 a.token_hash = auth::hash_token(&t);
                 token = Some(t);
             }
+            Command::BookingCreate(a) => {
+                let t = auth::new_token();
+                a.token_hash = auth::hash_token(&t);
+                token = Some(t);
+            }
             _ => {}
         }
-        let is_visit = matches!(command, Command::VisitCreate(_));
+        let link = match &command {
+            Command::VisitCreate(_) => Some("/t/"),
+            Command::BookingCreate(_) => Some("/b/"),
+            _ => None,
+        };
         let mut data = self.writer.execute(actor, command).await?;
         if let (Some(t), Value::Object(map)) = (token, &mut data) {
-            if is_visit {
-                map.insert("customer_url".into(), json!(format!("/t/{t}")));
-                map.insert("customer_token".into(), json!(t));
-            } else {
-                map.insert("token".into(), json!(t));
+            match link {
+                Some(prefix) => {
+                    // A retried booking (same request_id) answers with the
+                    // first booking, whose link was shown the first time:
+                    // the token made for the retry is not its token.
+                    if map.get("retried") != Some(&Value::Bool(true)) {
+                        map.insert("customer_url".into(), json!(format!("{prefix}{t}")));
+                        map.insert("customer_token".into(), json!(t));
+                    }
+                }
+                None => {
+                    map.insert("token".into(), json!(t));
+                }
             }
         }
         Ok(data)

@@ -7,7 +7,7 @@
 //!
 //! Routes: `/`, `/monitor`, `/therapist`, `/cashier`, `/admin`,
 //! `/t/{token}` (the customer's ticket; the token is read by the page's
-//! script from the path) and `/assets/{name}`. Every response carries an
+//! script from the path), `/b/{token}` (the customer's booking, the same way) and `/assets/{name}`. Every response carries an
 //! `ETag` and `Cache-Control: no-cache`, so a browser revalidates cheaply and
 //! never keeps an asset of an older binary.
 
@@ -52,8 +52,11 @@ pub static ASSETS: &[Asset] = &[
     embed!("monitor.js", "assets/monitor.js", JS),
     embed!("therapist.js", "assets/therapist.js", JS),
     embed!("cashier.js", "assets/cashier.js", JS),
+    embed!("book.js", "assets/book.js", JS),
+    embed!("shifts.js", "assets/shifts.js", JS),
     embed!("admin.js", "assets/admin.js", JS),
     embed!("ticket.js", "assets/ticket.js", JS),
+    embed!("booking.js", "assets/booking.js", JS),
     embed!("qr.js", "assets/qr.js", JS),
     embed!("socket.io.min.js", "vendor/socket.io.min.js", JS),
     embed!(
@@ -77,6 +80,7 @@ pub static PAGES: &[Asset] = &[
     embed!("/cashier", "pages/cashier.html", HTML),
     embed!("/admin", "pages/admin.html", HTML),
     embed!("/t/", "pages/ticket.html", HTML),
+    embed!("/b/", "pages/booking.html", HTML),
 ];
 
 /// Scripts only from the hub itself; WebSocket to the hub; QR codes and
@@ -105,6 +109,7 @@ pub fn routes() -> Router<Arc<Hub>> {
             get(|h: HeaderMap| async move { page("/admin", &h) }),
         )
         .route("/t/{token}", get(ticket))
+        .route("/b/{token}", get(booking))
         .route("/assets/{name}", get(asset))
 }
 
@@ -196,6 +201,11 @@ async fn ticket(Path(_token): Path<String>, headers: HeaderMap) -> Response {
     // The page reads its token from the path; the page itself is the same
     // for every customer and is not stored by caches along the way.
     serve(PAGES, "/t/", &headers, "no-store")
+}
+
+async fn booking(Path(_token): Path<String>, headers: HeaderMap) -> Response {
+    // As the ticket: one page for every booking, its token read from the path.
+    serve(PAGES, "/b/", &headers, "no-store")
 }
 
 async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {

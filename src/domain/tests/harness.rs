@@ -142,9 +142,15 @@ impl Floor {
         let before = self.state.clone();
         match decide(&self.state, actor, command, self.now, &self.rules) {
             Ok(decided) => {
-                // Only a retried checkout is answered without a new event.
+                // Only a retry (checkout, booking) or a question is
+                // answered without a new event.
                 assert!(
-                    !decided.events.is_empty() || matches!(command, Command::VisitCheckout(_)),
+                    !decided.events.is_empty()
+                        || command.is_read_only()
+                        || matches!(
+                            command,
+                            Command::VisitCheckout(_) | Command::BookingCreate(_)
+                        ),
                     "{} was accepted without an event",
                     command.name()
                 );
@@ -261,7 +267,7 @@ impl Floor {
         self.visit(id).state
     }
     pub fn turns(&self, id: Id) -> f64 {
-        self.staff(id).turns_on(self.now.day)
+        self.staff(id).turns_on(self.now.day).as_f64()
     }
 
     /// The actor of a staff member (with their current role).

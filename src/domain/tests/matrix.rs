@@ -23,6 +23,9 @@ struct Ids {
     thai: u64,
     lobby: u64,
     visit: u64,
+    /// A booking of Tess (see `scenario`), and Tess's own block.
+    booking: u64,
+    block: u64,
 }
 
 /// A floor where `name`, sent by anyone allowed to, makes sense.
@@ -78,6 +81,42 @@ fn scenario(name: &str) -> (Floor, Ids) {
         .expect("decodes");
         f.run(&ADMIN, pay);
     }
+    // The book: Tess and Otto work today and on the 28th; Tess has a block
+    // tonight and a booking (today at 10:00, or on the 28th for a cancel,
+    // which a customer may make only 24 h ahead; at 08:15 for a no-show).
+    let (mut booking, mut block) = (0, 0);
+    if name.starts_with("booking.") || name.starts_with("block.") || name == "schedule.set" {
+        for date in ["2026-11-26", "2026-11-28"] {
+            for t in [tess, otto] {
+                f.run(
+                    &ADMIN,
+                    book_cmd(
+                        "schedule.set",
+                        json!({"therapist_id": t, "date": date, "start": "08:00", "end": "20:00"}),
+                    ),
+                );
+            }
+        }
+        f.run(&ADMIN, book_cmd("block.create", json!({"therapist_id": tess, "start": "2026-11-26T19:00", "end": "2026-11-26T20:00", "reason": "training"})));
+        block = f.state.blocks.keys().copied().max().unwrap_or(0);
+        let start = match name {
+            "booking.cancel" => "2026-11-28T10:00",
+            "booking.no_show" => "2026-11-26T08:15",
+            _ => "2026-11-26T10:00",
+        };
+        let mut create = book_cmd(
+            "booking.create",
+            json!({"start": start, "service_ids": [thai], "therapist_id": tess, "room_id": jade, "customer_name": "Bea", "phone": "+1 555 0101"}),
+        );
+        if let Command::BookingCreate(c) = &mut create {
+            c.token_hash = "booking-token-hash".into();
+        }
+        f.run(&ADMIN, create);
+        booking = f.state.bookings.keys().copied().max().unwrap_or(0);
+        if name == "booking.no_show" {
+            f.advance(20);
+        }
+    }
     match name {
         "visit.start" | "visit.undo" => f.call_to(visit, tess, lotus),
         "visit.finish" | "visit.extend" => {
@@ -96,8 +135,14 @@ fn scenario(name: &str) -> (Floor, Ids) {
         thai,
         lobby,
         visit,
+        booking,
+        block,
     };
     (f, ids)
+}
+
+fn book_cmd(name: &str, args: Value) -> Command {
+    Command::decode(name, args).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// The wire arguments of a well-formed `name` in its scenario.
@@ -145,6 +190,21 @@ fn wire_args(name: &str, ids: &Ids) -> Value {
         "drawer.open" => json!({"float_cents": 20_000}),
         "drawer.move" => json!({"kind": "pay_in", "amount_cents": 500, "note": "coins"}),
         "drawer.close" => json!({"counted": {"cash": 10_000, "card": 0}}),
+        "schedule.set" => {
+            json!({"therapist_id": ids.otto, "date": "2026-11-27", "start": "09:00", "end": "17:00"})
+        }
+        "block.create" => {
+            json!({"therapist_id": ids.tess, "start": "2026-11-26T17:00", "end": "2026-11-26T18:00", "reason": "dentist"})
+        }
+        "block.remove" => json!({"block_id": ids.block}),
+        "booking.availability" => json!({"date": "2026-11-26", "service_ids": [ids.thai]}),
+        "booking.create" => {
+            json!({"start": "2026-11-26T12:00", "service_ids": [ids.thai], "customer_name": "Ben", "phone": "+1 555 0102", "request_id": "b-1"})
+        }
+        "booking.move" => json!({"booking_id": ids.booking, "start": "2026-11-26T13:00"}),
+        "booking.cancel" => json!({"booking_id": ids.booking, "reason": "changed plans"}),
+        "booking.check_in" | "booking.no_show" => json!({"booking_id": ids.booking}),
+        "booking.list" => json!({"date": "2026-11-26"}),
         other => panic!("no arguments for {other}: add it to the matrix"),
     }
 }
@@ -157,6 +217,7 @@ fn command(name: &str, ids: &Ids) -> Command {
         Command::StaffCreate(c) => c.pin_hash = "$argon2id$newbie".into(),
         Command::DevicePair(c) => c.token_hash = "device-token-hash".into(),
         Command::VisitCreate(c) => c.token_hash = "customer-token-hash".into(),
+        Command::BookingCreate(c) => c.token_hash = "another-booking-token-hash".into(),
         _ => {}
     }
     assert_eq!(cmd.name(), name);
@@ -171,12 +232,22 @@ fn actors(ids: &Ids) -> Vec<(Actor, Role)> {
         (staff_actor(ids.cashier, Role::Cashier), Role::Cashier),
         (staff_actor(ids.tess, Role::Therapist), Role::Therapist),
         (Actor::Device { id: ids.lobby }, Role::Monitor),
-        (
-            Actor::Customer {
-                visit_id: ids.visit,
-            },
-            Role::Customer,
-        ),
+        // A customer of the booking where there is one, else of the visit.
+        if ids.booking != 0 {
+            (
+                Actor::BookingCustomer {
+                    booking_id: ids.booking,
+                },
+                Role::Customer,
+            )
+        } else {
+            (
+                Actor::Customer {
+                    visit_id: ids.visit,
+                },
+                Role::Customer,
+            )
+        },
     ]
 }
 
@@ -238,6 +309,9 @@ fn the_table_matches_the_protocol() {
                 vec![Admin, Cashier, Therapist]
             }
             "visit.create" | "visit.leave" | "visit.checkout" | "report.day" => office.to_vec(),
+            "block.create" | "block.remove" | "booking.list" => vec![Admin, Cashier, Therapist],
+            "booking.cancel" => vec![Admin, Cashier, Customer],
+            n if n.starts_with("booking.") || n == "schedule.set" => office.to_vec(),
             n if n.starts_with("drawer.") => office.to_vec(),
             _ => vec![Admin],
         };

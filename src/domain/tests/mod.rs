@@ -6,6 +6,10 @@
 //! each event with the next `seq`) and checks on every applied event that
 //! `State::touched` covers what `apply` changed.
 
+mod book;
+mod book_sim;
+mod books;
+mod books_day;
 mod harness;
 mod matrix;
 mod money;

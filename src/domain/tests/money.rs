@@ -7,6 +7,7 @@ use serde_json::json;
 use super::harness::*;
 use crate::domain::money::{Method, PerMethod};
 use crate::domain::report::{day_report, to_csv};
+use crate::domain::rotation::Turns;
 use crate::domain::state::VisitState;
 use crate::domain::{Actor, Command, ErrorCode, Id, Role};
 
@@ -346,24 +347,61 @@ fn void_before_payment_refund_and_retip_after() {
         ErrorCode::Invalid,
         &["6000"],
     );
+    // A cash sale is refunded in cash, from the admin's own open drawer.
     s.f.refuse(
         &ADMIN,
         cmd(
             "visit.refund",
-            json!({"visit_id": paid, "amount_cents": 100, "method": "cash", "reason": "x"}),
+            json!({"visit_id": paid, "amount_cents": 100, "method": "card", "reason": "x"}),
+        ),
+        ErrorCode::Conflict,
+        &["tender it was paid with"],
+    );
+    s.f.refuse(
+        &ADMIN,
+        cmd(
+            "visit.refund",
+            json!({"visit_id": paid, "amount_cents": 100, "reason": "x"}),
         ),
         ErrorCode::Conflict,
         &["drawer"],
     );
+    s.f.run(&ADMIN, cmd("drawer.open", json!({"float_cents": 1_500})));
+    s.f.refuse(
+        &ADMIN,
+        cmd(
+            "visit.refund",
+            json!({"visit_id": paid, "amount_cents": 2_000, "reason": "x"}),
+        ),
+        ErrorCode::Conflict,
+        &["1500 cents in cash"],
+    );
     let before = s.f.visit(paid).checkout.clone();
-    s.f.run(&ADMIN, cmd("visit.refund", json!({"visit_id": paid, "amount_cents": 2_000, "method": "card", "reason": "oil allergy"})));
     s.f.run(
         &ADMIN,
         cmd(
             "visit.refund",
-            json!({"visit_id": paid, "amount_cents": 4_000, "method": "card", "reason": "full"}),
+            json!({"visit_id": paid, "amount_cents": 1_500, "reason": "oil allergy"}),
         ),
     );
+    assert_eq!(s.f.visit(paid).refunds[0].method, Method::Cash);
+    // The admin may say otherwise: the rest back to a card, from no drawer.
+    s.f.run(
+        &ADMIN,
+        cmd(
+            "visit.refund",
+            json!({"visit_id": paid, "amount_cents": 4_500, "method": "card", "other_tender": true, "reason": "full"}),
+        ),
+    );
+    assert_eq!(s.f.visit(paid).refunds[1].drawer_id, None);
+    let admin_drawer =
+        s.f.state
+            .drawers
+            .values()
+            .find(|d| d.owner.is_none())
+            .expect("admin drawer");
+    assert_eq!(admin_drawer.expected().cash, 0);
+    assert_eq!(admin_drawer.expected().card, 0);
     s.f.refuse(
         &ADMIN,
         cmd(
@@ -538,10 +576,13 @@ fn the_books_balance_for_any_seeded_day() {
             mut drops,
         ) = (10_000i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64, 0i64);
         let mut other_in = PerMethod::default();
-        let mut other_refunds = PerMethod::default();
         let mut tips_taken = 0i64;
         let mut paid: Vec<Id> = Vec::new();
-        s.f.run(&ADMIN, cmd("drawer.open", json!({"float_cents": 0})));
+        let admin_float = 20_000i64;
+        s.f.run(
+            &ADMIN,
+            cmd("drawer.open", json!({"float_cents": admin_float})),
+        );
         for step in 0..300 {
             match rng.below(6) {
                 0 | 1 => {
@@ -575,13 +616,20 @@ fn the_books_balance_for_any_seeded_day() {
                 }
                 2 if !paid.is_empty() => {
                     let v = paid[rng.below(paid.len() as u64) as usize];
-                    let left = s.f.visit(v).refundable_cents();
+                    // Back in a tender it was paid with; cash from the
+                    // admin's drawer (never more than it holds), other
+                    // tenders from no drawer at all.
+                    let method = Method::ALL[rng.below(4) as usize];
+                    let mut left = s.f.visit(v).refundable_in(method);
+                    if method == Method::Cash {
+                        left = left.min(s.drawer_of(&ADMIN).expected().cash);
+                    }
                     if left > 0 {
                         let amount = 1 + rng.below(left as u64) as i64;
-                        let method = Method::ALL[rng.below(4) as usize];
-                        // Refunds come from the admin's drawer, not the cashier's.
                         s.f.run(&ADMIN, cmd("visit.refund", json!({"visit_id": v, "amount_cents": amount, "method": method.as_str(), "reason": "seeded"})));
-                        let _ = (&mut cash_refunds, &mut other_refunds);
+                        if method == Method::Cash {
+                            cash_refunds += amount;
+                        }
                     }
                 }
                 3 if !paid.is_empty() => {
@@ -626,10 +674,10 @@ fn the_books_balance_for_any_seeded_day() {
                     }
                 }
             }
-            // After every step: the cashier's drawer balances, computed independently.
+            // After every step: the cashier's drawer balances, computed
+            // independently; refunds never touch it.
             let d = s.drawer_of(&c);
-            let expected_cash =
-                float + cash_in - change - cash_refunds + pay_in - pay_out - tip_out - drops;
+            let expected_cash = float + cash_in - change + pay_in - pay_out - tip_out - drops;
             assert_eq!(
                 d.expected().cash,
                 expected_cash,
@@ -638,10 +686,18 @@ fn the_books_balance_for_any_seeded_day() {
             for m in [Method::Card, Method::Voucher, Method::Other] {
                 assert_eq!(
                     d.expected().get(m),
-                    other_in.get(m) - other_refunds.get(m),
+                    other_in.get(m),
                     "seed {seed} step {step}: {m:?}"
                 );
             }
+            let admin = s.drawer_of(&ADMIN).expected();
+            assert_eq!(
+                admin.cash,
+                admin_float - cash_refunds,
+                "seed {seed} step {step}"
+            );
+            assert!(admin.cash >= 0);
+            assert_eq!(admin.card + admin.voucher + admin.other, 0);
             // Tips allocated = tips taken, whatever the retips did.
             let allocated: i64 =
                 s.f.state
@@ -653,14 +709,17 @@ fn the_books_balance_for_any_seeded_day() {
                     .sum();
             assert_eq!(allocated, tips_taken, "seed {seed} step {step}: tips");
         }
-        // Revenue − refunds over all drawers = what the drawers expect beyond floats and moves.
+        // Revenue − cash refunds over all drawers = what the drawers expect
+        // beyond floats and moves (other refunds leave no drawer).
         let refunds: i64 =
             s.f.state
                 .visits
                 .values()
                 .flat_map(|v| v.refunds.iter())
+                .filter(|r| r.method == Method::Cash)
                 .map(|r| r.amount_cents)
                 .sum();
+        assert_eq!(refunds, cash_refunds);
         let revenue: i64 =
             s.f.state
                 .visits
@@ -676,7 +735,7 @@ fn the_books_balance_for_any_seeded_day() {
                 .sum();
         assert_eq!(
             expected_all,
-            revenue - refunds + float + pay_in - pay_out - tip_out - drops,
+            revenue - refunds + float + admin_float + pay_in - pay_out - tip_out - drops,
             "seed {seed}: all drawers"
         );
         float = 0;
@@ -756,8 +815,8 @@ fn the_day_report_matches_an_independent_computation() {
     let avg_wait = waits.iter().sum::<i64>() as f64 / waits.len() as f64 / 60_000.0;
     assert!((report.average_wait_min.expect("wait") - avg_wait).abs() < 1e-9);
     assert!((report.average_service_min.expect("service") - 60.0).abs() < 1e-9);
-    let turns: f64 = report.therapists.iter().map(|t| t.turns).sum();
-    assert!((turns - 40.0).abs() < 1e-9, "{turns}");
+    let turns: Turns = report.therapists.iter().map(|t| t.turns).sum();
+    assert_eq!(turns, Turns(40_000));
 
     // CSV, read back with a CSV reader.
     let text = to_csv(&report).expect("csv");
@@ -765,7 +824,7 @@ fn the_day_report_matches_an_independent_computation() {
     let rows: Vec<(String, String, String)> = reader
         .records()
         .map(|r| r.expect("row"))
-        .map(|r| (r[0].to_string(), r[1].to_string(), r[2].to_string()))
+        .map(|r| (r[0].to_string(), r[1].to_string(), r[3].to_string()))
         .collect();
     let get = |section: &str, key: &str| {
         rows.iter()

@@ -3,6 +3,7 @@
 use super::harness::*;
 use crate::domain::command::{ServiceCreate, VisitCall};
 use crate::domain::rotation;
+use crate::domain::rotation::Turns;
 use crate::domain::state::RoomStatus;
 use crate::domain::{Command, ErrorCode::*, Event, Role};
 
@@ -41,7 +42,7 @@ fn called_event(f: &Floor) -> (u64, f64, Option<String>) {
             turn,
             override_reason,
             ..
-        } => (*therapist_id, *turn, override_reason.clone()),
+        } => (*therapist_id, turn.as_f64(), override_reason.clone()),
         other => panic!("not a call: {other:?}"),
     }
 }
@@ -131,7 +132,7 @@ fn weighted_turns() {
     let (t, _) = f.call(v);
     assert_eq!(t, anna, "Anna is the only one free");
     assert_eq!(f.turns(anna), 5.5);
-    assert_eq!(f.visit(v).turn_taken, 3.5);
+    assert_eq!(f.visit(v).turn_taken, Turns(3_500));
 }
 
 #[test]
@@ -185,7 +186,7 @@ fn a_requested_therapist_takes_the_visit_without_a_turn() {
     let (_, turn, reason) = called_event(&f);
     assert_eq!((turn, reason), (0.0, None));
     assert_eq!(f.turns(cleo), 0.0);
-    assert_eq!(f.visit(v).turn_taken, 0.0);
+    assert_eq!(f.visit(v).turn_taken, Turns::ZERO);
     f.serve_rest(v);
     // Cleo kept her place by turns (0) but is now free the shortest time.
     assert_eq!(order(&f), vec![anna, ben, cleo]);
@@ -576,7 +577,11 @@ fn an_unserved_call_keeps_the_therapists_place() {
             crate::domain::state::Presence::Available,
             "{how}"
         );
-        assert_eq!(a.turns_on(f.now.day), 0.0, "{how}: the turn comes back");
+        assert_eq!(
+            a.turns_on(f.now.day),
+            Turns::ZERO,
+            "{how}: the turn comes back"
+        );
         assert_eq!(a.available_since, Some(T0 + MIN), "{how}: the place too");
         assert_eq!(order(&f), vec![anna, ben], "{how}");
         assert_eq!(next_walk_in(&mut f, plain), anna, "{how}");

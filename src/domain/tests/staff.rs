@@ -3,6 +3,7 @@
 
 use super::harness::*;
 use crate::domain::command::*;
+use crate::domain::rotation::Turns;
 use crate::domain::state::{Presence, VisitState};
 use crate::domain::{Command, ErrorCode::*, Role};
 
@@ -380,7 +381,7 @@ fn create_a_service() {
         (90, 15, 12_345)
     );
     assert_eq!(s.skill.as_deref(), Some("hot-stone"));
-    assert_eq!(s.turn_weight, 1.5);
+    assert_eq!(s.turn_weight, Turns(1_500));
     assert!(s.active);
     assert_eq!(d.reply["service"]["price_cents"], 12_345);
     // An empty skill is no skill; limits are inclusive.
@@ -463,7 +464,10 @@ fn update_a_service() {
         ),
         ("Thai deluxe", 75, 10, 9_900)
     );
-    assert_eq!((s.skill.as_deref(), s.turn_weight), (Some("thai"), 2.0));
+    assert_eq!(
+        (s.skill.as_deref(), s.turn_weight),
+        (Some("thai"), Turns(2_000))
+    );
     // `null` clears the skill, absent keeps it.
     f.run(&ADMIN, Command::ServiceUpdate(service_update(thai)));
     assert_eq!(f.service(thai).skill.as_deref(), Some("thai"));

@@ -2,6 +2,7 @@
 //! leave, void, and the cleanup and overtime timers.
 
 use super::harness::*;
+use crate::domain::rotation::Turns;
 use crate::domain::state::Presence;
 use crate::domain::state::RoomStatus;
 use crate::domain::state::VisitState::{self, *};
@@ -207,11 +208,11 @@ fn call_start_extend_finish() {
     assert_eq!(visit.therapist, Some(s.anna), "Anna clocked in first");
     assert_eq!(visit.room, Some(s.lotus), "the room free the longest");
     assert_eq!(visit.called_at, Some(called_at));
-    assert_eq!(visit.turn_taken, 1.0);
+    assert_eq!(visit.turn_taken, Turns::ONE);
     let anna = s.f.staff(s.anna);
     assert_eq!(anna.presence, Presence::Called);
     assert_eq!(anna.current_visit, Some(v));
-    assert_eq!(anna.turns_on(DAY1), 1.0);
+    assert_eq!(anna.turns_on(DAY1), Turns::ONE);
     let room = s.f.room(s.lotus);
     assert_eq!(room.status, RoomStatus::Held);
     assert_eq!(room.occupants, vec![v]);
@@ -357,11 +358,11 @@ fn undo_a_call_frees_room_and_therapist_and_gives_the_turn_back() {
         (visit.therapist, visit.room, visit.called_at),
         (None, None, None)
     );
-    assert_eq!(visit.turn_taken, 0.0);
+    assert_eq!(visit.turn_taken, Turns::ZERO);
     let anna = s.f.staff(s.anna);
     assert_eq!(anna.presence, Presence::Available);
     assert_eq!(anna.current_visit, None);
-    assert_eq!(anna.turns_on(DAY1), 0.0);
+    assert_eq!(anna.turns_on(DAY1), Turns::ZERO);
     assert_eq!(anna.available_since, anna_before.available_since);
     assert_eq!(anna.clocked_in_at, anna_before.clocked_in_at);
     assert_eq!(s.f.room_status(room), RoomStatus::Available);

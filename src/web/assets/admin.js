@@ -299,6 +299,7 @@
       renderServices();
       renderStaff();
       renderDevices();
+      Spa.Shifts.onStaff(Array.from(staff.values()));
     },
     on: {
       "room.updated": (p) => {
@@ -324,6 +325,7 @@
       },
     },
   });
+  Spa.Shifts.init();
   poll();
   setInterval(poll, 2000);
 })();

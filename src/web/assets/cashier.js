@@ -195,7 +195,8 @@
       key: "refund-" + v.id,
       fields: [
         { name: "amount", label: "Amount (up to " + Spa.money(left) + ")", type: "money", value: Spa.money(left) },
-        { name: "method", label: "Paid back as", type: "select", value: method, options: [["cash", "Cash"], ["card", "Card"], ["voucher", "Voucher"], ["other", "Other"]] },
+        { name: "method", label: "Paid back as (a refund goes back in the tender it was paid with)", type: "select", value: method, options: [["cash", "Cash (from your open drawer)"], ["card", "Card"], ["voucher", "Voucher"], ["other", "Other"]] },
+        { name: "other", label: "Pay back in a tender this visit was not paid with", type: "checkbox" },
         { name: "reason", label: "Reason (kept in the day report)" },
       ],
       submit: "Refund",
@@ -203,7 +204,9 @@
         const cents = Spa.parseMoney(f.amount);
         if (cents == null || cents <= 0) return "Enter the amount to pay back, e.g. 10.00.";
         if (!f.reason.trim()) return "Give a reason.";
-        return ["visit.refund", { visit_id: v.id, amount_cents: cents, method: f.method, reason: f.reason.trim() }];
+        const args = { visit_id: v.id, amount_cents: cents, method: f.method, reason: f.reason.trim() };
+        if (f.other) args.other_tender = true;
+        return ["visit.refund", args];
       },
     });
   }
@@ -376,7 +379,7 @@
     $("#co-discount").value = "";
     $("#co-discount-reason").value = "";
     $("#co-tip").value = "";
-    fill($("#co-payments"), payRowEl("cash", Spa.money(v.services_cents || 0)));
+    fill($("#co-payments"), payRowEl("cash", v.services_cents ? Spa.money(v.services_cents) : ""));
     Spa.clearError("checkout");
     renderTotals();
   }
@@ -386,13 +389,16 @@
     const t = totals();
     if (t.discount == null) return "The discount is not an amount (e.g. 5.00).";
     if (t.tip == null) return "The tip is not an amount (e.g. 5.00).";
-    if (!t.payments.length) return "Add a payment.";
-    const bad = t.payments.find((p) => p.amount == null || p.amount <= 0);
+    // A total of zero (a free service, a full discount) is checked out with
+    // no payment: rows left empty or at 0.00 are dropped then.
+    const given = t.due === 0 ? t.payments.filter((p) => p.text && p.amount !== 0) : t.payments;
+    if (!given.length && t.due !== 0) return "Add a payment.";
+    const bad = given.find((p) => p.amount == null || p.amount <= 0);
     if (bad) return "Every payment needs an amount above zero (e.g. 40.00).";
     const args = {
       visit_id: co.visit_id,
       request_id: co.request_id,
-      payments: t.payments.map((p) => (p.reference ? { method: p.method, amount_cents: p.amount, reference: p.reference } : { method: p.method, amount_cents: p.amount })),
+      payments: given.map((p) => (p.reference ? { method: p.method, amount_cents: p.amount, reference: p.reference } : { method: p.method, amount_cents: p.amount })),
     };
     if (t.tip) args.tip_cents = t.tip;
     if (t.discount) {
@@ -558,7 +564,8 @@
         h("div", {}, h("h3", { text: "By payment method" }), perMethodTable([["Revenue", r.revenue_by_method], ["Refunds", r.refunds_by_method]])),
         h("div", {}, h("h3", { text: "Visits by state" }), table([["State"], ["Visits", "num"]], states.map(([s, n]) => [Spa.words(s), String(n)])))),
       h("div", {}, h("h3", { text: "Services sold" }), table([["Service"], ["Sold", "num"], ["Revenue", "num"]], (r.services_sold || []).map((s) => [s.name, String(s.count), Spa.money(s.revenue_cents)]))),
-      h("div", {}, h("h3", { text: "Therapists" }), table([["Therapist"], ["Sessions", "num"], ["Turns", "num"], ["Tips", "num"]], (r.therapists || []).map((t) => [t.name, String(t.sessions), String(Math.round(t.turns * 10) / 10), Spa.money(t.tips_cents)]))),
+      h("div", {}, h("h3", { text: "Staff who served, took a turn or earned tips" }), table([["Name"], ["Role"], ["Sessions", "num"], ["Turns", "num"], ["Tips", "num"], ["of which re-splits", "num"]], (r.therapists || []).map((t) => [t.name, Spa.words(t.role || ""), String(t.sessions), String(Math.round(t.turns * 1000) / 1000), Spa.money(t.tips_cents), t.tip_corrections_cents ? Spa.money(t.tip_corrections_cents) : ""]))),
+      (r.tip_corrections || []).length ? h("div", {}, h("h3", { text: "Tip re-splits made this day" }), table([["Visit"], ["Therapist"], ["Moved", "num"], ["Reason"]], r.tip_corrections.flatMap((c) => c.changes.map((ch) => [c.number, ch.name, Spa.money(ch.delta_cents), c.reason])))) : null,
       h("div", {}, h("h3", { text: "Rooms" }), table([["Room"], ["Sessions", "num"], ["Occupied", "num"], ["Utilisation", "num"]], (r.rooms || []).map((x) => [x.name, String(x.sessions), mins(x.occupied_min), (Math.round(x.utilisation_percent * 10) / 10) + " %"]))),
       (r.drawers || []).length ? h("div", {}, h("h3", { text: "Drawers" }), (r.drawers || []).map((d) => h("div", {}, h("p", { class: "muted small", text: "Drawer " + d.drawer_id + (d.forced ? " (closed by force)" : "") }), perMethodTable([["Expected", d.expected], ["Counted", d.counted], ["Variance", d.variance]])))) : null);
   }
@@ -627,6 +634,7 @@
       (snap.rooms || []).forEach((r) => rooms.set(r.id, r));
       rotation = snap.rotation || [];
       queue = snap.queue || [];
+      Spa.Book.onSnapshot(snap);
       if (snap.drawer !== undefined) drawer = snap.drawer;
       else if (Array.isArray(snap.drawers)) {
         const mine = snap.me && snap.me.staff ? snap.me.staff.id : null;
@@ -669,8 +677,12 @@
         renderCheckinChoices();
       },
       "drawer.updated": (p) => setDrawer(p.drawer),
+      "booking.updated": (p) => Spa.Book.onBooking(p),
+      "shift.updated": () => Spa.Book.onSchedule(),
+      "block.updated": () => Spa.Book.onSchedule(),
       alert: (p) => alert(p),
     },
   });
+  Spa.Book.init();
   setInterval(() => conn && conn.ready && conn.sync(), 5 * 60000);
 })();

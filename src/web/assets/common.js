@@ -419,7 +419,7 @@
       return true;
     };
     const handlers = Object.assign({}, opts.on || {});
-    const names = new Set(Object.keys(handlers).concat(["seq", "room.updated", "therapist.updated", "visit.updated", "queue.updated", "service.updated", "staff.updated", "device.updated", "drawer.updated", "alert"]));
+    const names = new Set(Object.keys(handlers).concat(["seq", "room.updated", "therapist.updated", "visit.updated", "queue.updated", "service.updated", "staff.updated", "device.updated", "drawer.updated", "alert", "booking.updated", "shift.updated", "block.updated"]));
     for (const name of names) {
       socket.on(name, (payload) => {
         if (!track(payload)) return;

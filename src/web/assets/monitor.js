@@ -112,10 +112,24 @@
     $("#available").textContent = available == null ? "" : available === 1 ? "1 therapist free" : available + " therapists free";
   }
 
+  // Today's bookings as the hub gives a monitor (time, number, room; never
+  // a name): those starting within the next hour.
+  const booked = new Map();
+  function renderUpcoming() {
+    const now = conn ? conn.now() : Date.now();
+    const soon = Array.from(booked.values())
+      .filter((b) => b.state === "booked" || b.state === "checked_in")
+      .filter((b) => b.start >= now - 15 * 60000 && b.start <= now + 60 * 60000)
+      .sort((a, b) => a.start - b.start);
+    $("#upcoming-panel").hidden = !soon.length;
+    fill($("#upcoming"), soon.slice(0, 6).map((b) => h("li", {}, h("span", { class: "n", text: b.time + " " + b.number }), h("span", { class: "eta", text: b.room || "" }))));
+  }
+
   function render() {
     renderRooms();
     renderCalls();
     renderQueue();
+    renderUpcoming();
     renderHead();
   }
 
@@ -206,9 +220,15 @@
       queue = snap.queue || [];
       queueAt = Date.now();
       if (typeof snap.therapists_available === "number") available = snap.therapists_available;
+      booked.clear();
+      for (const b of (snap.book && snap.book.bookings) || []) booked.set(b.id, b);
       render();
     },
     on: {
+      "booking.updated": (p) => {
+        booked.set(p.booking.id, p.booking);
+        renderUpcoming();
+      },
       "room.updated": (p) => {
         if (p.room.removed) rooms.delete(p.room.id);
         else keepRoom(p.room);

@@ -178,6 +178,23 @@
     setTimeout(() => box.remove(), 60000);
   }
 
+  // My day: my shift, my bookings (with notes: they are mine), sessions
+  // done and my tips today.
+  let book = { bookings: [], shifts: [] };
+  function renderDay() {
+    if (me == null) return;
+    const shift = (book.shifts || []).find((s) => s.therapist_id === me);
+    $("#my-shift").textContent = shift ? shift.start + "–" + shift.end : "no shift today";
+    const mine = (book.bookings || []).filter((b) => b.therapist_id === me && b.state !== "cancelled");
+    fill($("#my-bookings"), mine.length ? mine.map((b) => h("li", {},
+      h("b", { text: b.time + " " + b.number }), " ", b.customer_name || "",
+      b.notes ? h("div", { class: "small warn", text: b.notes }) : null,
+      h("span", { class: "muted small", text: " · " + Spa.words(b.state) }))) : h("li", { class: "muted", text: "No bookings today." }));
+    const done = Array.from(visits.values()).filter((v) => v.therapist_id === me && (v.state === "awaiting_payment" || v.state === "closed"));
+    const tips = done.reduce((s, v) => s + ((v.receipt && v.receipt.my_tip_cents) || 0), 0);
+    $("#my-day-facts").textContent = done.length + " session(s) done · my tips " + Spa.money(tips);
+  }
+
   conn = Spa.staffPage(["therapist"], {
     onSnapshot: (snap) => {
       me = snap.me && snap.me.staff ? snap.me.staff.id : null;
@@ -191,9 +208,22 @@
       (snap.rooms || []).forEach((r) => rooms.set(r.id, r));
       rotation = snap.rotation || [];
       queue = snap.queue || [];
+      book = snap.book || { bookings: [], shifts: [] };
       render();
+      renderDay();
     },
     on: {
+      "booking.updated": (p) => {
+        const list = (book.bookings || []).filter((b) => b.id !== p.booking.id);
+        if (p.booking.date === (book.bookings[0] || p.booking).date) list.push(p.booking);
+        book.bookings = list.sort((a, b) => a.start - b.start);
+        renderDay();
+      },
+      "shift.updated": (p) => {
+        book.shifts = (book.shifts || []).filter((s) => !(s.therapist_id === p.shift.therapist_id && s.date === p.shift.date));
+        if (!p.shift.off) book.shifts.push(p.shift);
+        renderDay();
+      },
       "therapist.updated": (p) => {
         if (p.therapist) therapists.set(p.therapist.id, p.therapist);
         if (p.rotation) rotation = p.rotation;
