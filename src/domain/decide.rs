@@ -107,21 +107,30 @@ impl Reply {
             },
             Reply::Booking(id) => entity(
                 "booking",
-                state.bookings.get(id).map(book::views::booking_full),
+                state
+                    .bookings
+                    .get(id)
+                    .and_then(|b| book::views::booking_for(viewer, b, state, now)),
             ),
             Reply::BookingRetry(id) => json!({
-                "booking": state.bookings.get(id).map(book::views::booking_full),
+                "booking": state
+                    .bookings
+                    .get(id)
+                    .and_then(|b| book::views::booking_for(viewer, b, state, now)),
                 "retried": true,
             }),
             Reply::CheckedIn {
                 booking_id,
                 visit_id,
             } => json!({
-                "booking": state.bookings.get(booking_id).map(book::views::booking_full),
-                "visit": state.visits.get(visit_id).map(views::visit_full),
+                "booking": state
+                    .bookings
+                    .get(booking_id)
+                    .and_then(|b| book::views::booking_for(viewer, b, state, now)),
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_for(viewer, v)),
             }),
             Reply::Called { visit_id, skipped } => json!({
-                "visit": state.visits.get(visit_id).map(views::visit_full),
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_for(viewer, v)),
                 "skipped": skipped
                     .iter()
                     .map(|(t, why)| json!({"therapist_id": t, "reason": why}))
