@@ -1,21 +1,22 @@
 //! Credentials: token generation and hashing, the admin token, PIN hashing
-//! (argon2id), and the login lockout.
+//! (argon2id); the login lockout is in [`crate::lockout`].
 //!
 //! Tokens are 256 random bits, shown once, stored only as SHA-256 hashes
 //! (hex). A presented token is hashed and looked up by hash; the admin token
 //! is compared hash to hash in constant time.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{
+    Output, ParamsString, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A fresh random token (256 bits, URL-safe hex).
 pub fn new_token() -> String {
@@ -34,11 +35,17 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
+/// argon2id's memory for a PIN, in 1 KiB blocks: 8 MiB.
+pub const PIN_MEMORY_BLOCKS: u32 = 8 * 1024;
+
+fn pin_params() -> Params {
+    Params::new(PIN_MEMORY_BLOCKS, 2, 1, None).unwrap_or_default()
+}
+
 /// argon2id tuned to about 50 ms on a Raspberry Pi 4 (8 MiB, 2 passes);
 /// a few ms on a PC.
 fn argon2() -> Argon2<'static> {
-    let params = Params::new(8 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, pin_params())
 }
 
 /// Checks a PIN's shape: 4 to 12 digits.
@@ -66,6 +73,150 @@ pub fn verify_pin(pin: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {
         Ok(parsed) => argon2().verify_password(pin.as_bytes(), &parsed).is_ok(),
         Err(_) => false,
+    }
+}
+
+/// The working memory of one PIN check (8 MiB), allocated once and reused:
+/// argon2 would otherwise allocate it anew on whichever blocking thread runs
+/// the check, and the C allocator keeps such blocks per thread arena (so
+/// memory grew with every new thread and never came back).
+pub type PinMemory = Vec<Block>;
+
+pub fn new_pin_memory() -> PinMemory {
+    vec![Block::default(); PIN_MEMORY_BLOCKS as usize]
+}
+
+/// [`hash_pin`] in the given working memory.
+pub fn hash_pin_with(pin: &str, memory: &mut [Block]) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    let params = pin_params();
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| e.to_string())?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        hasher
+            .hash_password_into_with_memory(pin.as_bytes(), salt_bytes, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|e| e.to_string())?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(hash.to_string())
+}
+
+/// [`verify_pin`] in the given working memory. A hash that would need more
+/// memory than given (none this hub makes) is refused, never allocated for.
+pub fn verify_pin_with(pin: &str, hash: &str, memory: &mut [Block]) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params), Some(expected), Some(salt)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+        parsed.hash,
+        parsed.salt,
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::V0x13,
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    if params.block_count() > memory.len() {
+        return false;
+    }
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let mut out = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(pin.as_bytes(), salt_bytes, &mut out, &mut *memory)
+        .is_ok()
+        && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+}
+
+/// The places for PIN checks: at most `n` at once, each with its own
+/// working memory, allocated on first use and kept, so PIN checks take at
+/// most `n` × 8 MiB, whatever the load.
+pub struct PinChecks {
+    permits: Arc<Semaphore>,
+    memory: Mutex<Vec<PinMemory>>,
+}
+
+/// One place: its permit and its working memory (returned on drop).
+pub struct PinPlace {
+    _permit: OwnedSemaphorePermit,
+    checks: Arc<PinChecks>,
+    memory: PinMemory,
+}
+
+impl PinChecks {
+    pub fn new(places: usize) -> Arc<PinChecks> {
+        Arc::new(PinChecks {
+            permits: Arc::new(Semaphore::new(places.max(1))),
+            memory: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn place(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> PinPlace {
+        let memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_else(new_pin_memory);
+        PinPlace {
+            _permit: permit,
+            checks: self.clone(),
+            memory,
+        }
+    }
+
+    /// A place now, or `None` when all are taken.
+    pub fn try_place(self: &Arc<Self>) -> Option<PinPlace> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        Some(self.place(permit))
+    }
+
+    /// Waits for a place (`None` only if the semaphore was closed).
+    pub async fn place_when_free(self: &Arc<Self>) -> Option<PinPlace> {
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        Some(self.place(permit))
+    }
+}
+
+impl PinPlace {
+    pub fn verify(&mut self, pin: &str, hash: &str) -> bool {
+        verify_pin_with(pin, hash, &mut self.memory)
+    }
+
+    pub fn hash(&mut self, pin: &str) -> Result<String, String> {
+        hash_pin_with(pin, &mut self.memory)
+    }
+}
+
+impl Drop for PinPlace {
+    fn drop(&mut self) {
+        let memory = std::mem::take(&mut self.memory);
+        if memory.len() == PIN_MEMORY_BLOCKS as usize {
+            self.checks
+                .memory
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(memory);
+        }
     }
 }
 
@@ -113,87 +264,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-/// Failed-login counting: 5 failures for a name or an address lock it for
-/// 60 s. A success clears the name's count.
-pub struct Lockout {
-    inner: Mutex<HashMap<LockKey, Failures>>,
-    max_failures: u32,
-    lock_for: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum LockKey {
-    Name(String),
-    Addr(IpAddr),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Failures {
-    count: u32,
-    locked_until: Option<Instant>,
-}
-
-impl Default for Lockout {
-    fn default() -> Self {
-        Lockout::new(5, Duration::from_secs(60))
-    }
-}
-
-impl Lockout {
-    pub fn new(max_failures: u32, lock_for: Duration) -> Self {
-        Lockout {
-            inner: Mutex::new(HashMap::new()),
-            max_failures,
-            lock_for,
-        }
-    }
-
-    fn keys(name: &str, addr: IpAddr) -> [LockKey; 2] {
-        [LockKey::Name(name.to_lowercase()), LockKey::Addr(addr)]
-    }
-
-    /// Seconds left if the name or address is locked out.
-    pub fn locked(&self, name: &str, addr: IpAddr) -> Option<u64> {
-        let now = Instant::now();
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        Self::keys(name, addr)
-            .iter()
-            .filter_map(|k| map.get(k)?.locked_until)
-            .filter(|until| *until > now)
-            .map(|until| (until - now).as_secs().max(1))
-            .max()
-    }
-
-    pub fn failed(&self, name: &str, addr: IpAddr) {
-        let now = Instant::now();
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        // Keep the table small: forget entries whose lock ran out.
-        if map.len() > 10_000 {
-            map.retain(|_, f| f.locked_until.is_some_and(|u| u > now));
-        }
-        for key in Self::keys(name, addr) {
-            let entry = map.entry(key).or_insert(Failures {
-                count: 0,
-                locked_until: None,
-            });
-            if entry.locked_until.is_some_and(|u| u <= now) {
-                *entry = Failures {
-                    count: 0,
-                    locked_until: None,
-                };
-            }
-            entry.count += 1;
-            if entry.count >= self.max_failures {
-                entry.locked_until = Some(now + self.lock_for);
-            }
-        }
-    }
-
-    pub fn succeeded(&self, name: &str) {
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&LockKey::Name(name.to_lowercase()));
-    }
-}
+pub use crate::lockout::{Attempt, Locked, Lockout};
 
 #[cfg(test)]
 mod tests {
@@ -206,6 +277,53 @@ mod tests {
         assert!(verify_pin("1234", &h));
         assert!(!verify_pin("1235", &h));
         assert!(!verify_pin("1234", "not a hash"));
+    }
+
+    #[test]
+    fn pins_hash_and_verify_in_reused_memory() {
+        let mut memory = new_pin_memory();
+        let h = hash_pin_with("2468", &mut memory).expect("hash");
+        assert!(h.starts_with("$argon2id$v=19$m=8192,t=2,p=1$"), "{h}");
+        assert!(verify_pin("2468", &h), "the standard verifier agrees");
+        assert!(verify_pin_with("2468", &h, &mut memory));
+        assert!(!verify_pin_with("2469", &h, &mut memory));
+        let standard = hash_pin("1357").expect("hash");
+        assert!(verify_pin_with("1357", &standard, &mut memory));
+        assert!(!verify_pin_with("1357", "not a hash", &mut memory));
+        // A hash wanting more memory than a place has is refused, not
+        // allocated for.
+        let big = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(PIN_MEMORY_BLOCKS * 2, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"1357", &SaltString::encode_b64(&[7u8; 16]).expect("salt"))
+        .expect("hash")
+        .to_string();
+        assert!(verify_pin("1357", &big));
+        assert!(!verify_pin_with("1357", &big, &mut memory));
+    }
+
+    #[test]
+    fn pin_check_places_reuse_their_memory() {
+        let checks = PinChecks::new(2);
+        let mut a = checks.try_place().expect("first");
+        let b = checks.try_place().expect("second");
+        assert!(checks.try_place().is_none(), "only two at once");
+        let h = a.hash("2468").expect("hash");
+        assert!(a.verify("2468", &h));
+        drop(a);
+        drop(b);
+        assert_eq!(checks.memory.lock().expect("lock").len(), 2);
+        for _ in 0..5 {
+            let mut p = checks.try_place().expect("place");
+            assert!(p.verify("2468", &h));
+        }
+        assert_eq!(
+            checks.memory.lock().expect("lock").len(),
+            2,
+            "no new memory for later checks"
+        );
     }
 
     #[test]
@@ -224,24 +342,6 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(hashes_equal(&hash_token(&a), &hash_token(&a)));
         assert!(!hashes_equal(&hash_token(&a), &hash_token(&b)));
-    }
-
-    #[test]
-    fn five_failures_lock_name_and_address() {
-        let l = Lockout::new(5, Duration::from_secs(60));
-        let ip: IpAddr = "127.0.0.1".parse().expect("ip");
-        let other: IpAddr = "127.0.0.2".parse().expect("ip");
-        for _ in 0..4 {
-            l.failed("Mia", ip);
-        }
-        assert!(l.locked("mia", ip).is_none());
-        l.failed("Mia", ip);
-        assert!(
-            l.locked("mia", other).is_some(),
-            "name locked from any address"
-        );
-        assert!(l.locked("Ann", ip).is_some(), "address locked for any name");
-        assert!(l.locked("Ann", other).is_none());
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use log::LevelFilter;
 
+pub use access::AddrRule;
+
 use crate::lights::{parse_channels, BackendKind, ChannelPins};
 use crate::logging::LogTarget;
 
@@ -46,6 +48,22 @@ pub struct Config {
     pub session_hours: u64,
     /// How long a client may take to send CONNECT (PROTOCOL.md: 45 s).
     pub connect_timeout_ms: u64,
+    /// How long an HTTP request's headers, and then its body, may take.
+    pub request_timeout_ms: u64,
+    /// HTTP connections not yet upgraded, all addresses together.
+    pub max_http_connections: usize,
+    /// HTTP connections, and WebSockets before CONNECT, per address.
+    pub max_pending_per_address: usize,
+    /// Live connections per customer link, device token or staff session.
+    pub max_connections_per_token: usize,
+    /// The share of the budget customers cannot take.
+    pub staff_reserve_percent: u32,
+    /// PIN checks (argon2, 8 MiB each) at once; more get 503.
+    pub login_concurrency: usize,
+    /// Where the hub is reached (its origin is allowed to connect).
+    pub public_url: Option<String>,
+    /// Who may read `/healthz` and `/metrics`.
+    pub metrics_allow: Vec<AddrRule>,
     /// The book's settings.
     pub book: BookSettings,
 }
@@ -160,6 +178,51 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "SPA_GPIOCHIP",
         "",
         "GPIO chip for the gpiochip backend (e.g. /dev/gpiochip0)",
+    ),
+    (
+        "SPA_CONNECT_TIMEOUT_MS",
+        "45000",
+        "how long a new connection may take to send CONNECT",
+    ),
+    (
+        "SPA_REQUEST_TIMEOUT_MS",
+        "10000",
+        "how long an HTTP request's headers, then its body, may take",
+    ),
+    (
+        "SPA_MAX_HTTP_CONNECTIONS",
+        "256",
+        "HTTP connections not yet upgraded to WebSocket",
+    ),
+    (
+        "SPA_MAX_PENDING_PER_ADDRESS",
+        "32",
+        "HTTP connections, and WebSockets before CONNECT, per address",
+    ),
+    (
+        "SPA_MAX_CONNECTIONS_PER_TOKEN",
+        "16",
+        "live connections per customer link, device token or staff session",
+    ),
+    (
+        "SPA_STAFF_RESERVE_PERCENT",
+        "10",
+        "share of the budget customers cannot take",
+    ),
+    (
+        "SPA_LOGIN_CONCURRENCY",
+        "2",
+        "PIN checks at once (8 MiB each); more get 503",
+    ),
+    (
+        "SPA_PUBLIC_URL",
+        "",
+        "the URL the hub is reached at (its origin may connect)",
+    ),
+    (
+        "SPA_METRICS_ALLOW",
+        "private",
+        "who may read /healthz and /metrics: all, or addresses, CIDRs, loopback, private",
     ),
     ("SPA_BOOKING_GRID_MIN", "15", "bookings start on this grid"),
     (
@@ -321,6 +384,24 @@ fn check_origin(origin: &str) -> bool {
         && !rest.contains(char::is_whitespace)
 }
 
+/// The origin (`scheme://host[:port]`, lower case) of an http(s) URL.
+pub fn public_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty()
+        || authority.contains('@')
+        || authority.contains(char::is_whitespace)
+        || authority.contains('\\')
+    {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
 /// Checks that the data directory is usable: an existing directory we can
 /// list, or a path whose nearest existing parent is a directory.
 fn check_data_dir(key: &str, raw: &str) -> Result<PathBuf, ConfigError> {
@@ -467,6 +548,37 @@ impl Config {
         let sled_cache_mb = number(src, "SPA_SLED_CACHE_MB", 32u64, 4, 4096)?;
         let session_hours = number(src, "SPA_SESSION_HOURS", 12u64, 1, 24 * 30)?;
         let connect_timeout_ms = number(src, "SPA_CONNECT_TIMEOUT_MS", 45_000u64, 100, 600_000)?;
+        let request_timeout_ms = number(src, "SPA_REQUEST_TIMEOUT_MS", 10_000u64, 100, 600_000)?;
+        let max_http_connections = number(src, "SPA_MAX_HTTP_CONNECTIONS", 256usize, 8, 100_000)?;
+        let max_pending_per_address =
+            number(src, "SPA_MAX_PENDING_PER_ADDRESS", 32usize, 1, 100_000)?;
+        let max_connections_per_token =
+            number(src, "SPA_MAX_CONNECTIONS_PER_TOKEN", 16usize, 1, 100_000)?;
+        let staff_reserve_percent = number(src, "SPA_STAFF_RESERVE_PERCENT", 10u32, 0, 90)?;
+        let login_concurrency = number(src, "SPA_LOGIN_CONCURRENCY", 2usize, 1, 64)?;
+        let public_url = match src.get("SPA_PUBLIC_URL").map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => {
+                let origin = public_origin(raw).ok_or_else(|| {
+                    err(
+                        "SPA_PUBLIC_URL",
+                        raw,
+                        "an http or https URL such as http://spa-hub.local:5000",
+                    )
+                })?;
+                Some(origin)
+            }
+        };
+        let metrics_allow = match src.get("SPA_METRICS_ALLOW") {
+            None => access::default_rules(),
+            Some(raw) => access::parse(raw).map_err(|bad| {
+                err(
+                    "SPA_METRICS_ALLOW",
+                    raw,
+                    format!("all, or addresses, CIDR networks (192.168.1.0/24), loopback or private, separated by commas ({bad:?} is not one)"),
+                )
+            })?,
+        };
         Ok(Config {
             listen,
             data_dir,
@@ -487,6 +599,14 @@ impl Config {
             sled_cache_mb,
             session_hours,
             connect_timeout_ms,
+            request_timeout_ms,
+            max_http_connections,
+            max_pending_per_address,
+            max_connections_per_token,
+            staff_reserve_percent,
+            login_concurrency,
+            public_url,
+            metrics_allow,
             book: BookSettings::from(src)?,
         })
     }
@@ -583,12 +703,53 @@ impl Config {
                 "SPA_CONNECT_TIMEOUT_MS".into(),
                 self.connect_timeout_ms.to_string(),
             ),
+            (
+                "SPA_REQUEST_TIMEOUT_MS".into(),
+                self.request_timeout_ms.to_string(),
+            ),
+            (
+                "SPA_MAX_HTTP_CONNECTIONS".into(),
+                self.max_http_connections.to_string(),
+            ),
+            (
+                "SPA_MAX_PENDING_PER_ADDRESS".into(),
+                self.max_pending_per_address.to_string(),
+            ),
+            (
+                "SPA_MAX_CONNECTIONS_PER_TOKEN".into(),
+                self.max_connections_per_token.to_string(),
+            ),
+            (
+                "SPA_STAFF_RESERVE_PERCENT".into(),
+                self.staff_reserve_percent.to_string(),
+            ),
+            (
+                "SPA_LOGIN_CONCURRENCY".into(),
+                self.login_concurrency.to_string(),
+            ),
+            (
+                "SPA_PUBLIC_URL".into(),
+                self.public_url.clone().unwrap_or_default(),
+            ),
+            (
+                "SPA_METRICS_ALLOW".into(),
+                self.metrics_allow
+                    .iter()
+                    .map(|r| match r {
+                        AddrRule::All => "all".to_string(),
+                        AddrRule::Net(ip, p) => format!("{ip}/{p}"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ]
         .into_iter()
         .chain(self.book.describe())
         .collect()
     }
 }
+
+pub mod access;
 
 #[cfg(test)]
 mod tests;

@@ -93,7 +93,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     let config = Arc::new(config);
     let clock = SpaClock::new(config.time_zone());
     let started = Instant::now();
-    std::fs::create_dir_all(&config.data_dir)?;
+    crate::store::private_dir(&config.data_dir)?;
     let store = Store::open(&config.data_dir, config.sled_cache_mb * 1024 * 1024)?;
     let state = store.load_state()?;
     let log = store.log_reader();
@@ -101,8 +101,10 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     let (admin_token, generated) =
         auth::admin_token(config.admin_token.as_deref(), &config.data_dir)?;
     if let Some(path) = generated {
+        // Never the token itself: the journal is read by more people than
+        // the data directory. `spa-hub check` shows it to root.
         log::warn!(
-            "admin token generated (shown once): {admin_token} (stored in {})",
+            "admin token generated into {} (mode 0600); show it with `spa-hub check`",
             path.display()
         );
     }
@@ -130,21 +132,6 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     let seq = state.seq();
     let writer = Writer::spawn(store, state, clock.clone(), config.rules(), subscribers)?;
     let (shutdown, _) = watch::channel(false);
-    let hub = Arc::new(Hub {
-        config: config.clone(),
-        writer: writer.handle.clone(),
-        ring,
-        metrics: Arc::new(Metrics::default()),
-        shutdown,
-        budget: Arc::new(Semaphore::new(config.max_connections)),
-        admin_token_hash: auth::hash_token(&admin_token),
-        lockout: Lockout::default(),
-        lights: Some(lights),
-        started,
-        clock,
-        log,
-    });
-
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -152,17 +139,37 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    let mut hub = Hub {
+        config: config.clone(),
+        writer: writer.handle.clone(),
+        ring,
+        metrics: Arc::new(Metrics::default()),
+        shutdown,
+        budget: Arc::new(Semaphore::new(config.max_connections)),
+        admin_token_hash: auth::hash_token(&admin_token),
+        lockout: Arc::new(Lockout::default()),
+        pin_checks: auth::PinChecks::new(config.login_concurrency),
+        gate: crate::gate::Gate::new(crate::gate::Limits::from_config(&config)),
+        own_origins: Vec::new(),
+        lights: Some(lights),
+        started,
+        clock,
+        log,
+    };
+    hub.own_origins = crate::http::own_origins(&config, addr.port());
+    let hub = Arc::new(hub);
+
     let (stop_accepting, stop_rx) = watch::channel(false);
     let app = crate::http::router(hub.clone());
-    let header_timeout = Duration::from_millis(config.connect_timeout_ms);
-    // Plain HTTP connections (before any upgrade) are capped too, so idle
-    // sockets cannot eat the file descriptors the budget needs.
-    let pending_http = Arc::new(Semaphore::new(config.max_connections + 128));
+    // Headers within the request timeout (and never later than a CONNECT
+    // is due); bodies are timed by the handlers that read them.
+    let header_timeout =
+        Duration::from_millis(config.request_timeout_ms.min(config.connect_timeout_ms));
     let server = tokio::spawn(accept_loop(
         listener,
         app,
         header_timeout,
-        pending_http,
+        hub.gate.clone(),
         stop_rx,
     ));
     log::info!(
@@ -187,7 +194,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     header_timeout: Duration,
-    pending_http: Arc<Semaphore>,
+    gate: Arc<crate::gate::Gate>,
     mut stop: watch::Receiver<bool>,
 ) {
     use axum::extract::ConnectInfo;
@@ -212,10 +219,14 @@ async fn accept_loop(
                 }
             },
         };
-        let Ok(permit) = pending_http.clone().try_acquire_owned() else {
+        // HTTP connections (before any upgrade) have their own pool and a
+        // per-address cap, apart from the WebSocket budget: idle sockets
+        // give way to new ones and cannot eat the descriptors it needs.
+        let Some(ticket) = gate.admit_http(crate::gate::address_key(peer.ip())) else {
             drop(tcp);
             continue;
         };
+        let local = tcp.local_addr().ok();
         // Small frames must not wait for Nagle's algorithm (40 ms stalls
         // with delayed ACKs), and a client that stops reading may hold at
         // most a bounded kernel send buffer (Linux would otherwise grow it
@@ -224,10 +235,14 @@ async fn accept_loop(
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
         let app = app.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    if let Some(local) = local {
+                        request
+                            .extensions_mut()
+                            .insert(crate::http::LocalAddr(local));
+                    }
                     app.clone().oneshot(request.map(axum::body::Body::new))
                 },
             );
@@ -235,10 +250,13 @@ async fn accept_loop(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout);
-            let _ = builder
-                .serve_connection(TokioIo::new(tcp), service)
-                .with_upgrades()
-                .await;
+            let io = TokioIo::new(ticket.watch(tcp));
+            let serving = builder.serve_connection(io, service).with_upgrades();
+            tokio::select! {
+                _ = serving => {}
+                // Made room for a new connection: close this idle one.
+                _ = ticket.evicted() => {}
+            }
         });
     }
 }

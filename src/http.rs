@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,8 @@ use tokio_tungstenite::tungstenite::protocol::{Role as WsRole, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::auth;
+
+mod login;
 use crate::domain::{Actor, Command};
 use crate::hub::connection::Connection;
 use crate::hub::Hub;
@@ -44,7 +46,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/socket.io", any(socket_io))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/login", post(login))
+        .route("/api/login", post(login::login))
         .route("/api/logout", post(logout))
         .route("/api/reports/day.csv", get(day_csv))
         .merge(crate::web::routes())
@@ -64,19 +66,109 @@ fn error_body(code: &str, message: &str) -> Value {
     json!({"error": {"code": code, "message": message}})
 }
 
-/// Whether a browser's `Origin` may open a WebSocket: the hub's own host, or
-/// one listed in `SPA_ALLOWED_ORIGINS`. Non-browser clients send none.
-pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
+/// The address a client reached the hub at (the accepted socket's local
+/// address), put on each request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
+
+/// This machine's host name (Linux: /proc), if known.
+fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_ascii_lowercase();
+    (!name.is_empty()).then_some(name)
+}
+
+fn host_port(host: &str, port: u16) -> Vec<String> {
+    let mut out = vec![format!("{host}:{port}")];
+    if port == 80 || port == 443 {
+        out.push(host.to_string());
+    }
+    out
+}
+
+/// The origins of the hub's own names: `SPA_PUBLIC_URL`'s origin, and
+/// `http(s)://NAME:PORT` for localhost, 127.0.0.1, [::1], the host name,
+/// the host name `.local` (mDNS) and the listen address when it is not a
+/// wildcard. The address a client actually connected to is allowed too
+/// (see [`origin_allowed`]); the `Host` header is never trusted.
+pub fn own_origins(config: &crate::config::Config, port: u16) -> Vec<String> {
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "[::1]".to_string(),
+    ];
+    if let Some(h) = hostname() {
+        hosts.push(format!("{h}.local"));
+        hosts.push(h);
+    }
+    let ip = config.listen.ip();
+    if !ip.is_unspecified() {
+        hosts.push(
+            SocketAddr::new(ip, port)
+                .to_string()
+                .rsplit_once(':')
+                .map(|x| x.0.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    for host in hosts {
+        for hp in host_port(&host, port) {
+            for scheme in ["http", "https"] {
+                out.push(format!("{scheme}://{hp}"));
+            }
+        }
+    }
+    if let Some(public) = &config.public_url {
+        out.push(public.clone());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Whether a browser's `Origin` may open a WebSocket: one of the hub's own
+/// origins, the address the client connected to, or one listed in
+/// `SPA_ALLOWED_ORIGINS`. Non-browser clients send none.
+pub fn origin_allowed(
+    origin: Option<&str>,
+    local: Option<SocketAddr>,
+    own: &[String],
+    allowed: &[String],
+) -> bool {
     let Some(origin) = origin else { return true };
-    let origin = origin.trim_end_matches('/');
-    if allowed.iter().any(|a| a == origin) {
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(&origin)) || own.contains(&origin) {
         return true;
     }
-    let Some(host) = host else { return false };
-    match origin.split_once("://") {
-        Some(("http" | "https", rest)) => rest.eq_ignore_ascii_case(host),
-        _ => false,
-    }
+    let Some(local) = local else { return false };
+    let local = SocketAddr::new(local.ip().to_canonical(), local.port());
+    host_port(
+        &local
+            .to_string()
+            .rsplit_once(':')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default(),
+        local.port(),
+    )
+    .iter()
+    .any(|hp| origin == format!("http://{hp}") || origin == format!("https://{hp}"))
+}
+
+/// Whether the client may read `/healthz` and `/metrics`
+/// (`SPA_METRICS_ALLOW`).
+fn monitoring_allowed(hub: &Hub, peer: SocketAddr) -> bool {
+    crate::config::access::allowed(&hub.config.metrics_allow, peer.ip())
+}
+
+fn monitoring_forbidden() -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        error_body(
+            "forbidden",
+            "this address may not read /healthz or /metrics (see SPA_METRICS_ALLOW)",
+        ),
+    )
 }
 
 async fn socket_io(
@@ -103,10 +195,11 @@ async fn socket_io(
             .map(str::to_string)
     };
     let origin = header_str(&headers, header::ORIGIN);
-    let host = header_str(&headers, header::HOST);
+    let local = request.extensions().get::<LocalAddr>().map(|l| l.0);
     if !origin_allowed(
         origin.as_deref(),
-        host.as_deref(),
+        local,
+        &hub.own_origins,
         &hub.config.allowed_origins,
     ) {
         return json_response(
@@ -133,6 +226,24 @@ async fn socket_io(
             ),
         );
     };
+    // Per address, WebSockets waiting for their CONNECT are capped.
+    let Some(pending) = hub
+        .gate
+        .admit_ws_pending(crate::gate::address_key(peer.ip()))
+    else {
+        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
+        let mut response = json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_body(
+                "unavailable",
+                "too many connections from this address are waiting to CONNECT; retry shortly",
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
     // The budget is checked before anything of the WebSocket exists.
     let Ok(permit) = hub.budget.clone().try_acquire_owned() else {
         hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
@@ -158,7 +269,7 @@ async fn socket_io(
                 Some(config),
             )
             .await;
-            Connection::new(hub, ws, peer).run(permit).await;
+            Connection::new(hub, ws, peer, pending).run(permit).await;
         }
     });
     let mut response = Response::new(Body::empty());
@@ -172,7 +283,13 @@ async fn socket_io(
     response
 }
 
-async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
+async fn healthz(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !monitoring_allowed(&hub, peer) {
+        return monitoring_forbidden();
+    }
     let health = hub.writer.health();
     let failing = health.storage_failing.load(Relaxed);
     let lights = match &hub.lights {
@@ -199,8 +316,15 @@ async fn healthz(State(hub): State<Arc<Hub>>) -> Response {
     json_response(status, body)
 }
 
-async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+async fn metrics(
+    State(hub): State<Arc<Hub>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    if !monitoring_allowed(&hub, peer) {
+        return monitoring_forbidden();
+    }
     let health = hub.writer.health();
+    let gate = hub.gate.counts();
     let text = hub.metrics.render(
         &[
             (
@@ -222,6 +346,26 @@ async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
                 "Seconds since start",
                 hub.started.elapsed().as_secs_f64(),
             ),
+            (
+                "spa_hub_http_connections",
+                "HTTP connections not yet upgraded",
+                gate.0 as f64,
+            ),
+            (
+                "spa_hub_connections_awaiting_connect",
+                "WebSockets waiting for their CONNECT",
+                gate.1 as f64,
+            ),
+            (
+                "spa_hub_idle_evictions_total",
+                "Idle HTTP connections closed to make room for a new one",
+                hub.gate.evicted.load(Relaxed) as f64,
+            ),
+            (
+                "spa_hub_gate_refusals_total",
+                "Connections refused by a per-address, per-credential or customer limit",
+                hub.gate.refused.load(Relaxed) as f64,
+            ),
         ],
         &health.flush_latency,
     );
@@ -231,102 +375,6 @@ async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
         text,
     )
         .into_response()
-}
-
-/// A dummy argon2 hash so unknown names cost the same time as known ones.
-fn dummy_pin_hash() -> &'static str {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| auth::hash_pin("000000").unwrap_or_default())
-}
-
-async fn login(
-    State(hub): State<Arc<Hub>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    let parsed: Result<Value, _> = serde_json::from_slice(&body);
-    let (name, pin) = match &parsed {
-        Ok(v) => (
-            v.get("name")
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .unwrap_or(""),
-            v.get("pin").and_then(Value::as_str).unwrap_or(""),
-        ),
-        Err(_) => ("", ""),
-    };
-    if name.is_empty() || pin.is_empty() || name.len() > 64 || pin.len() > 64 {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            error_body("invalid", "send JSON {\"name\": \"…\", \"pin\": \"…\"}"),
-        );
-    }
-    let ip = peer.ip();
-    if let Some(secs) = hub.lockout.locked(name, ip) {
-        let mut r = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            error_body(
-                "rate_limited",
-                &format!("too many failed logins; try again in {secs} s"),
-            ),
-        );
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
-    }
-    let who = name.to_string();
-    let found = hub
-        .writer
-        .read(move |state, _| {
-            state
-                .staff_by_name(&who)
-                .map(|s| (s.id, s.role, s.pin_hash.clone()))
-        })
-        .await
-        .ok()
-        .flatten();
-    let stored = found
-        .as_ref()
-        .map(|(_, _, h)| h.clone())
-        .unwrap_or_else(|| dummy_pin_hash().to_string());
-    let pin_owned = pin.to_string();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_pin(&pin_owned, &stored))
-        .await
-        .unwrap_or(false);
-    let Some((staff_id, role, _)) = found.filter(|_| ok) else {
-        hub.lockout.failed(name, ip);
-        log::warn!("failed login for {name:?} from {ip}");
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            error_body("unauthorized", "wrong name or PIN"),
-        );
-    };
-    hub.lockout.succeeded(name);
-    let token = auth::new_token();
-    let command = Command::SessionOpen {
-        staff_id,
-        token_hash: auth::hash_token(&token),
-    };
-    match hub
-        .writer
-        .execute(Actor::Staff { id: staff_id, role }, command)
-        .await
-    {
-        Ok(data) => json_response(
-            StatusCode::OK,
-            json!({
-                "token": token,
-                "role": role,
-                "staff_id": staff_id,
-                "expires_at": data.get("expires_at").cloned().unwrap_or(Value::Null),
-            }),
-        ),
-        Err(e) => json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body(e.code.as_str(), &e.message),
-        ),
-    }
 }
 
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -448,27 +496,48 @@ mod tests {
     #[test]
     fn origins() {
         let allowed = vec!["http://tablet.local:8080".to_string()];
-        assert!(origin_allowed(None, Some("hub:5000"), &allowed));
-        assert!(origin_allowed(
-            Some("http://hub:5000"),
-            Some("hub:5000"),
-            &allowed
-        ));
-        assert!(origin_allowed(
-            Some("http://tablet.local:8080"),
-            Some("hub:5000"),
-            &allowed
-        ));
+        let own = vec!["http://spa-hub.local:5000".to_string()];
+        let local: Option<SocketAddr> = "192.168.1.20:5000".parse().ok();
+        let ok = |o: &str| origin_allowed(Some(o), local, &own, &allowed);
+        assert!(origin_allowed(None, local, &own, &allowed));
+        assert!(ok("http://spa-hub.local:5000"));
+        assert!(ok("HTTP://SPA-HUB.local:5000/"));
+        assert!(ok("http://192.168.1.20:5000"), "the address connected to");
+        assert!(ok("http://tablet.local:8080"));
+        for bad in [
+            "http://evil.example",
+            "http://192.168.1.20:5001",
+            "http://192.168.1.21:5000",
+            "null",
+            "http://spa-hub.local:5000.evil.example",
+            "http://user@spa-hub.local:5000",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
+        // The Host header plays no part: a foreign name is refused whatever
+        // the client claims to have asked for.
         assert!(!origin_allowed(
-            Some("http://evil.example"),
-            Some("hub:5000"),
+            Some("http://evil.example:5000"),
+            None,
+            &own,
             &allowed
         ));
-        assert!(!origin_allowed(
-            Some("http://hub:5001"),
-            Some("hub:5000"),
-            &allowed
-        ));
-        assert!(!origin_allowed(Some("null"), Some("hub:5000"), &allowed));
+    }
+
+    #[test]
+    fn own_origins_hold_the_public_url_and_localhost() {
+        let src = crate::config::Source::from_pairs([
+            ("SPA_DATA_DIR", "/tmp"),
+            ("SPA_PUBLIC_URL", "https://Spa.Example.org/admin"),
+        ]);
+        let c = crate::config::Config::from_source(&src).expect("config");
+        let own = own_origins(&c, 5000);
+        assert!(
+            own.contains(&"https://spa.example.org".to_string()),
+            "{own:?}"
+        );
+        assert!(own.contains(&"http://localhost:5000".to_string()));
+        assert!(own.contains(&"http://127.0.0.1:5000".to_string()));
+        assert!(!own.iter().any(|o| o.contains("0.0.0.0")));
     }
 }

@@ -162,8 +162,62 @@ fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// Creates (or truncates) `file` readable by its owner only, whatever the
+/// umask and whatever mode an older file had: a backup holds customer data
+/// and PIN hashes.
+fn create_private(file: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let f = options.open(file)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(f)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(file)
+    }
+}
+
+/// Makes `dir` private whatever the umask: the directory and those under
+/// it 0700, its files 0600 (they hold customer data and PIN hashes), and
+/// this process's umask 077 so whatever sled creates later is private too.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fn walk(path: &Path, depth: u32) -> std::io::Result<()> {
+            let meta = std::fs::symlink_metadata(path)?;
+            if meta.file_type().is_symlink() {
+                return Ok(());
+            }
+            let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+            if meta.permissions().mode() & 0o777 != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            }
+            if meta.is_dir() && depth < 4 {
+                for entry in std::fs::read_dir(path)? {
+                    walk(&entry?.path(), depth + 1)?;
+                }
+            }
+            Ok(())
+        }
+        walk(dir, 0)?;
+    }
+    Ok(())
+}
+
 fn lock_dir(dir: &Path) -> Result<File, StoreError> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    private_dir(dir).map_err(io_err(dir))?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -394,7 +448,7 @@ impl Store {
     /// entries, then tree 0xFF and the SHA-256 of all that came before.
     pub fn backup(&self, file: &Path) -> Result<u64, StoreError> {
         use sha2::{Digest, Sha256};
-        let out = File::create(file)
+        let out = create_private(file)
             .map_err(|e| StoreError::Backup(format!("{}: {e}", file.display())))?;
         let mut out = BufWriter::new(out);
         let mut hash = Sha256::new();

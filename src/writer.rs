@@ -370,7 +370,8 @@ impl Core {
                                 self.state.apply(&record);
                                 log.push(record);
                             }
-                            let mut data = decided.reply.render(&self.state, now);
+                            let viewer = crate::domain::views::Viewer::of(&actor);
+                            let mut data = decided.reply.render_for(viewer, &self.state, now);
                             if let Value::Object(map) = &mut data {
                                 // The seq of the command's own last event; only a
                                 // replayed checkout (no event) keeps its original seq.

@@ -1006,6 +1006,13 @@ async fn malformed_inputs_get_their_documented_error_and_change_nothing() {
         "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: x\r\n\r\n".into(),
         format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000)),
         "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n{".into(),
+        // #21: a login that is not JSON (a cross-site form) is refused
+        // before it can count towards a lockout; an oversized JSON body too.
+        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 17\r\n\r\nname=Mia&pin=2468".into(),
+        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 28\r\n\r\n{\"name\":\"Mia\",\"pin\":\"2468\"}".into(),
+        "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{".into(),
+        // #21: the Host header does not make a foreign Origin the hub's own.
+        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: evil.example\r\nOrigin: http://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".into(),
     ] {
         let mut s = TcpStream::connect(("127.0.0.1", port)).expect("tcp");
         s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
@@ -1016,6 +1023,23 @@ async fn malformed_inputs_get_their_documented_error_and_change_nothing() {
         let head = String::from_utf8_lossy(&out[..n]).to_string();
         if n > 0 && !(head.starts_with("HTTP/1.1 4") || head.starts_with("HTTP/1.1 5")) {
             failures.push(format!("junk HTTP: expected an error status or a close, got {head:?}"));
+        }
+    }
+
+    // #21: the sign-in page's `next` never becomes a redirect on the server
+    // side (the page itself only follows the hub's own pages).
+    for next in [
+        "/%5C127.0.0.1:47199/",
+        "/%09/127.0.0.1:47199/",
+        "//evil.example/",
+    ] {
+        let (status, _) =
+            common::http_get(port, &format!("/?next={next}")).expect("the page answers");
+        tried += 1;
+        if status != 200 {
+            failures.push(format!(
+                "/?next={next}: expected the page (200), got {status}"
+            ));
         }
     }
 

@@ -10,8 +10,9 @@
 //!   closed (in process, with the clock's test seam), and the boundary at
 //!   the pure level (`identify_in_state`);
 //! - PIN brute force: case variants share one lock, other people's
-//!   successful logins do not reset it, rotating the source address does
-//!   not help (127.0.0.x are all loopback);
+//!   successful logins do not reset it, rotating the source address meets
+//!   the name's own limit (127.0.0.x are all loopback), while the staff
+//!   member's own address stays usable;
 //! - cross-origin WebSockets: `null`, look-alike hosts, other ports and
 //!   schemes are refused.
 
@@ -462,9 +463,13 @@ async fn pin_brute_force_hits_the_lockout_whatever_the_trick() {
         )
         .await;
     }
+    // Mia's own tablet has logged in before: it stays usable below.
+    let tablet = Ipv4Addr::new(127, 0, 9, 9);
+    assert_eq!(login_from(tablet, port, "Mia", "2468").await.0, 200);
     // Eve (an insider) guesses Mia's PIN, alternating case and her own
     // successful logins (which must not reset Mia's count), from rotating
-    // loopback addresses (so the per-address lock does not stop her).
+    // loopback addresses (so the per-address and per-pair locks do not stop
+    // her): the name's own limit does.
     let mut guesses = 0;
     let mut locked_after = None;
     for (i, pin) in (0..40).map(|n| format!("{:04}", 1000 + n)).enumerate() {
@@ -486,17 +491,19 @@ async fn pin_brute_force_hits_the_lockout_whatever_the_trick() {
     }
     assert_eq!(
         locked_after,
-        Some(5),
-        "locked after 5 wrong PINs, whatever the spelling and address"
+        Some(spa_hub::lockout::NAME_LIMIT as usize),
+        "the name locked after its limit, whatever the spelling and address"
     );
-    // Mia is locked from everywhere, even with her right PIN…
+    // Mia is locked from any address she never used, even with her right PIN…
     assert_eq!(
         login_from(Ipv4Addr::new(127, 0, 2, 1), port, "Mia", "2468")
             .await
             .0,
         429
     );
-    // …while Kim, from a clean address, is not.
+    // …but the stranger cannot lock her out of her own tablet…
+    assert_eq!(login_from(tablet, port, "Mia", "2468").await.0, 200);
+    // …and Kim, from a clean address, is not locked.
     assert_eq!(
         login_from(Ipv4Addr::new(127, 0, 2, 2), port, "Kim", "2222")
             .await
@@ -505,7 +512,7 @@ async fn pin_brute_force_hits_the_lockout_whatever_the_trick() {
     );
     // One address guessing across names is locked for every name.
     let src = Ipv4Addr::new(127, 0, 3, 1);
-    for n in 0..5 {
+    for n in 0..spa_hub::lockout::ADDRESS_LIMIT {
         assert_eq!(
             login_from(src, port, &format!("Nobody{n}"), "0000").await.0,
             401
@@ -525,7 +532,8 @@ async fn pin_brute_force_hits_the_lockout_whatever_the_trick() {
         "null",
     ] {
         let req = format!(
-            "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         let (status, _) = http_from(Ipv4Addr::new(127, 0, 4, 1), port, &req).await;

@@ -12,7 +12,10 @@
 //!   and monitor notice nothing (no gap, no slow ack); then the 500 drop
 //!   cleanly and come back again;
 //! - connections that open and never send CONNECT (upgraded, or not even
-//!   an HTTP request): closed after SPA_CONNECT_TIMEOUT_MS.
+//!   an HTTP request): closed after SPA_CONNECT_TIMEOUT_MS;
+//! - a login storm (300 names from 300 addresses at once) on top of 600
+//!   idle sockets from one address (#21): a steady client's commands stay
+//!   quick, /healthz answers, the hub's memory stays bounded.
 //!
 //! (tests/hub.rs already has the client that stops reading while 100
 //! others keep receiving; it is not repeated here.)
@@ -329,6 +332,13 @@ async fn five_hundred_monitors_reconnect_after_an_outage_within_the_budget() {
         &dir.path().join("data"),
         &[
             ("SPA_MAX_CONNECTIONS", "520"),
+            // 500 lobby screens, here all on one device token and one
+            // address (127.0.0.1): the per-token and per-address limits
+            // (#21) are for one client, not a whole Wi-Fi; tests/hardening.rs
+            // checks them at their defaults.
+            ("SPA_MAX_CONNECTIONS_PER_TOKEN", "1000"),
+            ("SPA_MAX_PENDING_PER_ADDRESS", "1000"),
+            ("SPA_MAX_HTTP_CONNECTIONS", "1000"),
             ("SPA_PING_INTERVAL_MS", "1500"),
             ("SPA_PING_TIMEOUT_MS", "1500"),
         ],
@@ -591,6 +601,9 @@ async fn connections_that_never_send_connect_are_closed() {
         &[
             ("SPA_CONNECT_TIMEOUT_MS", "500"),
             ("SPA_MAX_CONNECTIONS", "300"),
+            // 200 silent WebSockets from one address: past the per-address
+            // cap (tests/hardening.rs) here on purpose, to see them closed.
+            ("SPA_MAX_PENDING_PER_ADDRESS", "1000"),
         ],
     );
     let port = daemon.port;
@@ -752,4 +765,63 @@ fn healthz_quick(port: u16) -> &'static str {
         Ok(_) => "closed without an answer",
         Err(_) => "got no answer (timed out)",
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_storm_over_idle_sockets_does_not_disturb_a_steady_client() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tmp");
+    let daemon = common::Daemon::start(&dir.path().join("data"), &[]);
+    let (pid, port) = (daemon.child.id(), daemon.port);
+    let steady = Arc::new(
+        Client::connect(&daemon.ws(), common::ADMIN)
+            .await
+            .expect("admin"),
+    );
+    faultkit::ok(&steady, "room.create", json!({"name": "Lotus"})).await;
+    let rss_before = rss_kb(pid);
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = probe_latency(steady.clone(), stop.clone());
+    let connect = move |src: std::net::Ipv4Addr| async move {
+        let socket = tokio::net::TcpSocket::new_v4().ok()?;
+        socket.bind((src, 0).into()).ok()?;
+        socket.connect(([127, 0, 0, 1], port).into()).await.ok()
+    };
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.extend(connect(std::net::Ipv4Addr::new(127, 40, 0, 1)).await);
+    }
+    let mut logins = Vec::new();
+    for i in 0..300u32 {
+        logins.push(tokio::spawn(async move {
+            let src = std::net::Ipv4Addr::new(127, 41, (i / 250) as u8, (i % 250) as u8 + 1);
+            let mut s = connect(src).await?;
+            let body = json!({"name": format!("Stranger{i}"), "pin": "0000"}).to_string();
+            let req = format!("POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            s.write_all(req.as_bytes()).await.ok()?;
+            let mut out = vec![0u8; 16];
+            let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut out)).await.ok()?.ok()?;
+            String::from_utf8_lossy(&out[..n]).split_whitespace().nth(1).map(str::to_string)
+        }));
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    for l in logins {
+        *answers
+            .entry(l.await.ok().flatten().unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    let healthz = faultkit::healthz(port).0;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = probe.await.expect("probe");
+    let grown = rss_kb(pid).saturating_sub(rss_before);
+    let p99 = percentile(&mut lat, 0.99);
+    println!("login storm over 600 idle sockets: answers {answers:?}; steady p99 {p99:?}; RSS +{grown} kB");
+    drop(idle);
+    assert_eq!(healthz, 200);
+    assert!(p99 < Duration::from_millis(500), "steady p99 {p99:?}");
+    assert!(grown < 64 * 1024, "RSS grew {grown} kB");
+    assert!(
+        answers.keys().all(|k| k == "401" || k == "503"),
+        "{answers:?}"
+    );
 }

@@ -32,6 +32,56 @@ fn defaults_work_on_a_developer_machine() {
     assert_eq!(c.log_level, LevelFilter::Info);
     assert_eq!(c.log_target, LogTarget::Auto);
     assert_eq!(c.sled_cache_mb, 32);
+    assert_eq!(c.request_timeout_ms, 10_000);
+    assert_eq!(c.max_http_connections, 256);
+    assert_eq!(c.max_pending_per_address, 32);
+    assert_eq!(c.max_connections_per_token, 16);
+    assert_eq!(c.staff_reserve_percent, 10);
+    assert_eq!(c.login_concurrency, 2);
+    assert_eq!(c.public_url, None);
+    assert_eq!(c.metrics_allow, access::default_rules());
+}
+
+#[test]
+fn the_security_keys_accept_good_values() {
+    let c = cfg(&[
+        ("SPA_REQUEST_TIMEOUT_MS", "5000"),
+        ("SPA_MAX_HTTP_CONNECTIONS", "64"),
+        ("SPA_MAX_PENDING_PER_ADDRESS", "8"),
+        ("SPA_MAX_CONNECTIONS_PER_TOKEN", "4"),
+        ("SPA_STAFF_RESERVE_PERCENT", "25"),
+        ("SPA_LOGIN_CONCURRENCY", "1"),
+        ("SPA_PUBLIC_URL", "HTTPS://Spa.Example.org:8443/some/path?x"),
+        ("SPA_METRICS_ALLOW", "loopback, 192.168.1.0/24"),
+    ])
+    .expect("valid");
+    assert_eq!(c.request_timeout_ms, 5000);
+    assert_eq!(c.max_http_connections, 64);
+    assert_eq!(c.max_pending_per_address, 8);
+    assert_eq!(c.max_connections_per_token, 4);
+    assert_eq!(c.staff_reserve_percent, 25);
+    assert_eq!(c.login_concurrency, 1);
+    assert_eq!(
+        c.public_url.as_deref(),
+        Some("https://spa.example.org:8443")
+    );
+    assert!(access::allowed(
+        &c.metrics_allow,
+        "192.168.1.7".parse().expect("ip")
+    ));
+    assert!(!access::allowed(
+        &c.metrics_allow,
+        "10.0.0.7".parse().expect("ip")
+    ));
+    let all = cfg(&[("SPA_METRICS_ALLOW", "all")]).expect("all");
+    assert!(access::allowed(
+        &all.metrics_allow,
+        "8.8.8.8".parse().expect("ip")
+    ));
+    assert!(cfg(&[("SPA_PUBLIC_URL", "")])
+        .expect("empty")
+        .public_url
+        .is_none());
 }
 
 #[test]
@@ -134,6 +184,19 @@ fn every_key_refuses_a_bad_value_naming_key_value_and_what_is_accepted() {
         ("SPA_LOG_TARGET", "syslog", "auto, journal, stderr"),
         ("SPA_SLED_CACHE_MB", "1", "from 4"),
         ("SPA_SESSION_HOURS", "0", "from 1"),
+        ("SPA_REQUEST_TIMEOUT_MS", "50", "from 100"),
+        ("SPA_MAX_HTTP_CONNECTIONS", "4", "from 8"),
+        ("SPA_MAX_PENDING_PER_ADDRESS", "0", "from 1"),
+        ("SPA_MAX_CONNECTIONS_PER_TOKEN", "x", "whole number"),
+        ("SPA_STAFF_RESERVE_PERCENT", "95", "from 0 to 90"),
+        ("SPA_LOGIN_CONCURRENCY", "0", "from 1 to 64"),
+        ("SPA_LOGIN_CONCURRENCY", "1000", "from 1 to 64"),
+        ("SPA_PUBLIC_URL", "spa-hub.local:5000", "http or https URL"),
+        ("SPA_PUBLIC_URL", "ftp://spa-hub.local", "http or https URL"),
+        ("SPA_PUBLIC_URL", "http://user@evil", "http or https URL"),
+        ("SPA_METRICS_ALLOW", "everyone", "CIDR"),
+        ("SPA_METRICS_ALLOW", "10.0.0.0/40", "CIDR"),
+        ("SPA_METRICS_ALLOW", ",", "CIDR"),
     ];
     for (key, value, accepted) in cases {
         let e = bad(key, value);
@@ -240,5 +303,15 @@ fn describe_masks_the_admin_token() {
         if *key != "SPA_GPIOCHIP" {
             assert!(text.contains(key), "describe lists {key}");
         }
+    }
+}
+
+#[test]
+fn every_key_is_in_the_env_file_and_the_readme() {
+    let env = include_str!("../../systemd/spa-hub.env");
+    let readme = include_str!("../../README.md");
+    for (key, _, _) in KEYS {
+        assert!(env.contains(&format!("#{key}=")), "{key} in spa-hub.env");
+        assert!(readme.contains(&format!("`{key}`")), "{key} in the README");
     }
 }

@@ -11,7 +11,7 @@ use super::rotation::{self, Turns};
 use super::state::{
     Device, Presence, Room, RoomStatus, Service, Session, Staff, State, Visit, VisitState,
 };
-use super::views;
+use super::views::{self, Viewer};
 use super::{
     conflict, forbidden, invalid, not_found, permissions, Actor, DomainError, Id, Now, Role, Rules,
 };
@@ -60,6 +60,13 @@ pub enum Reply {
 impl Reply {
     /// The ack's `data` as the office sees it.
     pub fn render(&self, state: &State, now: Now) -> Value {
+        self.render_for(Viewer::Office, state, now)
+    }
+
+    /// The ack's `data` as `viewer` (the command's sender) may see it: the
+    /// same cut as the broadcasts they receive, so an ack never shows a
+    /// therapist another customer's phone, notes or price.
+    pub fn render_for(&self, viewer: Viewer, state: &State, now: Now) -> Value {
         let entity = |key: &str, value: Option<Value>| json!({ key: value.unwrap_or(Value::Null) });
         match self {
             Reply::Room(id) => entity(
@@ -67,7 +74,7 @@ impl Reply {
                 state
                     .rooms
                     .get(id)
-                    .map(|r| views::room_full(r, state, now.ms)),
+                    .and_then(|r| views::room_for(viewer, r, state, now.ms)),
             ),
             Reply::Service(id) => entity("service", state.services.get(id).map(views::service)),
             Reply::Staff(id) => entity(
@@ -79,11 +86,17 @@ impl Reply {
                 state.staff.get(id).map(|s| views::staff(s, now.day)),
             ),
             Reply::Device(id) => entity("device", state.devices.get(id).map(views::device)),
-            Reply::Visit(id) => entity("visit", state.visits.get(id).map(views::visit_full)),
+            Reply::Visit(id) => entity(
+                "visit",
+                state
+                    .visits
+                    .get(id)
+                    .and_then(|v| views::visit_for(viewer, v)),
+            ),
             Reply::Checkout(id) => match state.visits.get(id) {
                 Some(v) => json!({
-                    "visit": views::visit_full(v),
-                    "receipt": views::receipt(v),
+                    "visit": views::visit_for(viewer, v),
+                    "receipt": if viewer == Viewer::Office { views::receipt(v) } else { Value::Null },
                     "seq": v.checkout.as_ref().map(|c| c.seq),
                 }),
                 None => Value::Null,
@@ -94,21 +107,30 @@ impl Reply {
             },
             Reply::Booking(id) => entity(
                 "booking",
-                state.bookings.get(id).map(book::views::booking_full),
+                state
+                    .bookings
+                    .get(id)
+                    .and_then(|b| book::views::booking_for(viewer, b, state, now)),
             ),
             Reply::BookingRetry(id) => json!({
-                "booking": state.bookings.get(id).map(book::views::booking_full),
+                "booking": state
+                    .bookings
+                    .get(id)
+                    .and_then(|b| book::views::booking_for(viewer, b, state, now)),
                 "retried": true,
             }),
             Reply::CheckedIn {
                 booking_id,
                 visit_id,
             } => json!({
-                "booking": state.bookings.get(booking_id).map(book::views::booking_full),
-                "visit": state.visits.get(visit_id).map(views::visit_full),
+                "booking": state
+                    .bookings
+                    .get(booking_id)
+                    .and_then(|b| book::views::booking_for(viewer, b, state, now)),
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_for(viewer, v)),
             }),
             Reply::Called { visit_id, skipped } => json!({
-                "visit": state.visits.get(visit_id).map(views::visit_full),
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_for(viewer, v)),
                 "skipped": skipped
                     .iter()
                     .map(|(t, why)| json!({"therapist_id": t, "reason": why}))
@@ -713,10 +735,17 @@ fn room_set_status(
     a: &RoomSetStatus,
 ) -> Result<Decided, DomainError> {
     let r = room(state, a.room_id)?;
+    let office = matches!(actor.role(), Some(Role::Admin | Role::Cashier));
+    // Out of service and back: the same roles both ways.
+    if r.status == RoomStatus::OutOfService && a.status != RoomStatus::OutOfService && !office {
+        return Err(forbidden(
+            "only an admin or a cashier may put a room back in service",
+        ));
+    }
     let mut events = Vec::new();
     let reason = match a.status {
         RoomStatus::OutOfService => {
-            if !matches!(actor.role(), Some(Role::Admin | Role::Cashier)) {
+            if !office {
                 return Err(forbidden(
                     "only an admin or a cashier may take a room out of service",
                 ));

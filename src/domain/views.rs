@@ -28,6 +28,23 @@ pub enum Viewer {
     BookingCustomer(Id),
 }
 
+impl Viewer {
+    /// The view an actor's own acks and broadcasts are cut with.
+    pub fn of(actor: &super::Actor) -> Viewer {
+        use super::Actor;
+        match actor {
+            Actor::Staff {
+                id,
+                role: Role::Therapist,
+            } => Viewer::Therapist(*id),
+            Actor::Staff { .. } | Actor::AdminToken | Actor::System => Viewer::Office,
+            Actor::Device { .. } => Viewer::Monitor,
+            Actor::Customer { visit_id } => Viewer::Customer(*visit_id),
+            Actor::BookingCustomer { booking_id } => Viewer::BookingCustomer(*booking_id),
+        }
+    }
+}
+
 const MINUTE_MS: i64 = 60_000;
 
 fn minutes_until(ms: i64, now: i64) -> i64 {

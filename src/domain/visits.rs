@@ -227,6 +227,19 @@ pub fn call(
     // for someone to somebody else overrides the request (DOMAIN.md: "a visit
     // with a requested therapist goes to that therapist").
     let in_turn = is_request || (v.requested_therapist.is_none() && head == Some(therapist_id));
+    // A therapist calls for themself only what the rotation or a request
+    // gives them; overriding either is the office's decision.
+    if !in_turn && matches!(actor.role(), Some(Role::Therapist)) {
+        return Err(forbidden(if v.requested_therapist.is_some() {
+            format!(
+                "{} was asked for by someone else; only a cashier or an admin may override a request",
+                v.number
+            )
+        } else {
+            "you are not next in the rotation; only a cashier or an admin may call out of turn"
+                .to_string()
+        }));
+    }
     let override_reason = if in_turn {
         None
     } else {

@@ -30,6 +30,7 @@ use super::{engineio, Hub};
 use crate::auth;
 use crate::domain::views::{self, Viewer};
 use crate::domain::{permissions, Actor, Command, DomainError, ErrorCode, Role};
+use crate::gate::{CredentialTicket, WsPendingTicket};
 
 /// Ring batches a connection gathers into one write when it is behind.
 const MAX_BATCHES_PER_WRITE: usize = 16;
@@ -137,8 +138,17 @@ fn domain_error_ack(err: &DomainError) -> Value {
     error_ack(err.code, err.message.clone())
 }
 
+/// A connection's place at the gate: waiting for CONNECT (per address), or
+/// admitted with a credential (per token, customers' share).
+enum Place {
+    Pending(#[allow(dead_code)] WsPendingTicket),
+    Admitted(#[allow(dead_code)] CredentialTicket),
+}
+
 pub struct Connection<S> {
     hub: Arc<Hub>,
+    /// Boxed: one pointer in every connection's task.
+    place: Option<Box<Place>>,
     ws: WebSocketStream<S>,
     peer: SocketAddr,
     sid: String,
@@ -156,10 +166,16 @@ impl<S> Connection<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    pub fn new(hub: Arc<Hub>, ws: WebSocketStream<S>, peer: SocketAddr) -> Self {
+    pub fn new(
+        hub: Arc<Hub>,
+        ws: WebSocketStream<S>,
+        peer: SocketAddr,
+        pending: WsPendingTicket,
+    ) -> Self {
         let sid = auth::new_token()[..20].to_string();
         Connection {
             hub,
+            place: Some(Box::new(Place::Pending(pending))),
             ws,
             peer,
             sid,
@@ -481,6 +497,22 @@ where
             }
             return Flow::Continue;
         };
+        // Per credential and for the customers' share of the budget.
+        let hash = match identity.actor {
+            Actor::AdminToken => None,
+            _ => Some(auth::hash_token(&token)),
+        };
+        let customer = identity.role == Role::Customer;
+        match self.hub.gate.admit_credential(hash.as_deref(), customer) {
+            Ok(ticket) => self.place = Some(Box::new(Place::Admitted(ticket))),
+            Err(why) => {
+                let refusal = socketio::encode_connect_error_frame(why);
+                if let Err(flow) = self.send_text(refusal).await {
+                    return flow;
+                }
+                return close(CloseCode::Again, why);
+            }
+        }
         self.hub.metrics.became(None, Some(identity.role));
         // Subscribe before the snapshot so no event can fall between them.
         self.ring = Some(self.hub.ring.subscribe());

@@ -43,7 +43,14 @@ pub struct Hub {
     pub shutdown: watch::Sender<bool>,
     pub budget: Arc<Semaphore>,
     pub admin_token_hash: String,
-    pub lockout: Lockout,
+    pub lockout: Arc<Lockout>,
+    /// Places for PIN checks (argon2, 8 MiB each, reused):
+    /// `SPA_LOGIN_CONCURRENCY`.
+    pub pin_checks: Arc<auth::PinChecks>,
+    /// Per-address, per-credential and customer limits on sockets.
+    pub gate: Arc<crate::gate::Gate>,
+    /// Origins of the hub's own names (besides `SPA_ALLOWED_ORIGINS`).
+    pub own_origins: Vec<String>,
     pub lights: Option<Lights>,
     pub started: Instant,
     pub clock: SpaClock,
@@ -76,12 +83,12 @@ impl Hub {
         match &mut command {
             Command::StaffCreate(a) => {
                 if let Some(pin) = a.pin.take() {
-                    a.pin_hash = hash_pin(pin).await?;
+                    a.pin_hash = self.hash_pin(pin).await?;
                 }
             }
             Command::StaffUpdate(a) => {
                 if let Some(pin) = a.pin.take() {
-                    a.pin_hash = Some(hash_pin(pin).await?);
+                    a.pin_hash = Some(self.hash_pin(pin).await?);
                 }
             }
             Command::DevicePair(a) => {
@@ -181,10 +188,19 @@ pub fn parse_date(text: &str) -> Result<u32, DomainError> {
         + u32::from(date.day().unsigned_abs()))
 }
 
-async fn hash_pin(pin: String) -> Result<String, DomainError> {
-    auth::check_pin(&pin).map_err(|m| DomainError::new(ErrorCode::Invalid, m))?;
-    tokio::task::spawn_blocking(move || auth::hash_pin(&pin))
-        .await
-        .map_err(|_| DomainError::new(ErrorCode::Internal, "PIN hashing failed"))?
-        .map_err(|e| DomainError::new(ErrorCode::Internal, format!("PIN hashing failed: {e}")))
+impl Hub {
+    /// Hashes a PIN off the runtime, in one of the PIN-check places (an
+    /// admin's command waits for one; a login is refused when none is free).
+    async fn hash_pin(&self, pin: String) -> Result<String, DomainError> {
+        auth::check_pin(&pin).map_err(|m| DomainError::new(ErrorCode::Invalid, m))?;
+        let mut place = self
+            .pin_checks
+            .place_when_free()
+            .await
+            .ok_or_else(|| DomainError::new(ErrorCode::Unavailable, "the hub is stopping"))?;
+        tokio::task::spawn_blocking(move || place.hash(&pin))
+            .await
+            .map_err(|_| DomainError::new(ErrorCode::Internal, "PIN hashing failed"))?
+            .map_err(|e| DomainError::new(ErrorCode::Internal, format!("PIN hashing failed: {e}")))
+    }
 }

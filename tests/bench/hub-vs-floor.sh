@@ -27,11 +27,15 @@ pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
 
+# The load generator is one client on one address with one monitor token:
+# the per-token and per-address limits (#21) are lifted for it.
 start() { # which
     if [ "$1" = hub ]; then
         rm -rf "${data:?}"/*
         SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$data SPA_ADMIN_TOKEN=$TOKEN SPA_LOG=warn \
-        SPA_LIGHTS=sim SPA_MAX_CONNECTIONS=10100 "$HUB" serve >"$data.log" 2>&1 &
+        SPA_LIGHTS=sim SPA_MAX_CONNECTIONS=10100 \
+        SPA_MAX_CONNECTIONS_PER_TOKEN=100000 SPA_MAX_PENDING_PER_ADDRESS=100000 \
+        SPA_MAX_HTTP_CONNECTIONS=100000 "$HUB" serve >"$data.log" 2>&1 &
     else
         "$FLOOR" 127.0.0.1:$PORT >/dev/null 2>&1 &
     fi

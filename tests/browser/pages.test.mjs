@@ -279,6 +279,26 @@ await step("the cashier signs in on / with name and PIN", async () => {
   await waitText(cashier, "#who", CASHIER.name);
 });
 
+await step("a signed-in browser follows ?next= only to the hub's own pages (no open redirect)", async () => {
+  const stored = await cashier.evaluate(() => localStorage.getItem("spa.staff"));
+  assert(stored, "the cashier's sign-in is stored");
+  const ctx = await browser.newContext({ baseURL: URL_ });
+  await ctx.addInitScript((s) => {
+    if (!localStorage.getItem("spa.staff")) localStorage.setItem("spa.staff", s);
+  }, stored);
+  const page = await ctx.newPage();
+  const origin = new URL(URL_).origin;
+  for (const next of ["/%5C127.0.0.1:47199/", "/%09/127.0.0.1:47199/", "/%0A/127.0.0.1:47199/", "//127.0.0.1:47199/", "https://127.0.0.1:47199/"]) {
+    await page.goto("/?next=" + next);
+    await page.waitForURL((u) => u.pathname !== "/", { timeout: 10000 });
+    const at = new URL(page.url());
+    assert(at.origin === origin && at.pathname === "/cashier", `?next=${next} went to ${page.url()}`);
+  }
+  await page.goto("/?next=/cashier");
+  await page.waitForURL(/\/cashier$/);
+  await ctx.close();
+});
+
 await step("a wrong PIN is refused with a message", async () => {
   const page = await (await browser.newContext({ baseURL: URL_ })).newPage();
   await page.goto("/");

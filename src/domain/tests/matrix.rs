@@ -392,13 +392,134 @@ fn out_of_service_only_admin_or_cashier() {
                 }
             } else {
                 f.refuse(&actor, cmd, ErrorCode::Forbidden, &["out of service"]);
-                // Back to available from out of service: any staff.
+                // Back from out of service: the same roles as into it.
                 f.run(
                     &ADMIN,
                     set_status(ids.jade, RoomStatus::OutOfService, Some("x")),
                 );
-                f.run(&actor, set_status(ids.jade, RoomStatus::Available, None));
+                for back in [RoomStatus::Available, RoomStatus::Cleaning] {
+                    f.refuse(
+                        &actor,
+                        set_status(ids.jade, back, None),
+                        ErrorCode::Forbidden,
+                        &["back in service"],
+                    );
+                }
+                assert_eq!(f.room_status(ids.jade), RoomStatus::OutOfService);
+                f.run(
+                    &staff_actor(ids.cashier, Role::Cashier),
+                    set_status(ids.jade, RoomStatus::Available, None),
+                );
             }
         }
     }
+}
+
+/// Adds Otto's requested customer, whose phone and notes are not Tess's.
+fn add_secret_visit(f: &mut Floor, ids: &Ids) -> u64 {
+    let mut secret = f.new_visit("Sally", &[ids.thai]);
+    secret.phone = Some("+1 555 7777".into());
+    secret.notes = Some("SECRET-NOTES".into());
+    secret.requested_therapist_id = Some(ids.otto);
+    f.add_visit_with(secret)
+}
+
+/// Every ack is cut with its sender's own view (#21): for every command and
+/// every actor allowed to send it, the ack shows the entity exactly as that
+/// actor's broadcasts do, and a therapist's never carries the phone, notes
+/// or price of a customer who is not theirs.
+#[test]
+fn every_ack_is_cut_with_the_senders_view() {
+    use crate::domain::views::{self, Viewer};
+    use crate::domain::{decide, Reply};
+    let mut checked = 0;
+    for name in WIRE_COMMANDS
+        .iter()
+        .copied()
+        .filter(|n| *n != "sync" && *n != "report.day")
+    {
+        let (_, ids) = scenario(name);
+        for (actor, role) in actors(&ids) {
+            if !permissions::allowed(role, name) {
+                continue;
+            }
+            let (mut f, ids) = scenario(name);
+            add_secret_visit(&mut f, &ids);
+            let cmd = command(name, &ids);
+            let decided = decide(&f.state, &actor, &cmd, f.now, &f.rules)
+                .unwrap_or_else(|e| panic!("{name} by {actor:?}: {e}"));
+            f.run(&actor, cmd);
+            let viewer = Viewer::of(&actor);
+            let ack = decided.reply.render_for(viewer, &f.state, f.now);
+            let now = f.now.ms;
+            match &decided.reply {
+                Reply::Visit(id) => {
+                    let v = f.state.visits.get(id).expect("visit");
+                    assert_eq!(
+                        ack["visit"],
+                        views::visit_for(viewer, v).unwrap_or(Value::Null),
+                        "{name} by {actor:?}"
+                    );
+                }
+                Reply::Room(id) => {
+                    let r = f.state.rooms.get(id).expect("room");
+                    assert_eq!(
+                        ack["room"],
+                        views::room_for(viewer, r, &f.state, now).unwrap_or(Value::Null),
+                        "{name} by {actor:?}"
+                    );
+                }
+                _ => {}
+            }
+            if let Viewer::Therapist(_) = viewer {
+                let text = ack.to_string();
+                for secret in ["7777", "SECRET-NOTES", "services_cents", "price_cents"] {
+                    assert!(!text.contains(secret), "{name} by {actor:?}: {text}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "{checked}");
+}
+
+/// A therapist calls for themself only what the rotation or a request gives
+/// them (#21): another therapist's requested customer, or a customer out of
+/// turn, is refused whatever the override reason, and the refusal carries
+/// nothing of the customer; the office may override.
+#[test]
+fn a_therapist_cannot_call_another_therapists_customer() {
+    let (mut f, ids) = scenario("visit.call");
+    let secret = add_secret_visit(&mut f, &ids);
+    f.clock_in(ids.otto);
+    let tess = staff_actor(ids.tess, Role::Therapist);
+    for reason in [None, Some("Otto is busy")] {
+        let cmd = Command::VisitCall(crate::domain::command::VisitCall {
+            visit_id: Some(secret),
+            override_reason: reason.map(str::to_string),
+            ..Default::default()
+        });
+        let err = f.refuse(&tess, cmd, ErrorCode::Forbidden, &["cashier or an admin"]);
+        for leak in ["7777", "SECRET", "Sally"] {
+            assert!(!err.message.contains(leak), "{}", err.message);
+        }
+    }
+    assert_eq!(f.visit_state(secret), VisitState::Waiting);
+    // Otto himself may; undone, the cashier may override the request for Tess.
+    let otto = staff_actor(ids.otto, Role::Therapist);
+    f.run(&otto, call_with(Some(secret), None, None));
+    f.run(
+        &otto,
+        crate::domain::Command::decode("visit.undo", json!({"visit_id": secret})).expect("undo"),
+    );
+    f.run(
+        &staff_actor(ids.cashier, Role::Cashier),
+        Command::VisitCall(crate::domain::command::VisitCall {
+            visit_id: Some(secret),
+            therapist_id: Some(ids.tess),
+            override_reason: Some("Otto is busy".into()),
+            ..Default::default()
+        }),
+    );
+    assert_eq!(f.visit(secret).therapist, Some(ids.tess));
 }

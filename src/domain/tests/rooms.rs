@@ -431,7 +431,15 @@ fn any_staff_may_mark_cleaning_and_ready_without_a_reason() {
     assert_eq!(r.f.room(r.cleaning_timed).reason, None);
     r.f.run(&anna, set_status(r.available, Cleaning, None));
     assert_eq!(r.f.room_status(r.available), Cleaning);
-    r.f.run(&anna, set_status(r.out_of_service, Available, None));
+    // Out of service and back: admin or cashier only (issue #21).
+    r.f.refuse(
+        &anna,
+        set_status(r.out_of_service, Available, None),
+        Forbidden,
+        &["back in service"],
+    );
+    assert_eq!(r.f.room_status(r.out_of_service), OutOfService);
+    r.f.run(&ADMIN, set_status(r.out_of_service, Available, None));
     assert_eq!(r.f.room_status(r.out_of_service), Available);
     assert_eq!(r.f.room(r.out_of_service).reason, None);
     // An optional reason is still checked.

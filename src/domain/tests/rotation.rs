@@ -337,11 +337,11 @@ fn a_therapist_calls_for_themself() {
     let anna_me = staff_actor(anna, Role::Therapist);
     let ben_me = staff_actor(ben, Role::Therapist);
     let v = f.add_visit("V", &[plain]);
-    // Ben is not next.
+    // Ben is not next, and a therapist cannot call out of turn (#21).
     f.refuse(
         &ben_me,
         call_with(None, None, None),
-        Conflict,
+        Forbidden,
         &["not next"],
     );
     f.refuse(
@@ -352,7 +352,7 @@ fn a_therapist_calls_for_themself() {
     );
     f.run(&anna_me, call_with(None, None, None));
     assert_eq!(f.visit(v).therapist, Some(anna));
-    // Ben may call with a reason.
+    // Anna is busy now: Ben is next, and may call.
     let w = f.add_visit("W", &[plain]);
     f.run(
         &ben_me,

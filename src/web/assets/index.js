@@ -4,7 +4,22 @@
   "use strict";
   const { $, $$ } = Spa;
   const params = new URLSearchParams(location.search);
-  const next = params.get("next");
+  // Where to go after signing in: only one of the hub's own pages. The value
+  // is resolved as the browser would (a backslash, a tab or a newline can
+  // turn "/…" into "//other-host/…") and must stay on this origin.
+  const PAGES = ["/admin", "/cashier", "/therapist", "/monitor"];
+  const safeNext = (raw) => {
+    if (!raw || /[\\\u0000-\u001f\u007f]/.test(raw) || !raw.startsWith("/") || raw.startsWith("//")) return null;
+    let url;
+    try {
+      url = new URL(raw, location.origin);
+    } catch (_) {
+      return null;
+    }
+    if (url.origin !== location.origin || !PAGES.includes(url.pathname)) return null;
+    return url.pathname;
+  };
+  const next = safeNext(params.get("next"));
   const notice = $("#notice");
   const say = (text, error) => {
     notice.hidden = !text;
@@ -16,7 +31,7 @@
   // A stored sign-in goes straight to its page.
   const stored = Spa.store.staff();
   if (stored && !params.has("expired") && !params.has("switch")) {
-    location.replace(next && next.startsWith("/") && !next.startsWith("//") ? next : Spa.pageFor(stored.role));
+    location.replace(next || Spa.pageFor(stored.role));
     return;
   }
   if (!stored && Spa.store.monitor() && !params.has("switch")) {
@@ -38,7 +53,7 @@
   pick(next === "/admin" ? "admin" : next === "/cashier" ? "cashier" : next === "/monitor" ? "monitor" : "therapist");
 
   const go = (r) => {
-    const wanted = next && next.startsWith("/") && !next.startsWith("//") && next !== "/" ? next : null;
+    const wanted = next;
     location.href = wanted && (wanted === Spa.pageFor(r) || (r === "admin" && wanted === "/cashier")) ? wanted : Spa.pageFor(r);
   };
 

@@ -6,6 +6,8 @@
 //! command then goes through the pure core (`decide` against a small floor,
 //! as the admin and as a therapist, and `apply` of what it decided), which
 //! must not panic either, and whose refusals carry a code and a message.
+//! The ack is also rendered with its sender's own view (#21): a therapist's
+//! never shows the phone of a visit that is not theirs.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -131,6 +133,22 @@ fuzz_target!(|data: &[u8]| {
                         let mut after = state.clone();
                         apply(&mut after, d.events);
                         let _ = d.reply.render(&after, NOW);
+                        // #21: the ack as its sender sees it; a therapist's
+                        // never holds a phone of a visit not theirs (Bob's
+                        // is "1" and he is not Mia's until she calls him).
+                        let viewer = spa_hub::domain::views::Viewer::of(&actor);
+                        let ack = d.reply.render_for(viewer, &after, NOW);
+                        if let spa_hub::domain::views::Viewer::Therapist(me) = viewer {
+                            for v in after.visits.values() {
+                                if v.therapist != Some(me) && v.requested_therapist != Some(me) {
+                                    if let Some(shown) = ack.get("visit") {
+                                        if shown.get("id") == Some(&json!(v.id)) {
+                                            assert!(shown.get("phone").is_none(), "{ack}");
+                                        }
+                                    }
+                                }
+                            }
+                        }
                     }
                     Err(e) => assert!(!e.message.is_empty(), "{:?} without a message", e.code),
                 }
