@@ -183,10 +183,13 @@ tmp_dir = "$P/tmp"
 [network]
 network_config_dir = "$P/networks"
 EOF
+# overlay where the kernel has it (a copy per layer, vfs, is much slower).
+driver=overlay
+grep -qw overlay /proc/filesystems || driver=vfs
 cat > "$WORK/storage.conf" <<EOF
 # podman's image storage for .ci/cross.sh (CONTAINERS_STORAGE_CONF).
 [storage]
-driver = "overlay"
+driver = "$driver"
 graphroot = "$P/storage"
 runroot = "$P/run"
 EOF
