@@ -90,11 +90,12 @@ say() { printf '\n== %s\n' "$*"; }
 
 # --- the host's Rust toolchains, before -----------------------------------------
 # What must not change: `rustup toolchain list`, `rustc --version` (with the
-# commit), the default toolchain's components, and rustup's record of the
+# commit), the default toolchain's components, rustup's record of the
 # channel manifests it installed (changed by any update, even one that ends
-# with the same version).
+# with the same version), and rustup itself.
 HOST_RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 host_toolchains() {
+    echo "$(rustup --version 2>/dev/null); $(sha256sum < "$(command -v rustup)" | cut -c1-16)"
     RUSTUP_HOME=$HOST_RUSTUP_HOME rustup toolchain list
     RUSTUP_HOME=$HOST_RUSTUP_HOME rustc --version
     RUSTUP_HOME=$HOST_RUSTUP_HOME rustc -vV | grep -E '^commit-hash:'
@@ -152,7 +153,12 @@ phase "cargo install cross"
 # so that cargo and rustc resolve to it), and cross never sees the host's
 # rustup home: whatever cross 0.2.5 asks rustup to do, it can only re-sync a
 # pinned release in this directory.
+# A new rustup home would let rustup update itself (the one binary in
+# ~/.cargo/bin, shared with the host) whenever it installs a toolchain, as
+# cross's `rustup toolchain add` does: off, before anything else.
 export RUSTUP_HOME=$WORK/rustup
+mkdir -p "$RUSTUP_HOME"
+rustup set auto-self-update disable
 say "rustup toolchain install $TOOLCHAIN -t $TARGET (RUSTUP_HOME=$RUSTUP_HOME)"
 rustup toolchain install "$TOOLCHAIN" --profile minimal --no-self-update -t "$TARGET" 2>&1 | tail -n 2
 rustup default "$TOOLCHAIN" >/dev/null
