@@ -14,10 +14,17 @@
 #   SPA_IMAGE_SUITE=trixie        Debian suite (trixie = Debian 13, stable)
 #   SPA_IMAGE_MIRROR=http://deb.debian.org/debian
 #   SPA_IMAGE_SECURITY_MIRROR=http://deb.debian.org/debian-security
-#   SPA_IMAGE_WORK=image/build/work   scratch directory (about 5 GB, sparse)
-#   SPA_IMAGE_KEEP_WORK=1         keep the scratch directory afterwards
+#   SPA_IMAGE_WORK=OUTDIR/work    this build's own scratch directory (about
+#                                 5 GB, sparse); one build at a time uses it
+#   SPA_IMAGE_KEEP_WORK=1         keep the scratch files afterwards
 #   SPA_IMAGE_STAGE2_TIMEOUT=5400 seconds allowed for stage 2 under qemu
-#   CARGO_TARGET_DIR              default /tmp/image-target
+#   CARGO_TARGET_DIR              default OUTDIR/work/target (kept, so the
+#                                 next build into OUTDIR is incremental)
+#
+# Everything a build writes is under OUTDIR (or SPA_IMAGE_WORK): builds into
+# different OUTDIRs, from one checkout or several, never share a file; a
+# second build into the same OUTDIR while one runs stops at once (a lock on
+# the work directory).
 #
 # How (see image/README.md and ../shared/notes/image-build.md):
 #   1. the arm64 .deb with cargo-deb (cross-compiled, Debian's gcc as linker);
@@ -39,9 +46,9 @@ OUT=$(mkdir -p "${1:-$HERE/build/out}" && cd "${1:-$HERE/build/out}" && pwd)
 SUITE=${SPA_IMAGE_SUITE:-trixie}
 MIRROR=${SPA_IMAGE_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${SPA_IMAGE_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-WORK=${SPA_IMAGE_WORK:-$HERE/build/work}
+WORK=$(mkdir -p "${SPA_IMAGE_WORK:-$OUT/work}" && cd "${SPA_IMAGE_WORK:-$OUT/work}" && pwd)
 STAGE2_TIMEOUT=${SPA_IMAGE_STAGE2_TIMEOUT:-5400}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/tmp/image-target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$WORK/target}
 TARGET=aarch64-unknown-linux-gnu
 
 # Partition layout (512-byte sectors): FAT at 4 MiB, 256 MiB; ext4 right after.
@@ -63,6 +70,12 @@ phase() {
 die() { echo "build.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (debootstrap and mke2fs -d must keep file owners)"
+
+# One build per work directory: held until this script (and the qemu it
+# starts, which inherits the descriptor) has exited.
+exec 9> "$WORK/.lock"
+flock -n 9 || die "another build is using $WORK (give this one another OUTDIR or SPA_IMAGE_WORK)"
+echo "output $OUT, work directory $WORK, CARGO_TARGET_DIR $CARGO_TARGET_DIR"
 
 # --- host tools --------------------------------------------------------------
 say "host tools"
