@@ -74,7 +74,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
 /// Decides a command as the admin and applies its events with the next
 /// seqs (what the writer does, minus the disk); returns the records.
-fn run_as_admin(state: &mut State, cmd: &Command, now: Now, rules: &Rules) -> Vec<EventRecord> {
+pub(crate) fn run_as_admin(
+    state: &mut State,
+    cmd: &Command,
+    now: Now,
+    rules: &Rules,
+) -> Vec<EventRecord> {
     let Ok(d) = decide(state, &Actor::AdminToken, cmd, now, rules) else {
         return Vec::new();
     };

@@ -6,23 +6,13 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::domain::{decide, Actor, Command, EventRecord, Now, Rules, State};
+use crate::domain::{decide, Actor, Command, Now, Rules, State};
 
-/// Decides as the admin and applies the events (the writer minus the disk).
+/// Decides as the admin and applies the events; whether it was accepted.
 fn run(state: &mut State, cmd: &Command, now: Now, rules: &Rules) -> bool {
-    let Ok(d) = decide(state, &Actor::AdminToken, cmd, now, rules) else {
-        return false;
-    };
-    for event in d.events {
-        let record = EventRecord {
-            seq: state.seq() + 1,
-            at: now.ms,
-            actor: Actor::AdminToken,
-            event,
-        };
-        state.apply(&record);
-    }
-    true
+    let before = state.seq();
+    crate::bench::run_as_admin(state, cmd, now, rules);
+    state.seq() > before
 }
 
 fn command(name: &str, args: serde_json::Value) -> Command {

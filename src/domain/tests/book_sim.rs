@@ -17,29 +17,12 @@ use crate::domain::state::{Presence, State, VisitState};
 use crate::domain::views::{self, Viewer};
 use crate::domain::{Actor, Command, ErrorCode, Event, Id};
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) % n.max(1)
-    }
-    fn chance(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> Option<T> {
-        (!xs.is_empty()).then(|| xs[self.below(xs.len() as u64) as usize])
-    }
-}
-
 const NAME: &str = "Guest-";
 const PHONE: &str = "+1-555-";
 
 struct Sim {
     f: Floor,
-    rng: Rng,
+    rng: SeededRng,
     therapists: Vec<Id>,
     rooms: Vec<Id>,
     services: Vec<Id>,
@@ -156,7 +139,7 @@ fn check_walk_in(f: &Floor, visit: Id, ctx: &str) {
     }
 }
 
-fn check_views(f: &Floor, rng: &mut Rng, ctx: &str) {
+fn check_views(f: &Floor, rng: &mut SeededRng, ctx: &str) {
     let s = &f.state;
     let now = f.now;
     let monitor = views::snapshot(Viewer::Monitor, s, now).to_string();
@@ -221,7 +204,7 @@ impl Sim {
         }
         Sim {
             f,
-            rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
+            rng: SeededRng::new(seed),
             therapists,
             rooms,
             services,

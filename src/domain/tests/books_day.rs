@@ -254,31 +254,10 @@ fn check_books(f: &Floor, days: &Days, ctx: &str) {
     }
 }
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> Option<T> {
-        (!xs.is_empty()).then(|| xs[self.below(xs.len() as u64) as usize])
-    }
-}
-
 struct Day {
     f: Floor,
     days: Days,
-    rng: Rng,
+    rng: SeededRng,
     cashier: Actor,
     accepted: BTreeMap<&'static str, usize>,
     n: u64,
@@ -311,7 +290,7 @@ impl Day {
         Day {
             f,
             days,
-            rng: Rng::new(seed),
+            rng: SeededRng::new(seed),
             cashier,
             accepted: BTreeMap::new(),
             n: 0,

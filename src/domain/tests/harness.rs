@@ -545,3 +545,25 @@ pub fn void(visit: Id, reason: &str) -> Command {
 pub fn staff_actor(id: Id, role: Role) -> Actor {
     Actor::Staff { id, role }
 }
+
+/// xorshift64*, seeded: the random days' dice (book and books simulations).
+pub struct SeededRng(u64);
+
+impl SeededRng {
+    pub fn new(seed: u64) -> SeededRng {
+        // Never zero; mix the seed so seeds 1, 2, 3 differ at once.
+        SeededRng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<T: Copy>(&mut self, xs: &[T]) -> Option<T> {
+        (!xs.is_empty()).then(|| xs[self.below(xs.len() as u64) as usize])
+    }
+}
