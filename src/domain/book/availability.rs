@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::super::command::BookingAvailability;
 use super::super::decide::{Decided, Reply};
 use super::super::{invalid, DomainError, Now, Role, Rules};
-use super::decide::{plan, room_fits, rooms_in_order, sort_for_any, therapist_fits};
+use super::decide::{plan, room_blocker, rooms_in_order, sort_for_any, therapist_blocker};
 use super::time;
 use super::MINUTE_MS;
 use crate::domain::rotation;
@@ -60,12 +60,12 @@ pub fn availability(
             // The room does not depend on the therapist: find it once.
             let room = rooms
                 .iter()
-                .find(|r| room_fits(state, &plan, **r, start, date, None, now).is_ok());
+                .find(|r| room_blocker(state, &plan, **r, start, date, None, now).is_none());
             let therapist = room.and_then(|_| {
                 shifts.iter().find(|(t, from, to)| {
                     start >= *from
                         && start + length <= *to
-                        && therapist_fits(state, &plan, t, start, date, None, now).is_ok()
+                        && therapist_blocker(state, &plan, t.id, start, date, None, now).is_none()
                 })
             });
             if let (Some(r), Some((t, _, _))) = (room, therapist) {

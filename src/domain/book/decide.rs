@@ -140,6 +140,70 @@ pub fn fits(
     room_fits(state, plan, room, start, date, except, now)
 }
 
+/// What keeps a therapist or a room from a booking; put into words only
+/// when a refusal needs them (availability asks thousands of times).
+pub enum Blocker<'a> {
+    NoShift,
+    OutsideShift(&'a Shift),
+    Clash(Clash<'a>),
+    /// The live floor: busy until then.
+    Busy(i64),
+    OutOfService,
+}
+
+/// Why `therapist` cannot take `plan` at `start` (on local `date`), if so.
+pub fn therapist_blocker<'a>(
+    state: &'a State,
+    plan: &Plan,
+    therapist: Id,
+    start: i64,
+    date: u32,
+    except: Option<Id>,
+    now: Now,
+) -> Option<Blocker<'a>> {
+    let end = start + i64::from(plan.minutes) * MINUTE_MS;
+    match state.shift(therapist, date) {
+        None => return Some(Blocker::NoShift),
+        Some(s) if start < s.start_ms || end > s.end_ms => return Some(Blocker::OutsideShift(s)),
+        Some(_) => {}
+    }
+    if let Some(c) = state.therapist_clash(therapist, start, end, except) {
+        return Some(Blocker::Clash(c));
+    }
+    if date == now.day {
+        let busy = state.therapist_busy_until(therapist, now.ms);
+        if busy > start {
+            return Some(Blocker::Busy(busy));
+        }
+    }
+    None
+}
+
+/// Why `room` cannot take `plan` at `start` (its cleanup included), if so.
+pub fn room_blocker<'a>(
+    state: &'a State,
+    plan: &Plan,
+    room: Id,
+    start: i64,
+    date: u32,
+    except: Option<Id>,
+    now: Now,
+) -> Option<Blocker<'a>> {
+    let end = start + i64::from(plan.minutes) * MINUTE_MS;
+    let room_until = end + i64::from(plan.cleanup_min) * MINUTE_MS;
+    if let Some(c) = state.room_clash(room, start, room_until, except) {
+        return Some(Blocker::Clash(c));
+    }
+    if date == now.day {
+        match state.room_busy_until(room, now.ms) {
+            None => return Some(Blocker::OutOfService),
+            Some(until) if until > start => return Some(Blocker::Busy(until)),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
 /// The therapist's half of [`fits`].
 pub fn therapist_fits(
     state: &State,
@@ -150,41 +214,24 @@ pub fn therapist_fits(
     except: Option<Id>,
     now: Now,
 ) -> Result<(), DomainError> {
-    let end = start + i64::from(plan.minutes) * MINUTE_MS;
-    let when = time::date_words(date);
-    match state.shift(therapist.id, date) {
-        None => {
-            return Err(conflict(format!(
-                "{} has no shift on {when}",
-                therapist.name
-            )))
-        }
-        Some(s) if start < s.start_ms || end > s.end_ms => {
-            return Err(conflict(format!(
-                "{} works {}–{} on {when}; the booking would fall outside the shift",
-                therapist.name, s.start, s.end
-            )))
-        }
-        Some(_) => {}
-    }
-    if let Some(c) = state.therapist_clash(therapist.id, start, end, except) {
-        return Err(conflict(format!(
-            "{} is not free then: {}",
-            therapist.name,
-            clash_words(state, &c)
-        )));
-    }
-    if date == now.day {
-        let busy = state.therapist_busy_until(therapist.id, now.ms);
-        if busy > start {
-            return Err(conflict(format!(
-                "{} is in a session until about {}",
-                therapist.name,
-                minutes_words(busy, now.ms)
-            )));
-        }
-    }
-    Ok(())
+    let Some(blocker) = therapist_blocker(state, plan, therapist.id, start, date, except, now)
+    else {
+        return Ok(());
+    };
+    let (name, when) = (&therapist.name, time::date_words(date));
+    Err(conflict(match blocker {
+        Blocker::NoShift => format!("{name} has no shift on {when}"),
+        Blocker::OutsideShift(s) => format!(
+            "{name} works {}–{} on {when}; the booking would fall outside the shift",
+            s.start, s.end
+        ),
+        Blocker::Clash(c) => format!("{name} is not free then: {}", clash_words(state, &c)),
+        Blocker::Busy(until) => format!(
+            "{name} is in a session until about {}",
+            minutes_words(until, now.ms)
+        ),
+        Blocker::OutOfService => format!("{name} is not available"),
+    }))
 }
 
 /// The room's half of [`fits`]; its refusals start with "room ".
@@ -197,34 +244,23 @@ pub fn room_fits(
     except: Option<Id>,
     now: Now,
 ) -> Result<(), DomainError> {
-    let end = start + i64::from(plan.minutes) * MINUTE_MS;
-    let room_until = end + i64::from(plan.cleanup_min) * MINUTE_MS;
-    let room_name = state
+    let Some(blocker) = room_blocker(state, plan, room, start, date, except, now) else {
+        return Ok(());
+    };
+    let name = state
         .rooms
         .get(&room)
         .map(|r| r.name.clone())
         .unwrap_or_default();
-    if let Some(c) = state.room_clash(room, start, room_until, except) {
-        return Err(conflict(format!(
-            "room {room_name} is not free then: {}",
-            clash_words(state, &c)
-        )));
-    }
-    if date == now.day {
-        match state.room_busy_until(room, now.ms) {
-            None => {
-                return Err(conflict(format!("room {room_name} is out of service")));
-            }
-            Some(until) if until > start => {
-                return Err(conflict(format!(
-                    "room {room_name} is in use for about {}",
-                    minutes_words(until, now.ms)
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    Ok(())
+    Err(conflict(match blocker {
+        Blocker::Clash(c) => format!("room {name} is not free then: {}", clash_words(state, &c)),
+        Blocker::Busy(until) => format!(
+            "room {name} is in use for about {}",
+            minutes_words(until, now.ms)
+        ),
+        Blocker::OutOfService => format!("room {name} is out of service"),
+        Blocker::NoShift | Blocker::OutsideShift(_) => format!("room {name} is not free then"),
+    }))
 }
 
 fn minutes_words(until: i64, now: i64) -> String {
