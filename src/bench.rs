@@ -55,6 +55,14 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 20_000)]
         iterations: u32,
     },
+    /// A database of N busy days (300 walk-ins and 200 bookings a day):
+    /// size, start-up, memory, snapshot and report times.
+    Year {
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Socket.IO load against a running hub or the bench floor.
     Hub(crate::bench_hub::HubArgs),
 }
@@ -68,6 +76,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             crate::bench_book::bench(iterations);
             Ok(())
         }
+        BenchWhat::Year { days, dir } => crate::bench_year::run(days, dir).await,
         BenchWhat::Hub(a) => crate::bench_hub::run(a).await,
     }
 }
