@@ -668,9 +668,32 @@ pub fn booking_move(
             (b.start_ms, d, l)
         }
     };
+    // The therapist stays unless another is named; the room too, unless it
+    // is not free at the new time (then any room that is).
     let therapist = Some(a.therapist_id.unwrap_or(b.therapist_id));
-    let room = Some(a.room_id.unwrap_or(b.room_id));
-    let (t, r) = place(state, &plan, therapist, room, start, date, Some(b.id), now)?;
+    let (t, r) = match a.room_id {
+        Some(room) => place(
+            state,
+            &plan,
+            therapist,
+            Some(room),
+            start,
+            date,
+            Some(b.id),
+            now,
+        )?,
+        None => place(
+            state,
+            &plan,
+            therapist,
+            Some(b.room_id),
+            start,
+            date,
+            Some(b.id),
+            now,
+        )
+        .or_else(|_| place(state, &plan, therapist, None, start, date, Some(b.id), now))?,
+    };
     let mut to = slot(state, &plan, start, date, local, t, r);
     if date == b.date {
         // Same day: the number stays.

@@ -824,3 +824,41 @@ fn etas_and_free_in_count_the_book() {
         ),
     );
 }
+
+#[test]
+fn a_move_keeps_the_room_when_it_is_free_and_finds_another_when_not() {
+    let mut b = Book::new();
+    let (t1, t2, r1, r2) = (b.t1, b.t2, b.r1, b.r2);
+    let id = b.book("10:00", Some(t1), Some(r1));
+    b.book("12:15", Some(t2), Some(r1));
+    b.f.run(
+        &ADMIN,
+        cmd(
+            "booking.move",
+            json!({"booking_id": id, "start": "2026-11-26T11:00"}),
+        ),
+    );
+    assert_eq!(b.booking(id).room_id, r1, "R1 is free at 11:00");
+    b.f.run(
+        &ADMIN,
+        cmd(
+            "booking.move",
+            json!({"booking_id": id, "start": "2026-11-26T12:00"}),
+        ),
+    );
+    assert_eq!(
+        (b.booking(id).room_id, b.booking(id).therapist_id),
+        (r2, t1),
+        "R1 is taken at 12:00"
+    );
+    // A room named on purpose is not swapped.
+    b.f.refuse(
+        &ADMIN,
+        cmd(
+            "booking.move",
+            json!({"booking_id": id, "start": "2026-11-26T12:30", "room_id": r1}),
+        ),
+        ErrorCode::Conflict,
+        &["room R1"],
+    );
+}

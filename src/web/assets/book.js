@@ -25,6 +25,12 @@
     return parseInt(hh, 10) * 60 + parseInt(mm, 10);
   };
   const hhmm = (m) => String(Math.floor(m / 60)).padStart(2, "0") + ":" + String(m % 60).padStart(2, "0");
+  /** Positions a grid element (the pages' CSP allows no style attributes). */
+  function placed(el, top, height) {
+    el.style.top = top + "px";
+    if (height != null) el.style.height = height + "px";
+    return el;
+  }
   const nameOf = (id) => (therapists.find((t) => t.id === id) || {}).name || "therapist " + id;
   const roomName = (id) => (rooms.get(id) || {}).name || "room " + id;
 
@@ -150,18 +156,23 @@
     const height = (to - from) * PX_PER_MIN;
     const zero = midnight();
     const hours = [];
-    for (let m = from; m < to; m += 60) hours.push(h("div", { class: "bk-hour", style: "height:" + 60 * PX_PER_MIN + "px", text: hhmm(m) }));
+    for (let m = from; m < to; m += 60) {
+      const hour = h("div", { class: "bk-hour", text: hhmm(m) });
+      hour.style.height = 60 * PX_PER_MIN + "px";
+      hours.push(hour);
+    }
     const cols = therapists.map((t) => {
-      const col = h("div", { class: "bk-col", "data-therapist": t.id, style: "height:" + height + "px" });
+      const col = h("div", { class: "bk-col", "data-therapist": t.id });
+      col.style.height = height + "px";
       for (const s of shifts.filter((x) => x.therapist_id === t.id)) {
         const top = (minutesOf(s.start) - from) * PX_PER_MIN;
-        col.append(h("div", { class: "bk-shift", style: "top:" + top + "px;height:" + (minutesOf(s.end) - minutesOf(s.start)) * PX_PER_MIN + "px" }));
+        col.append(placed(h("div", { class: "bk-shift" }), top, (minutesOf(s.end) - minutesOf(s.start)) * PX_PER_MIN));
       }
       if (zero != null) {
         for (const bl of blocks.filter((x) => x.therapist_id === t.id)) {
           const a = Math.max(from, (bl.start - zero) / 60000);
           const z = Math.min(to, (bl.end - zero) / 60000);
-          if (z > a) col.append(h("div", { class: "bk-block", title: bl.reason, style: "top:" + (a - from) * PX_PER_MIN + "px;height:" + (z - a) * PX_PER_MIN + "px", text: bl.reason }));
+          if (z > a) col.append(placed(h("div", { class: "bk-block", title: bl.reason, text: bl.reason }), (a - from) * PX_PER_MIN, (z - a) * PX_PER_MIN));
         }
       }
       for (const b of bookings.values()) {
@@ -171,9 +182,9 @@
           type: "button",
           class: "bk-booking st-" + b.state,
           "data-booking": b.id,
-          style: "top:" + top + "px;height:" + Math.max(18, (b.minutes || 60) * PX_PER_MIN - 2) + "px",
           title: b.number + " " + b.time + " " + (b.customer_name || "") + " · " + Spa.words(b.state),
         }, h("b", { text: b.time + " " + b.number }), " ", b.customer_name || "", h("span", { class: "small", text: " · " + roomName(b.room_id) }));
+        placed(el, top, Math.max(18, (b.minutes || 60) * PX_PER_MIN - 2));
         el.addEventListener("click", (ev) => {
           ev.stopPropagation();
           if (b.state === "booked" || b.state === "no_show") actionsDialog(b);
@@ -266,6 +277,11 @@
         blocks = book.blocks || [];
         render();
       } else load();
+    },
+    /** The therapists changed (one clocked in, a new one hired). */
+    onTherapists(list) {
+      therapists = list.slice().sort((a, b) => a.name.localeCompare(b.name));
+      render();
     },
     onBooking(p) {
       const b = p.booking;

@@ -670,6 +670,7 @@
         renderCallChoices();
         renderCheckinChoices();
         renderQueue();
+        Spa.Book.onTherapists(Array.from(therapists.values()));
       },
       "service.updated": (p) => {
         if (p.service.active === false) services.delete(p.service.id);
