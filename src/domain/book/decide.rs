@@ -456,7 +456,7 @@ pub fn schedule_set(
     }
     let start_ms = time::local_instant(&rules.tz, "start", day.to_datetime(start_t))?;
     let end_ms = time::local_instant(&rules.tz, "end", day.to_datetime(end_t))?;
-    if date + 1 < now.day.saturating_sub(31) {
+    if end_ms < now.ms - 31 * 24 * 60 * MINUTE_MS {
         return Err(invalid("`date` is more than a month in the past"));
     }
     if let Some(b) = on_date
