@@ -554,7 +554,7 @@ async function book(admin, peers, room, service, seqs) {
 
   // The customer's link: cancel three days ahead (before the 24 h cut-off) …
   d = okAck("booking.create ahead", await admin.call("booking.create", {
-    start: local(Math.ceil((now + 3 * 86400000) / 3600000) * 3600000), service_ids: [service.id],
+    start: `${day(now + 3 * 86400000)}T12:00`, service_ids: [service.id],
     customer_name: `Later Lou ${RUN}`, phone: "+1 555 0199" }), seqs);
   const lou = new Peer("booking customer", d.customer_token ?? "");
   peers.push(lou);
