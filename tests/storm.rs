@@ -820,8 +820,17 @@ async fn a_login_storm_over_idle_sockets_does_not_disturb_a_steady_client() {
     assert_eq!(healthz, 200);
     assert!(p99 < Duration::from_millis(500), "steady p99 {p99:?}");
     assert!(grown < 64 * 1024, "RSS grew {grown} kB");
+    // Every login is refused (a wrong PIN, or no PIN-check place free), or,
+    // when the storm overflows the HTTP pool on a loaded machine, closed
+    // unanswered by the pool; never a 200 and never another status.
     assert!(
-        answers.keys().all(|k| k == "401" || k == "503"),
+        answers
+            .keys()
+            .all(|k| k == "401" || k == "503" || k.is_empty()),
+        "{answers:?}"
+    );
+    assert!(
+        answers.get("401").copied().unwrap_or(0) + answers.get("503").copied().unwrap_or(0) > 0,
         "{answers:?}"
     );
 }
