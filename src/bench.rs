@@ -279,6 +279,49 @@ fn build_database(dir: &std::path::Path, events: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts `spa-hub serve` (this binary) on `data` with a free port and
+/// waits for the first 200 from `/healthz`; returns the child and how long
+/// that took (`None`: not within `limit`).
+pub(crate) async fn spawn_until_ready(
+    data: &std::path::Path,
+    limit: Duration,
+) -> Result<(std::process::Child, Option<Duration>), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let child = std::process::Command::new(&exe)
+        .arg("serve")
+        .env("SPA_DATA_DIR", data)
+        .env("SPA_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SPA_LIGHTS", "sim")
+        .env("SPA_LOG", "warn")
+        .env("SPA_LOG_TARGET", "stderr")
+        .env("SPA_ADMIN_TOKEN", "bench-admin-token-000000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let ready = loop {
+        if started.elapsed() > limit {
+            break None;
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut buf = String::new();
+            let _ = s.read_to_string(&mut buf);
+            if buf.starts_with("HTTP/1.1 200") {
+                break Some(started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    Ok((child, ready))
+}
+
 async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> Result<(), String> {
     let dir = temp_dir(dir, "startup")?;
     let data = dir.join("data");
@@ -288,42 +331,9 @@ async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> R
         "built a database of {events} events in {:.1} s",
         built.elapsed().as_secs_f64()
     );
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     for run in 0..runs {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        let mut child = std::process::Command::new(&exe)
-            .arg("serve")
-            .env("SPA_DATA_DIR", &data)
-            .env("SPA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("SPA_LIGHTS", "sim")
-            .env("SPA_LOG", "warn")
-            .env("SPA_LOG_TARGET", "stderr")
-            .env("SPA_ADMIN_TOKEN", "bench-admin-token-000000")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let ready = loop {
-            if started.elapsed() > Duration::from_secs(30) {
-                break None;
-            }
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                let _ =
-                    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                let mut buf = String::new();
-                let _ = s.read_to_string(&mut buf);
-                if buf.starts_with("HTTP/1.1 200") {
-                    break Some(started.elapsed());
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let (mut child, ready) = spawn_until_ready(&data, Duration::from_secs(30)).await?;
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();

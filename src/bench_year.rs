@@ -330,40 +330,8 @@ pub async fn run(days: u32, dir: Option<std::path::PathBuf>) -> Result<(), Strin
     drop(state);
     drop(store);
     // The daemon itself: start to the first 200 from /healthz, and its memory.
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    let mut child = std::process::Command::new(&exe)
-        .arg("serve")
-        .env("SPA_DATA_DIR", &data)
-        .env("SPA_LISTEN", format!("127.0.0.1:{port}"))
-        .env("SPA_LIGHTS", "sim")
-        .env("SPA_LOG", "warn")
-        .env("SPA_LOG_TARGET", "stderr")
-        .env("SPA_TIMEZONE", "UTC")
-        .env("SPA_ADMIN_TOKEN", "bench-admin-token-000000")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let ready = loop {
-        if started.elapsed() > Duration::from_secs(120) {
-            break None;
-        }
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-            let mut buf = String::new();
-            let _ = s.read_to_string(&mut buf);
-            if buf.starts_with("HTTP/1.1 200") {
-                break Some(started.elapsed());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let (mut child, ready) =
+        crate::bench::spawn_until_ready(&data, Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = rss_kb(child.id());
     let _ = std::process::Command::new("kill")
