@@ -754,6 +754,10 @@ pub fn booking_cancel(
     )
 }
 
+/// How long before its start a booking may be checked in when that is
+/// still the day before.
+const CHECK_IN_EARLY_MS: i64 = 2 * 60 * MINUTE_MS;
+
 pub fn booking_check_in(state: &State, a: &BookingRef, now: Now) -> Result<Decided, DomainError> {
     let b = booking_ref(state, a.booking_id)?;
     match b.state {
@@ -791,7 +795,10 @@ pub fn booking_check_in(state: &State, a: &BookingRef, now: Now) -> Result<Decid
             )))
         }
     }
-    if b.date != now.day {
+    // On the day, or a little early across midnight (a 00:15 booking whose
+    // customer arrives at 23:55).
+    let early_enough = b.start_ms - now.ms <= CHECK_IN_EARLY_MS;
+    if b.date != now.day && !(b.date > now.day && early_enough) {
         return Err(conflict(format!(
             "{} is for {}; check in on the day",
             b.number,

@@ -862,3 +862,21 @@ fn a_move_keeps_the_room_when_it_is_free_and_finds_another_when_not() {
         &["room R1"],
     );
 }
+
+#[test]
+fn a_booking_just_after_midnight_may_be_checked_in_the_evening_before() {
+    let mut b = Book::new();
+    let t1 = b.t1;
+    b.shift(t1, "2026-11-27", "00:00", "20:00");
+    let id = b.book("2026-11-27T00:30", Some(t1), None);
+    b.at("21:00");
+    b.f.refuse(
+        &ADMIN,
+        cmd("booking.check_in", json!({"booking_id": id})),
+        ErrorCode::Conflict,
+        &["on the day"],
+    );
+    b.at("23:00");
+    b.f.run(&ADMIN, cmd("booking.check_in", json!({"booking_id": id})));
+    assert_eq!(b.booking(id).state, BookingState::CheckedIn);
+}
