@@ -285,7 +285,7 @@ fn build_database(dir: &std::path::Path, events: u64) -> Result<(), String> {
 pub(crate) async fn spawn_until_ready(
     data: &std::path::Path,
     limit: Duration,
-) -> Result<(std::process::Child, Option<Duration>), String> {
+) -> Result<(std::process::Child, Option<Duration>, u16), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -319,7 +319,7 @@ pub(crate) async fn spawn_until_ready(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    Ok((child, ready))
+    Ok((child, ready, port))
 }
 
 async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> Result<(), String> {
@@ -333,7 +333,7 @@ async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> R
     );
     let mut times = Vec::new();
     for run in 0..runs {
-        let (mut child, ready) = spawn_until_ready(&data, Duration::from_secs(30)).await?;
+        let (mut child, ready, _) = spawn_until_ready(&data, Duration::from_secs(30)).await?;
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();

@@ -6,7 +6,11 @@
 //! - `db/`: the sled database with tree `floor` holding the event log under
 //!   prefix `e` (`e` + seq big-endian → postcard `EventRecord`) and the
 //!   records under prefix `r` (`r` + `RecordKey` bytes → postcard `Record`),
-//!   so that one `apply_batch` writes both atomically; and tree `meta`
+//!   so that one `apply_batch` writes both atomically; archived history
+//!   under prefix `a` (`a` + `RecordKey` bytes; a booking under `a`, 10,
+//!   date, id, so a past date is one range), written in the same batch as the
+//!   `Archived` event that takes it out of the records; report checkpoints
+//!   under prefix `c` (a cache the reports keep, see `LogReader`); and tree `meta`
 //!   (`schema_version` → u32 big-endian);
 //! - `lock`: held with an exclusive `flock` while a process uses the
 //!   database, so a second process fails at once instead of waiting.
@@ -18,11 +22,13 @@ use std::sync::{Arc, RwLock};
 
 use fs2::FileExt;
 
-use crate::domain::state::{Record, RecordKey};
+use crate::domain::book::Booking;
+use crate::domain::report::{Checkpoint, DayReport};
+use crate::domain::state::{Record, RecordKey, Visit};
 use crate::domain::{EventRecord, State};
 
 /// The schema this binary writes. Bump it with a migration below.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BACKUP_MAGIC: &[u8] = b"SPAHUB-BACKUP-1\n";
@@ -56,7 +62,7 @@ type Migration = fn(&sled::Db) -> Result<(), StoreError>;
 
 /// Migrations in order: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1`. Version 0 is a database from before the version key existed.
-const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2];
+const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3];
 
 fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
     // Version 1 is the first layout; nothing to convert.
@@ -70,6 +76,14 @@ fn migrate_1_to_2(_db: &sled::Db) -> Result<(), StoreError> {
     // version-1 record and event decodes unchanged, so nothing is
     // rewritten; the version goes up so that a version-1 binary refuses a
     // database that may hold bookings instead of misreading it.
+    Ok(())
+}
+
+fn migrate_2_to_3(_db: &sled::Db) -> Result<(), StoreError> {
+    // Version 3 moves finished history out of memory: two appended events
+    // (`Archived`, `VisitRestored`) and the archive prefix `a`. Nothing is
+    // rewritten: the writer's first archive pass, right after start-up,
+    // moves what is old into the archive through the normal commit.
     Ok(())
 }
 
@@ -93,6 +107,104 @@ impl LogReader {
         };
         events_in(&tree, from)
     }
+
+    /// The day report for `day`, replayed from the nearest checkpoint (or
+    /// seq 1), keeping new checkpoints on the way: at month starts and at
+    /// the start of this day and the next. `tz` names the zone `day_of`
+    /// uses (a checkpoint made in another zone is not used).
+    pub fn day_report(
+        &self,
+        day: u32,
+        tz: &str,
+        day_of: impl Fn(i64) -> u32,
+    ) -> Result<DayReport, StoreError> {
+        let mut failed = None;
+        let start = self.checkpoint_at_or_before(day, tz);
+        let from = start.as_ref().map_or(1, |c| c.seq + 1);
+        let have = start.as_ref().map_or(0, |c| c.day);
+        let events = self.events_from(from).map_while(|e| match e {
+            Ok(e) => Some(e),
+            Err(err) => {
+                failed = Some(err);
+                None
+            }
+        });
+        let report = crate::domain::report::day_report_from(
+            start,
+            events,
+            day,
+            day_of,
+            |d| d > have && (d % 100 == 1 || d >= day),
+            |c| self.keep_checkpoint(tz, &c),
+        );
+        match failed {
+            Some(err) => Err(err),
+            None => Ok(report),
+        }
+    }
+
+    fn tree(&self) -> sled::Tree {
+        match self.floor.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The latest report checkpoint at or before `day` made in zone `tz`
+    /// (checkpoints are a cache: an unreadable one is skipped).
+    pub fn checkpoint_at_or_before(&self, day: u32, tz: &str) -> Option<Checkpoint> {
+        let tree = self.tree();
+        let low = vec![CHECKPOINT];
+        let mut high = vec![CHECKPOINT];
+        high.extend_from_slice(&day.to_be_bytes());
+        tree.range(low..=high)
+            .rev()
+            .filter_map(Result::ok)
+            .filter_map(|(_, v)| postcard::from_bytes::<(String, Checkpoint)>(&v).ok())
+            .find(|(zone, _)| zone == tz)
+            .map(|(_, c)| c)
+    }
+
+    /// Keeps a report checkpoint (it reaches the disk with the writer's next
+    /// flush), then prunes: month starts stay about 13 months, other days only
+    /// the newest two. A failure only costs a slower report later.
+    pub fn keep_checkpoint(&self, tz: &str, checkpoint: &Checkpoint) {
+        let tree = self.tree();
+        let key = checkpoint_key(checkpoint.day);
+        let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint)) else {
+            return;
+        };
+        if let Err(e) = tree.insert(key, bytes) {
+            log::warn!("keeping a report checkpoint: {e}");
+            return;
+        }
+        let days: Vec<u32> = tree
+            .scan_prefix([CHECKPOINT])
+            .keys()
+            .filter_map(Result::ok)
+            .filter_map(|k| <[u8; 4]>::try_from(k.get(1..)?).ok())
+            .map(u32::from_be_bytes)
+            .collect();
+        let newest = days.iter().copied().max().unwrap_or(0);
+        let mut others: Vec<u32> = days.iter().copied().filter(|d| d % 100 != 1).collect();
+        others.sort_unstable();
+        let drop_others = others.len().saturating_sub(2);
+        let stale = days
+            .iter()
+            .copied()
+            // yyyymmdd arithmetic: 1_0400 is a year and four months.
+            .filter(|d| d % 100 == 1 && newest.saturating_sub(*d) > 1_0400)
+            .chain(others.into_iter().take(drop_others));
+        for d in stale {
+            let _ = tree.remove(checkpoint_key(d));
+        }
+    }
+}
+
+fn checkpoint_key(day: u32) -> Vec<u8> {
+    let mut k = vec![CHECKPOINT];
+    k.extend_from_slice(&day.to_be_bytes());
+    k
 }
 
 fn events_in(
@@ -345,6 +457,17 @@ impl Store {
         events: &[EventRecord],
         records: &[(RecordKey, Option<Record>)],
     ) -> Result<(), StoreError> {
+        self.commit_with_archive(events, records, &[])
+    }
+
+    /// `commit`, also putting `archived` records into the archive (in the
+    /// same atomic batch as the event that took them out of the records).
+    pub fn commit_with_archive(
+        &self,
+        events: &[EventRecord],
+        records: &[(RecordKey, Option<Record>)],
+        archived: &[Record],
+    ) -> Result<(), StoreError> {
         if !self.usable || self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(StoreError::Io {
                 dir: self.dir.display().to_string(),
@@ -370,6 +493,11 @@ impl Store {
                 None => batch.remove(k),
             }
         }
+        for record in archived {
+            let v =
+                postcard::to_stdvec(record).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            batch.insert(archive_key(record), v);
+        }
         // One tree, one atomic batch: events and records land together or not at all.
         self.floor.apply_batch(batch)?;
         self.db.flush()?;
@@ -378,6 +506,45 @@ impl Store {
         // batch could be gone. fdatasync makes it durable before any ack.
         self.data_file.sync_data().map_err(io_err(&self.dir))?;
         Ok(())
+    }
+
+    /// An archived visit, if the archive has it.
+    pub fn archived_visit(&self, id: crate::domain::Id) -> Result<Option<Visit>, StoreError> {
+        let mut k = vec![ARCHIVE];
+        k.extend_from_slice(&RecordKey::Visit(id).to_bytes());
+        match self.floor.get(k)? {
+            None => Ok(None),
+            Some(v) => match postcard::from_bytes::<Record>(&v) {
+                Ok(Record::Visit(visit)) => Ok(Some(visit)),
+                Ok(_) => Err(StoreError::Corrupt(format!("archived visit {id}"))),
+                Err(e) => Err(StoreError::Corrupt(format!("archived visit {id}: {e}"))),
+            },
+        }
+    }
+
+    /// The archived bookings of a local date (`yyyymmdd`), in key order.
+    pub fn archived_bookings_on(&self, date: u32) -> Result<Vec<Booking>, StoreError> {
+        let mut prefix = vec![ARCHIVE, ARCHIVED_BOOKING];
+        prefix.extend_from_slice(&date.to_be_bytes());
+        let mut out = Vec::new();
+        for item in self.floor.scan_prefix(prefix) {
+            let (key, value) = item?;
+            match postcard::from_bytes::<Record>(&value) {
+                Ok(Record::Booking(b)) => out.push(b),
+                Ok(_) => return Err(StoreError::Corrupt(format!("archived booking {key:?}"))),
+                Err(e) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "archived booking {key:?}: {e}"
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many records the archive holds.
+    pub fn archived_count(&self) -> usize {
+        self.floor.scan_prefix([ARCHIVE]).count()
     }
 
     pub fn last_seq(&self) -> Result<u64, StoreError> {
@@ -568,6 +735,26 @@ fn read_backup(file: &Path) -> Result<Vec<BackupEntry>, StoreError> {
 
 const EVENT: u8 = b'e';
 const RECORD: u8 = b'r';
+const ARCHIVE: u8 = b'a';
+/// Report checkpoints: `c` + day → postcard (zone name, `Checkpoint`).
+const CHECKPOINT: u8 = b'c';
+/// `RecordKey::Booking`'s kind byte: archived bookings are keyed by date.
+const ARCHIVED_BOOKING: u8 = 10;
+
+/// Where an archived record lives: `a` + its record key, except a booking:
+/// `a` + 10 + date + id, so that a past date is one range scan.
+fn archive_key(record: &Record) -> Vec<u8> {
+    let mut k = vec![ARCHIVE];
+    match record {
+        Record::Booking(b) => {
+            k.push(ARCHIVED_BOOKING);
+            k.extend_from_slice(&b.date.to_be_bytes());
+            k.extend_from_slice(&b.id.to_be_bytes());
+        }
+        other => k.extend_from_slice(&record_key(other).to_bytes()),
+    }
+    k
+}
 
 fn event_key(seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
@@ -586,17 +773,5 @@ fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
 }
 
 fn record_key(record: &Record) -> RecordKey {
-    match record {
-        Record::Counters(_) => RecordKey::Counters,
-        Record::Room(r) => RecordKey::Room(r.id),
-        Record::Staff(s) => RecordKey::Staff(s.id),
-        Record::Device(d) => RecordKey::Device(d.id),
-        Record::Service(s) => RecordKey::Service(s.id),
-        Record::Visit(v) => RecordKey::Visit(v.id),
-        Record::Shift(s) => RecordKey::Shift(s.therapist_id, s.date),
-        Record::Block(b) => RecordKey::Block(b.id),
-        Record::Booking(b) => RecordKey::Booking(b.id),
-        Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
-        Record::Drawer(d) => RecordKey::Drawer(d.id),
-    }
+    record.key()
 }

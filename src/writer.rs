@@ -219,6 +219,23 @@ enum TimerKey {
     Overtime(Id),
     /// A booking's no-show (booked) or due alert (checked in, waiting).
     Booking(Id),
+    /// The hourly pass that moves finished history out of memory.
+    Archive,
+}
+
+/// How often the writer looks for history to move out of memory.
+const ARCHIVE_EVERY: Duration = Duration::from_secs(3600);
+
+/// A batch in the making: its events, the records they touched (with the
+/// values before the batch, for an undo) and what goes to the archive.
+#[derive(Default)]
+struct Pending {
+    log: Vec<EventRecord>,
+    touched_by_event: Vec<Vec<RecordKey>>,
+    saved: Vec<(RecordKey, Option<Record>)>,
+    touched: BTreeSet<RecordKey>,
+    archived: Vec<Record>,
+    archive_full: bool,
 }
 
 struct Core {
@@ -260,6 +277,11 @@ impl Core {
                 .chain(all_bookings.iter()),
             now,
         );
+
+        // The first archive pass right away: a database from before
+        // version 3, or a box that was off for days, is trimmed at start-up.
+        self.timers
+            .insert(TimerKey::Archive, (Instant::now(), Command::ArchiveDue));
 
         let mut watchdog_usec = 0u64;
         let watchdog_enabled = sd_notify::watchdog_enabled(false, &mut watchdog_usec);
@@ -316,9 +338,21 @@ impl Core {
             .filter(|(_, (at, _))| *at <= now)
             .map(|(k, _)| *k)
             .collect();
-        due.into_iter()
-            .filter_map(|k| self.timers.remove(&k))
-            .map(|(_, command)| Request::Command {
+        let mut commands: Vec<Command> = due
+            .iter()
+            .filter_map(|k| self.timers.remove(k))
+            .map(|(_, command)| command)
+            .collect();
+        if due.contains(&TimerKey::Archive) {
+            // Periodic: armed again for the next pass.
+            self.timers.insert(
+                TimerKey::Archive,
+                (now + ARCHIVE_EVERY, Command::ArchiveDue),
+            );
+        }
+        commands
+            .drain(..)
+            .map(|command| Request::Command {
                 actor: Actor::System,
                 command,
                 reply: None,
@@ -326,15 +360,92 @@ impl Core {
             .collect()
     }
 
+    /// Applies `events` as `actor`'s at `now`, noting in `b` what they
+    /// touched (with its value before the batch, for an undo) and what an
+    /// `Archived` event moves to the archive. Returns the last seq.
+    fn push_events(
+        &mut self,
+        b: &mut Pending,
+        events: Vec<crate::domain::Event>,
+        actor: &Actor,
+        now: Now,
+    ) -> u64 {
+        let mut last_seq = self.state.seq();
+        for event in events {
+            let keys = self.state.touched(&event);
+            for key in &keys {
+                if b.touched.insert(key.clone()) {
+                    b.saved.push((key.clone(), self.state.record(key)));
+                }
+            }
+            if let crate::domain::Event::Archived { archive } = &event {
+                b.archived.extend(
+                    archive
+                        .keys()
+                        .iter()
+                        .filter(|k| crate::domain::archive::kept(k))
+                        .filter_map(|k| self.state.record(k)),
+                );
+                b.archive_full |= archive.is_full();
+            }
+            b.touched_by_event.push(keys);
+            last_seq += 1;
+            let record = EventRecord {
+                seq: last_seq,
+                at: now.ms,
+                actor: actor.clone(),
+                event,
+            };
+            self.state.apply(&record);
+            b.log.push(record);
+        }
+        last_seq
+    }
+
+    /// What a command about archived history needs from the store before
+    /// `decide`: a past date's bookings (filled into the command), or an
+    /// archived visit (returned, to be restored by an event first).
+    fn read_archive_for(
+        &self,
+        command: &mut Command,
+        now: Now,
+    ) -> Option<crate::domain::state::Visit> {
+        let visit_id = match command {
+            Command::VisitRefund(a) => a.visit_id,
+            Command::VisitRetip(a) => a.visit_id,
+            Command::BookingList(l) => {
+                let date = l
+                    .date
+                    .as_deref()
+                    .and_then(|t| crate::domain::book::time::parse_date("date", t).ok())?;
+                if date < crate::domain::archive::cutoff_day(now.day) {
+                    match self.store.archived_bookings_on(date) {
+                        Ok(list) => l.archived = list,
+                        Err(e) => log::error!("reading the archive: {e}"),
+                    }
+                }
+                return None;
+            }
+            _ => return None,
+        };
+        if self.state.visits.contains_key(&visit_id) {
+            return None;
+        }
+        match self.store.archived_visit(visit_id) {
+            Ok(visit) => visit,
+            Err(e) => {
+                log::error!("reading the archive: {e}");
+                None
+            }
+        }
+    }
+
     /// Handles one batch; returns true when asked to stop.
     fn process(&mut self, batch: Vec<Request>) -> bool {
         let mut stop = false;
         let mut reads: Vec<ReadFn> = Vec::new();
         let mut replies: Vec<(Option<Reply>, Result<Value, DomainError>, bool)> = Vec::new();
-        let mut log: Vec<EventRecord> = Vec::new();
-        let mut touched_by_event: Vec<Vec<RecordKey>> = Vec::new();
-        let mut saved: Vec<(RecordKey, Option<Record>)> = Vec::new();
-        let mut touched: BTreeSet<RecordKey> = BTreeSet::new();
+        let mut b = Pending::default();
         let mut last_now = self.clock.now();
 
         for request in batch {
@@ -343,33 +454,32 @@ impl Core {
                 Request::Read(f) => reads.push(f),
                 Request::Command {
                     actor,
-                    command,
+                    mut command,
                     reply,
                 } => {
                     let now = self.clock.now();
                     last_now = now;
+                    // An archived visit comes back (by an event) before a
+                    // command about it is decided; taken back out if refused.
+                    let restored = self.read_archive_for(&mut command, now).map(|visit| {
+                        let undo = (
+                            b.log.len(),
+                            b.touched_by_event.len(),
+                            self.state.counters.clone(),
+                        );
+                        let id = visit.id;
+                        self.push_events(
+                            &mut b,
+                            vec![crate::domain::Event::VisitRestored { visit }],
+                            &actor,
+                            now,
+                        );
+                        (id, undo)
+                    });
                     match decide(&self.state, &actor, &command, now, &self.rules) {
                         Ok(decided) => {
-                            let mut last_seq = self.state.seq();
-                            let produced = !decided.events.is_empty();
-                            for event in decided.events {
-                                let keys = self.state.touched(&event);
-                                for key in &keys {
-                                    if touched.insert(key.clone()) {
-                                        saved.push((key.clone(), self.state.record(key)));
-                                    }
-                                }
-                                touched_by_event.push(keys);
-                                last_seq += 1;
-                                let record = EventRecord {
-                                    seq: last_seq,
-                                    at: now.ms,
-                                    actor: actor.clone(),
-                                    event,
-                                };
-                                self.state.apply(&record);
-                                log.push(record);
-                            }
+                            let produced = !decided.events.is_empty() || restored.is_some();
+                            let last_seq = self.push_events(&mut b, decided.events, &actor, now);
                             let viewer = crate::domain::views::Viewer::of(&actor);
                             let mut data = decided.reply.render_for(viewer, &self.state, now);
                             if let Value::Object(map) = &mut data {
@@ -386,6 +496,12 @@ impl Core {
                             replies.push((reply, Ok(data), true));
                         }
                         Err(err) => {
+                            if let Some((id, (log_len, events_len, counters))) = restored {
+                                self.state.put_record(&RecordKey::Visit(id), None);
+                                self.state.counters = counters;
+                                b.log.truncate(log_len);
+                                b.touched_by_event.truncate(events_len);
+                            }
                             if actor != Actor::System {
                                 log::debug!(command = command.name(); "{} refused: {err}", command.name());
                             }
@@ -395,6 +511,19 @@ impl Core {
                 }
             }
         }
+        let Pending {
+            mut log,
+            mut touched_by_event,
+            saved,
+            touched,
+            archived,
+            archive_full,
+        } = b;
+        if archive_full {
+            // More is due: come back at once rather than in an hour.
+            self.timers
+                .insert(TimerKey::Archive, (Instant::now(), Command::ArchiveDue));
+        }
 
         if !log.is_empty() {
             let records: Vec<(RecordKey, Option<Record>)> = touched
@@ -402,7 +531,7 @@ impl Core {
                 .map(|k| (k.clone(), self.state.record(k)))
                 .collect();
             let started = std::time::Instant::now();
-            let result = self.store.commit(&log, &records);
+            let result = self.store.commit_with_archive(&log, &records, &archived);
             let flush_us = started.elapsed().as_micros() as u64;
             use std::sync::atomic::Ordering::Relaxed;
             self.health.flush_latency.observe_us(flush_us);

@@ -331,3 +331,150 @@ async fn a_booking_missed_while_the_hub_was_down_is_a_no_show_after_the_restart(
     assert_eq!(state.bookings[&pending].state, BookingState::Booked);
     writer.stop().await;
 }
+
+/// Weeks later, the visit and the booking are out of memory (the start-up
+/// archive pass), yet `booking.list` still lists that date from the
+/// archive and a refund brings the visit back and is taken.
+#[tokio::test]
+async fn weeks_later_history_is_archived_yet_listed_and_refunded() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = SpaClock::new(jiff::tz::TimeZone::UTC);
+    clock.shift(-20 * 24 * 60 * MIN);
+    let writer = spawn(dir.path(), clock.clone());
+    let h = writer.handle.clone();
+    let run = |c: Command| {
+        let h = h.clone();
+        async move { h.execute(Actor::AdminToken, c).await.expect("accepted") }
+    };
+    let svc = run(decode(
+        "service.create",
+        json!({"name": "Thai", "duration_min": 30, "price_cents": 4000}),
+    ))
+    .await["service"]["id"]
+        .as_u64()
+        .expect("svc");
+    run(decode("room.create", json!({"name": "Lotus"}))).await;
+    let mut create = decode("staff.create", json!({"name": "Tess", "role": "therapist"}));
+    if let Command::StaffCreate(c) = &mut create {
+        c.pin_hash = "$argon2id$not-used".into();
+    }
+    let t = run(create).await["staff"]["id"].as_u64().expect("t");
+    run(decode("therapist.clock_in", json!({"therapist_id": t}))).await;
+    let then = clock.now().ms;
+    let date = date_of(then);
+    run(decode(
+        "schedule.set",
+        json!({"therapist_id": t, "date": date, "start": "00:00", "end": "23:59"}),
+    ))
+    .await;
+    let (_, start) = slot(then, 8);
+    let mut create = decode(
+        "booking.create",
+        json!({"start": start, "service_ids": [svc], "customer_name": "Bea", "phone": "1"}),
+    );
+    if let Command::BookingCreate(b) = &mut create {
+        b.token_hash = "archived-booking-hash".into();
+    }
+    let booking = run(create).await["booking"]["id"]
+        .as_u64()
+        .expect("booking");
+    run(decode(
+        "booking.cancel",
+        json!({"booking_id": booking, "reason": "ill"}),
+    ))
+    .await;
+    let mut create = decode(
+        "visit.create",
+        json!({"customer_name": "Ann", "service_ids": [svc]}),
+    );
+    if let Command::VisitCreate(v) = &mut create {
+        v.token_hash = "archived-visit-hash".into();
+    }
+    let visit = run(create).await["visit"]["id"].as_u64().expect("visit");
+    for name in ["visit.call", "visit.start", "visit.finish"] {
+        run(decode(name, json!({"visit_id": visit}))).await;
+    }
+    run(decode("drawer.open", json!({"float_cents": 0}))).await;
+    run(decode(
+        "visit.checkout",
+        json!({"visit_id": visit, "request_id": "pay-1",
+            "payments": [{"method": "card", "amount_cents": 4000}]}),
+    ))
+    .await;
+    writer.stop().await;
+
+    // Twenty days on: the start-up pass takes the day out of memory.
+    let writer = spawn(dir.path(), SpaClock::new(jiff::tz::TimeZone::UTC));
+    let h = writer.handle.clone();
+    let mut gone = false;
+    for _ in 0..200 {
+        gone = h
+            .read(move |s, _| !s.visits.contains_key(&visit) && !s.bookings.contains_key(&booking))
+            .await
+            .expect("read");
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the old visit and booking are still in memory");
+    let listed = h
+        .execute(
+            Actor::AdminToken,
+            decode("booking.list", json!({"date": date})),
+        )
+        .await
+        .expect("booking.list");
+    let ids: Vec<u64> = listed["bookings"]
+        .as_array()
+        .expect("bookings")
+        .iter()
+        .filter_map(|b| b["id"].as_u64())
+        .collect();
+    assert_eq!(ids, vec![booking], "{listed}");
+    assert_eq!(listed["bookings"][0]["state"], "cancelled");
+    // A refused refund leaves it archived (the restore is taken back).
+    h.execute(
+        Actor::AdminToken,
+        decode(
+            "visit.refund",
+            json!({"visit_id": visit, "amount_cents": 999_999, "reason": "too much"}),
+        ),
+    )
+    .await
+    .expect_err("more than was paid");
+    let back = h
+        .read(move |s, _| s.visits.contains_key(&visit))
+        .await
+        .expect("read");
+    assert!(!back, "a refused refund left the visit in memory");
+    let refunded = h
+        .execute(
+            Actor::AdminToken,
+            decode(
+                "visit.refund",
+                json!({"visit_id": visit, "amount_cents": 1500, "reason": "sore back"}),
+            ),
+        )
+        .await
+        .expect("refund of an archived visit");
+    assert!(refunded["seq"].as_u64().is_some(), "{refunded}");
+    let refunds = h
+        .read(move |s, _| s.visits.get(&visit).map(|v| v.refunds.len()))
+        .await
+        .expect("read");
+    assert_eq!(refunds, Some(1));
+    // A refund of an unknown visit is still `not_found`, and nothing restored.
+    let err = h
+        .execute(
+            Actor::AdminToken,
+            decode(
+                "visit.refund",
+                json!({"visit_id": 999_999, "amount_cents": 1, "reason": "x"}),
+            ),
+        )
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code.as_str(), "not_found");
+    writer.stop().await;
+}

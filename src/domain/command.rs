@@ -408,6 +408,10 @@ pub struct BookingList {
     pub date: Option<String>,
     #[serde(default)]
     pub therapist_id: Option<Id>,
+    /// The archived bookings of a past date: filled in by the writer from
+    /// the store, never from the wire.
+    #[serde(skip)]
+    pub archived: Vec<crate::domain::book::Booking>,
 }
 
 /// Everything the writer can be asked to do.
@@ -482,6 +486,8 @@ pub enum Command {
     BookingDue {
         booking_id: Id,
     },
+    /// The hourly pass that moves finished history out of memory.
+    ArchiveDue,
 }
 
 /// Every wire command name, in the order of PROTOCOL.md. `sync` and
@@ -664,6 +670,7 @@ impl Command {
             Command::OvertimeReached { .. } => "timer.overtime",
             Command::NoShowDue { .. } => "timer.no_show",
             Command::BookingDue { .. } => "timer.booking_due",
+            Command::ArchiveDue => "timer.archive",
         }
     }
 }

@@ -688,6 +688,10 @@ pub fn decide(
             start_ms,
         } => book::decide::no_show_due(state, *booking_id, *start_ms),
         Command::BookingDue { booking_id } => book::decide::booking_due(state, *booking_id),
+        Command::ArchiveDue => match super::archive::due(state, now) {
+            Some(archive) => one(Event::Archived { archive }, Reply::Json(json!({}))),
+            None => Err(conflict("nothing to archive")),
+        },
         Command::OvertimeReached {
             visit_id,
             planned_end,
@@ -716,6 +720,7 @@ fn is_wire(command: &Command) -> bool {
             | Command::OvertimeReached { .. }
             | Command::NoShowDue { .. }
             | Command::BookingDue { .. }
+            | Command::ArchiveDue
     )
 }
 

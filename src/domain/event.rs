@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::archive::Archive;
 use super::book::{Block, Booking, Shift};
 use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::rotation::Turns;
@@ -194,6 +195,17 @@ pub enum Event {
         booking_id: Id,
         message: String,
     },
+    // Schema 3: history leaves memory (see `archive`).
+    /// Finished history older than the days kept in memory left it (the
+    /// store keeps the visits and bookings in its archive).
+    Archived {
+        archive: Archive,
+    },
+    /// An archived visit came back into memory for a command about it (a
+    /// refund, a tip re-split), as it was archived.
+    VisitRestored {
+        visit: Visit,
+    },
 }
 
 /// Where and when a booking is (what `booking.move` changes).
@@ -255,6 +267,8 @@ impl Event {
             Event::BookingCheckedIn { .. } => "booking_checked_in",
             Event::BookingNoShow { .. } => "booking_no_show",
             Event::BookingLate { .. } => "booking_late",
+            Event::Archived { .. } => "archived",
+            Event::VisitRestored { .. } => "visit_restored",
         }
     }
 }

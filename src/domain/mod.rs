@@ -6,6 +6,7 @@
 //! `apply` rebuilds the state from records at start-up. Nothing in here knows
 //! that sockets, sled or GPIO exist.
 
+pub mod archive;
 pub mod book;
 pub mod checkout;
 pub mod command;

@@ -14,12 +14,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventRecord};
 use super::money::{Method, PerMethod, TipShare};
 use super::rotation::Turns;
-use super::state::{State, VisitState};
+use super::state::{Record, State, VisitState};
 use super::{Id, Role};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -147,6 +147,7 @@ fn average(xs: &[i64]) -> Option<f64> {
 }
 
 /// A call whose turn may still be given back (undo, left, void).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct OpenCall {
     therapist: Id,
     turn: Turns,
@@ -183,7 +184,7 @@ struct Tally {
 /// visit captured at creation (until it is paid or ends) and calls whose
 /// turn may still come back. Both drop a visit once it is done with, so
 /// they hold only what is open on the floor.
-#[derive(Default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Open {
     lines: BTreeMap<Id, Vec<(Id, i64)>>,
     calls: BTreeMap<Id, OpenCall>,
@@ -413,6 +414,37 @@ impl Open {
     }
 }
 
+/// The replay as it stood right before the first event of `day`: the
+/// state (as records), the open bookkeeping and the last seq applied. A
+/// report of `day` or later may start here instead of at seq 1 (the shell
+/// keeps a few on disk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub day: u32,
+    pub seq: u64,
+    records: Vec<Record>,
+    open: Open,
+}
+
+impl Checkpoint {
+    fn of(day: u32, state: &State, open: &Open) -> Checkpoint {
+        Checkpoint {
+            day,
+            seq: state.seq(),
+            records: state.records().into_iter().map(|(_, r)| r).collect(),
+            open: open.clone(),
+        }
+    }
+
+    fn into_parts(self) -> (State, Open) {
+        let mut state = State::default();
+        for r in self.records {
+            state.put_record(&r.key(), Some(r));
+        }
+        (state, self.open)
+    }
+}
+
 /// The report for `day` (`yyyymmdd`); `day_of` maps an event's `at` to its
 /// local day.
 pub fn day_report(
@@ -420,14 +452,38 @@ pub fn day_report(
     day: u32,
     day_of: impl Fn(i64) -> u32,
 ) -> DayReport {
-    let mut state = State::default();
+    day_report_from(None, events, day, day_of, |_| false, |_| {})
+}
+
+/// `day_report`, starting from `start` (then `events` must begin right
+/// after its seq) and offering a checkpoint at the start of each day the
+/// replay enters: `wanted(day)` says whether to build it, `keep` takes it.
+pub fn day_report_from(
+    start: Option<Checkpoint>,
+    events: impl IntoIterator<Item = EventRecord>,
+    day: u32,
+    day_of: impl Fn(i64) -> u32,
+    wanted: impl Fn(u32) -> bool,
+    mut keep: impl FnMut(Checkpoint),
+) -> DayReport {
+    let (mut state, mut open) = match start {
+        Some(c) => c.into_parts(),
+        None => (State::default(), Open::default()),
+    };
     let mut tally = Tally::default();
-    let mut open = Open::default();
     let (mut first, mut last) = (None, None);
     let mut count = 0u64;
+    let mut current_day = None;
 
     for record in events {
         let d = day_of(record.at);
+        if current_day.is_none_or(|c| d > c) {
+            // The first event of a later day: the replay stands at its start.
+            if current_day.is_some() && wanted(d) {
+                keep(Checkpoint::of(d, &state, &open));
+            }
+            current_day = Some(d);
+        }
         if d > day {
             break;
         }

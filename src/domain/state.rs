@@ -274,6 +274,25 @@ pub enum Record {
     Booking(Booking),
 }
 
+impl Record {
+    /// Where this record lives.
+    pub fn key(&self) -> RecordKey {
+        match self {
+            Record::Counters(_) => RecordKey::Counters,
+            Record::Room(r) => RecordKey::Room(r.id),
+            Record::Staff(s) => RecordKey::Staff(s.id),
+            Record::Device(d) => RecordKey::Device(d.id),
+            Record::Service(s) => RecordKey::Service(s.id),
+            Record::Visit(v) => RecordKey::Visit(v.id),
+            Record::Shift(s) => RecordKey::Shift(s.therapist_id, s.date),
+            Record::Block(b) => RecordKey::Block(b.id),
+            Record::Booking(b) => RecordKey::Booking(b.id),
+            Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
+            Record::Drawer(d) => RecordKey::Drawer(d.id),
+        }
+    }
+}
+
 /// The address of a record.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RecordKey {
@@ -515,6 +534,10 @@ impl State {
             | Event::DrawerOpened { .. }
             | Event::DrawerMoved { .. }
             | Event::DrawerClosed { .. } => self.apply_money(&record.event, record.seq, at),
+            Event::Archived { archive } => self.apply_archive(archive),
+            Event::VisitRestored { visit } => {
+                self.visits.insert(visit.id, visit.clone());
+            }
             Event::RoomCreated { room } => {
                 self.bump_id(room.id);
                 self.rooms.insert(room.id, room.clone());
@@ -1100,6 +1123,8 @@ impl State {
                 keys.push(RecordKey::Booking(*booking_id));
                 keys.push(RecordKey::Visit(visit.id));
             }
+            Event::Archived { archive } => keys.extend(archive.keys()),
+            Event::VisitRestored { visit } => keys.push(RecordKey::Visit(visit.id)),
         }
         keys.sort();
         keys.dedup();

@@ -202,6 +202,11 @@ impl Subscriber for Fanout {
     }
 }
 
+/// Events that move history in or out of memory: nobody is told.
+fn quiet(event: &Event) -> bool {
+    matches!(event, Event::Archived { .. } | Event::VisitRestored { .. })
+}
+
 /// Renders a batch (pure apart from the clock stamp; used by tests too).
 pub fn render(
     state: &State,
@@ -213,13 +218,17 @@ pub fn render(
     let mut revoked = Vec::new();
     let mut out = Vec::with_capacity(events.len());
     // The queue is rendered once per batch, with the last event that moved it.
-    let last_queue_event = events.iter().zip(touched).rposition(|(_, keys)| {
-        keys.iter()
-            .any(|k| matches!(k, RecordKey::Visit(_) | RecordKey::Staff(_)))
+    let last_queue_event = events.iter().zip(touched).rposition(|(record, keys)| {
+        !quiet(&record.event)
+            && keys
+                .iter()
+                .any(|k| matches!(k, RecordKey::Visit(_) | RecordKey::Staff(_)))
     });
     for (index, (record, keys)) in events.iter().zip(touched).enumerate() {
         let seq = record.seq;
         let mut frames: Vec<(Audience, Utf8Bytes)> = Vec::new();
+        // Archiving and restoring change what is in memory, not the floor.
+        let keys: &[RecordKey] = if quiet(&record.event) { &[] } else { keys };
         let mut rotation_sent = false;
         for key in keys {
             match key {

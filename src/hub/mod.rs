@@ -148,22 +148,11 @@ impl Hub {
         let log = self.log.clone();
         let clock = self.clock.clone();
         tokio::task::spawn_blocking(move || {
-            let mut failed = None;
-            let events = log.events_from(1).map_while(|e| match e {
-                Ok(e) => Some(e),
-                Err(err) => {
-                    failed = Some(err);
-                    None
-                }
-            });
-            let report = crate::domain::report::day_report(events, day, |ms| clock.day_of(ms));
-            match failed {
-                Some(err) => Err(DomainError::new(
-                    ErrorCode::Unavailable,
-                    format!("reading the log: {err}"),
-                )),
-                None => Ok(report),
-            }
+            let tz = clock.tz_name();
+            log.day_report(day, &tz, |ms| clock.day_of(ms))
+                .map_err(|err| {
+                    DomainError::new(ErrorCode::Unavailable, format!("reading the log: {err}"))
+                })
         })
         .await
         .map_err(|_| DomainError::new(ErrorCode::Internal, "the report failed"))?

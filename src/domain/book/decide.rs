@@ -934,8 +934,15 @@ pub fn booking_list(
         super::super::views::Viewer::Therapist(id) => Some(id),
         _ => a.therapist_id,
     };
-    let bookings: Vec<serde_json::Value> = state
-        .bookings_on(date)
+    // A past date's bookings may be in the archive (the shell read them).
+    let mut on_date = state.bookings_on(date);
+    on_date.extend(
+        a.archived
+            .iter()
+            .filter(|b| b.date == date && !state.bookings.contains_key(&b.id)),
+    );
+    on_date.sort_by_key(|b| (b.start_ms, b.id));
+    let bookings: Vec<serde_json::Value> = on_date
         .into_iter()
         .filter(|b| therapist.is_none_or(|t| b.therapist_id == t))
         .filter_map(|b| views::booking_for(viewer, b, state, now))

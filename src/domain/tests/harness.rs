@@ -176,6 +176,19 @@ impl Floor {
         }
     }
 
+    /// Commits an event the shell makes itself (a visit restored from the
+    /// archive), as the writer does.
+    pub fn push(&mut self, actor: &Actor, event: Event) {
+        let record = EventRecord {
+            seq: self.state.seq() + 1,
+            at: self.now.ms,
+            actor: actor.clone(),
+            event,
+        };
+        apply_checked(&mut self.state, &record, self.check_touched);
+        self.log.push(record);
+    }
+
     /// Runs a command that must be accepted.
     #[track_caller]
     pub fn run(&mut self, actor: &Actor, command: Command) -> Done {

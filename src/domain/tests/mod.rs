@@ -6,6 +6,7 @@
 //! each event with the next `seq`) and checks on every applied event that
 //! `State::touched` covers what `apply` changed.
 
+mod archive;
 mod book;
 mod book_sim;
 mod books;
