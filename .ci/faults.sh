@@ -15,8 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
-SOAK_KILLS="${SOAK_KILLS:-25}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
+SOAK_KILLS="${SOAK_KILLS:-20}"
 export SOAK_KILLS
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 step() { printf '\n=== %s ===\n' "$*"; }
