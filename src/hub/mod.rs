@@ -149,10 +149,11 @@ impl Hub {
         let clock = self.clock.clone();
         tokio::task::spawn_blocking(move || {
             let tz = clock.tz_name();
-            log.day_report(day, &tz, |ms| clock.day_of(ms))
-                .map_err(|err| {
-                    DomainError::new(ErrorCode::Unavailable, format!("reading the log: {err}"))
-                })
+            let report = log.day_report(day, &tz, |ms| clock.day_of(ms));
+            crate::cpu::give_back_memory();
+            report.map_err(|err| {
+                DomainError::new(ErrorCode::Unavailable, format!("reading the log: {err}"))
+            })
         })
         .await
         .map_err(|_| DomainError::new(ErrorCode::Internal, "the report failed"))?
