@@ -88,6 +88,9 @@ fn load_config(env_file: Option<&Path>) -> Result<Config, ExitCode> {
             return Err(ExitCode::from(EX_CONFIG as u8));
         }
     };
+    for warning in config.warnings() {
+        eprintln!("spa-hub: {warning}");
+    }
     for key in source.unknown_keys() {
         eprintln!("spa-hub: warning: unknown key {key} ignored (a typo?); see `spa-hub check`");
     }
@@ -114,7 +117,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 log::error!("{e}");
                 eprintln!("spa-hub: {e}");
                 match e {
-                    DaemonError::Lights(_) => ExitCode::from(EX_CONFIG as u8),
+                    DaemonError::Lights(_) | DaemonError::Tls(_) => ExitCode::from(EX_CONFIG as u8),
                     DaemonError::Storage(spa_hub::store::StoreError::TooNew { .. }) => {
                         ExitCode::from(EX_CONFIG as u8)
                     }

@@ -688,6 +688,7 @@ pub fn decide(
             start_ms,
         } => book::decide::no_show_due(state, *booking_id, *start_ms),
         Command::BookingDue { booking_id } => book::decide::booking_due(state, *booking_id),
+        Command::ClockSet(a) => clock_set(a, now),
         Command::OvertimeReached {
             visit_id,
             planned_end,
@@ -705,6 +706,39 @@ pub fn decide(
             )
         }
     }
+}
+
+/// The longest `clock.set` may move the floor's time forward at once.
+const CLOCK_SET_MAX_MS: i64 = 400 * 24 * 3_600_000;
+
+/// `clock.set`: only while the system clock is not synchronised, only
+/// forward (the floor's `now` is never behind the newest event while
+/// unsynchronised, so forward of it is also past the last event), and by at
+/// most 400 days (a device with a wrong year is not believed).
+fn clock_set(a: &super::command::ClockSet, now: Now) -> Result<Decided, DomainError> {
+    if a.synchronized {
+        return Err(conflict(
+            "the hub's clock is synchronised (NTP): it keeps its own time",
+        ));
+    }
+    if a.now_ms <= now.ms {
+        return Err(conflict(format!(
+            "the hub's clock may only move forward: it is already {} s past that time (the newest event is no later than the hub's time)",
+            (now.ms - a.now_ms) / 1000
+        )));
+    }
+    if a.now_ms - now.ms > CLOCK_SET_MAX_MS {
+        return Err(invalid(
+            "that time is more than 400 days ahead of the hub's: check the device's clock",
+        ));
+    }
+    one(
+        Event::ClockSet {
+            from_ms: now.ms,
+            to_ms: a.now_ms,
+        },
+        Reply::Json(json!({ "from_ms": now.ms, "to_ms": a.now_ms })),
+    )
 }
 
 fn is_wire(command: &Command) -> bool {

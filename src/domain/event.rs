@@ -194,6 +194,13 @@ pub enum Event {
         booking_id: Id,
         message: String,
     },
+    /// An admin moved the floor's time forward (`clock.set`) while the
+    /// system clock was not synchronised. (Last: postcard numbers the
+    /// variants, so new ones go at the end.)
+    ClockSet {
+        from_ms: i64,
+        to_ms: i64,
+    },
 }
 
 /// Where and when a booking is (what `booking.move` changes).
@@ -255,6 +262,7 @@ impl Event {
             Event::BookingCheckedIn { .. } => "booking_checked_in",
             Event::BookingNoShow { .. } => "booking_no_show",
             Event::BookingLate { .. } => "booking_late",
+            Event::ClockSet { .. } => "clock_set",
         }
     }
 }

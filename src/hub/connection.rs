@@ -570,6 +570,10 @@ where
         };
         if let Value::Object(map) = &mut snap {
             map.insert("me".into(), identity.me.clone());
+            // The office compares its own clock with the hub's (clock.set).
+            if matches!(role, Role::Admin | Role::Cashier) {
+                map.insert("clock".into(), json!(self.hub.clock.status()));
+            }
         }
         self.seq = seq;
         let frame = socketio::encode_event_frame("snapshot", &snap.to_string());
