@@ -448,12 +448,14 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
     log::info!("connection budget {}", config.max_connections);
     let running = start(config).await?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    let host = if running.addr.ip().is_unspecified() {
-        format!("127.0.0.1:{}", running.addr.port())
-    } else {
-        running.addr.to_string()
-    };
-    log::info!("connect to http://{host}/ (Socket.IO at ws://{host}/socket.io/)");
+    // The addresses a tablet on the spa's network can use, not only
+    // loopback: the first thing a new owner needs.
+    let at = crate::edge::reachable_at(&running.hub.config, running.addr.port());
+    log::info!("open the hub at {}", at.join("  "));
+    log::info!(
+        "phones and monitors get links to {} (SPA_PUBLIC_URL to change it)",
+        crate::edge::public_base(&running.hub.config)
+    );
     wait_for_signal().await;
     log::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);

@@ -19,6 +19,76 @@
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 
+/// Where phones and monitors reach the hub, for QR codes and pairing
+/// links: `SPA_PUBLIC_URL`, else the first LAN address, else the host
+/// name's `.local` name — never the `localhost` a desk PC happens to use.
+/// Plain `http://` even with TLS on: customers' phones do not trust the
+/// local CA, and the pages they open are served on plain HTTP too.
+pub fn public_base(config: &crate::config::Config) -> String {
+    if let Some(url) = &config.public_url {
+        return url.clone();
+    }
+    let port = config.listen.port();
+    let ip = config.listen.ip();
+    let host = if !ip.is_unspecified() && !ip.is_loopback() {
+        Some(ip.to_string())
+    } else if ip.is_loopback() {
+        None
+    } else {
+        crate::tls::lan_addresses()
+            .into_iter()
+            .find(|a| a.is_ipv4())
+            .map(|a| a.to_string())
+            .or_else(|| crate::tls::hostname().map(|h| format!("{h}.local")))
+    };
+    let host = match host {
+        Some(h) if h.contains(':') => format!("[{h}]"),
+        Some(h) => h,
+        None => "127.0.0.1".into(),
+    };
+    if port == 80 {
+        format!("http://{host}")
+    } else {
+        format!("http://{host}:{port}")
+    }
+}
+
+/// Every address the hub can be opened at (for the start-up log).
+pub fn reachable_at(config: &crate::config::Config, port: u16) -> Vec<String> {
+    let ip = config.listen.ip();
+    let mut hosts: Vec<String> = if ip.is_unspecified() {
+        let mut h: Vec<String> = crate::tls::lan_addresses()
+            .into_iter()
+            .filter(|a| ip.is_ipv6() || a.is_ipv4())
+            .map(|a| match a {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            })
+            .collect();
+        if let Some(name) = crate::tls::hostname() {
+            h.push(format!("{name}.local"));
+        }
+        h.push("127.0.0.1".into());
+        h
+    } else {
+        vec![std::net::SocketAddr::new(ip, port)
+            .to_string()
+            .rsplit_once(':')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default()]
+    };
+    hosts.dedup();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    hosts
+        .into_iter()
+        .map(|h| format!("{scheme}://{h}:{port}/"))
+        .collect()
+}
+
 /// The CSP of every response that is not a page.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 

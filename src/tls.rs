@@ -295,6 +295,21 @@ pub fn init(dir: &Path, names: &[String], addresses: &[IpAddr]) -> Result<Made, 
     })
 }
 
+/// The SHA-256 fingerprint of a PEM certificate's first certificate, as
+/// phones and browsers show it (`AB:CD:…`).
+pub fn fingerprint(pem: &Path) -> Option<String> {
+    use sha2::Digest;
+    let der = CertificateDer::pem_file_iter(pem).ok()?.next()?.ok()?;
+    let digest = sha2::Sha256::digest(der.as_ref());
+    Some(
+        digest
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    )
+}
+
 /// The names and addresses `tls init` puts in the certificate by default:
 /// the host name, its `.local` name, `localhost`, the LAN addresses and
 /// the loopback ones.

@@ -250,7 +250,7 @@ fn check_light_channel(
         return Err(invalid(format!(
             "`light_channel` {ch} is not wired: SPA_LIGHT_CHANNELS defines {}",
             if rules.light_channels.is_empty() {
-                "no channels".to_string()
+                "no channels yet: leave it empty, or wire lights with a line like `SPA_LIGHT_CHANNELS=1=17,27,22 2=5,6,13` (channel=red,amber,green BCM pins) in the env file and restart".to_string()
             } else {
                 rules
                     .light_channels

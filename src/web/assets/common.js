@@ -470,6 +470,9 @@
     }
   };
 
+  /** The origin for links to phones and monitors (see clockCheck's caller). */
+  Spa.base = location.origin;
+
   Spa.staffPage = function (roles, opts) {
     const s = Spa.store.staff();
     if (!s) {
@@ -498,6 +501,9 @@
           if (bad) Spa.fill(wrong, "This page is for ", roles.join(" or "), ". You are logged in as ", role, ": ", Spa.h("a", { href: Spa.pageFor(role), text: "go to your page" }), ".");
         }
         Spa.clockCheck(snap, role);
+        // Links and QR codes for phones and monitors: the hub's LAN address
+        // or SPA_PUBLIC_URL, not the localhost this desk PC may be using.
+        if (typeof snap.public_base === "string" && /^https?:\/\//.test(snap.public_base)) Spa.base = snap.public_base;
         opts.onSnapshot(snap, c);
       },
     });
