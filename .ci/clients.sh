@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compatibility test of the hub with third-party Socket.IO clients: the
 # official socket.io-client 4.x (Node) and python-socketio, both over the
-# WebSocket transport only (tests/clients/).
+# WebSocket transport only (tests/clients/), both over HTTPS/WSS with the
+# CA of `spa-hub tls init`.
 #
 # Installs the clients' dependencies when missing (npm ci into
 # tests/clients/node_modules, a venv in tests/clients/.venv), builds the hub
@@ -55,11 +56,19 @@ ADMIN=$("$PY" -c 'import secrets; print(secrets.token_hex(24))')
 URL=http://127.0.0.1:$PORT
 mkdir "$TMP/data"
 
+# HTTPS (#19): the clients speak TLS to the hub, trusting only the CA that
+# `spa-hub tls init` makes (the node client also checks that plain HTTP
+# redirects the staff pages and still serves a ticket page).
+"$BIN" tls init --dir "$TMP/tls" >"$TMP/tls-init.log"
+URL=https://127.0.0.1:$PORT
+export SPA_CA=$TMP/tls/ca.pem NODE_EXTRA_CA_CERTS=$TMP/tls/ca.pem SSL_CERT_FILE=$TMP/tls/ca.pem REQUESTS_CA_BUNDLE=$TMP/tls/ca.pem
+
 echo "== spa-hub serve on $URL (data in $TMP/data)"
 # UTC and a one-minute booking grid: the node client books a time a
 # minute or two ahead and waits for it.
 SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
     SPA_TIMEZONE=UTC SPA_BOOKING_GRID_MIN=1 \
+    SPA_TLS_CERT=$TMP/tls/cert.pem SPA_TLS_KEY=$TMP/tls/key.pem \
     "$BIN" serve 2>"$TMP/hub.log" &
 HUB_PID=$!
 
