@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_book;
 mod bench_hub;
+pub mod bench_wear;
 pub mod bench_year;
 pub mod client;
 pub mod clock;

@@ -1,8 +1,9 @@
 // End-to-end test of the hub's web pages in headless Chromium (Debian's
 // /usr/bin/chromium driven by playwright-core) against a real hub.
 //
-// Run by .ci/browser.sh, which starts the hub and passes:
-//   SPA_URL            http://127.0.0.1:PORT
+// Run by .ci/browser.sh, which starts the hub with HTTPS (a CA from
+// `spa-hub tls init`, trusted in Chromium's NSS store) and passes:
+//   SPA_URL            https://127.0.0.1:PORT
 //   SPA_ADMIN_TOKEN    the hub's admin token
 //   SPA_HUB_PID        the hub's pid (this test stops it with SIGTERM to
 //                      restart it: the monitor must reconnect by itself)
@@ -325,7 +326,10 @@ await step("the cashier checks a customer in and gets the customer's link and QR
   await cashier.waitForSelector("#link-card", { state: "visible" });
   customerLink = await cashier.textContent("#link-text");
   number = (await cashier.textContent("#link-number")).trim();
-  assert(customerLink.startsWith(URL_ + "/t/"), `link ${customerLink}`);
+  // The link is for a phone: the hub's own address (SPA_PUBLIC_URL or its
+  // LAN address), on plain http even when the desk uses https (#19).
+  const linkUrl = new URL(customerLink);
+  assert(linkUrl.host === new URL(URL_).host && linkUrl.pathname.startsWith("/t/") && linkUrl.protocol === "http:", `link ${customerLink}`);
   assert(/^[A-Z]-\d+$/.test(number), `number ${number}`);
   assert(await cashier.$("#link-qr svg.qr"), "no QR code");
   await waitText(cashier, "#queue", number);
@@ -641,7 +645,8 @@ await step("a booking is made from a free spot in the grid, moved, and (today) c
   // Checking in is for today's bookings: one an hour from now, if the day has room for it.
   const now = await cashier.evaluate(() => Spa.conn.now());
   const at = Math.ceil((now + 3600000) / 900000) * 900000;
-  if (utcDay(at) !== utcDay(now) || new Date(at).getUTCHours() >= 19) return { skip: "too late in the (UTC) day to book and check in today" };
+  // Shifts run 08:00–20:00 (UTC): an hour from now must start between 08:00 and 19:00.
+  if (utcDay(at) !== utcDay(now) || new Date(at).getUTCHours() >= 19 || new Date(at).getUTCHours() < 8) return { skip: "outside the (UTC) day's shifts to book and check in today" };
   const acks = await commands(cashier, [["booking.create", { start: new Date(at).toISOString().slice(0, 16), service_ids: [(await cashier.evaluate(() => Number(document.querySelector("#bk-find-service").value)))], therapist_id: taraId, customer_name: "Grid Today", phone: "+1 555 0143" }]]);
   assert(acks[0].ok, "booking today: " + JSON.stringify(acks[0]));
   await cashier.click("#bk-today");
