@@ -201,6 +201,38 @@ mod tests {
         );
     }
 
+    fn config(pairs: &[(&str, &str)]) -> crate::config::Config {
+        let mut all = vec![("SPA_DATA_DIR", "/tmp")];
+        all.extend_from_slice(pairs);
+        crate::config::Config::from_source(&crate::config::Source::from_pairs(all)).expect("config")
+    }
+
+    #[test]
+    fn links_for_phones_never_use_localhost() {
+        let c = config(&[("SPA_LISTEN", "0.0.0.0:5000")]);
+        let base = public_base(&c);
+        assert!(
+            base.starts_with("http://") && base.ends_with(":5000"),
+            "{base}"
+        );
+        assert!(
+            !base.contains("localhost") && !base.contains("0.0.0.0"),
+            "{base}"
+        );
+        let c = config(&[
+            ("SPA_LISTEN", "0.0.0.0:5000"),
+            ("SPA_PUBLIC_URL", "https://desk.spa.example/x"),
+        ]);
+        assert_eq!(public_base(&c), "https://desk.spa.example");
+        let c = config(&[("SPA_LISTEN", "192.168.7.9:8080")]);
+        assert_eq!(public_base(&c), "http://192.168.7.9:8080");
+        // The start-up log: every address, never the wildcard.
+        let c = config(&[("SPA_LISTEN", "0.0.0.0:5000")]);
+        let at = reachable_at(&c, 5000);
+        assert!(at.iter().any(|a| a == "http://127.0.0.1:5000/"), "{at:?}");
+        assert!(!at.iter().any(|a| a.contains("0.0.0.0")), "{at:?}");
+    }
+
     #[test]
     fn harden_keeps_a_page_csp_and_adds_the_rest() {
         let mut h = HeaderMap::new();

@@ -215,3 +215,21 @@ async fn a_hub_a_day_ahead_of_the_device_and_a_synchronised_hub_refuse_clock_set
     a.close().await;
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gpiochip_lights_without_channels_still_start() {
+    // A box installed before its lights are wired (or a machine without a
+    // GPIO chip): SPA_LIGHTS=gpiochip and no SPA_LIGHT_CHANNELS runs.
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().display().to_string();
+    let source = Source::from_pairs([
+        ("SPA_LISTEN", "127.0.0.1:0"),
+        ("SPA_DATA_DIR", data.as_str()),
+        ("SPA_ADMIN_TOKEN", ADMIN),
+        ("SPA_LIGHTS", "gpiochip"),
+    ]);
+    let config = Config::from_source(&source).expect("config");
+    let running = spa_hub::daemon::start(config).await.expect("starts");
+    assert_eq!(healthz(&running)["storage"], "ok");
+    running.stop().await;
+}
