@@ -591,6 +591,27 @@ pub fn check(config: &Config, out: &mut dyn std::io::Write) -> std::io::Result<u
             pins.red, pins.amber, pins.green
         )?;
     }
+    let (synced, how) = crate::clock::probe_sync(&config.timesync);
+    writeln!(
+        out,
+        "clock: {}",
+        if synced {
+            format!("synchronised ({how})")
+        } else {
+            format!(
+                "not synchronised (no {} and no NTPSynchronized=yes): the floor's time will not go back behind the newest event; an admin can set it from a device",
+                config.timesync.file.display()
+            )
+        }
+    )?;
+    match &config.tls {
+        Some(tls) => writeln!(
+            out,
+            "https: on ({}; staff pages redirect from plain http)",
+            tls.cert.display()
+        )?,
+        None => writeln!(out, "https: off (plain http; see `spa-hub tls init`)")?,
+    }
     let needed = config.max_connections as u64 + 64;
     match open_file_limit() {
         Some(limit) if limit < needed => {
