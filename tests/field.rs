@@ -119,6 +119,17 @@ async fn a_clock_set_back_a_day_never_runs_the_floor_backwards() {
         .await
         .expect("ack");
     assert_eq!(ack["error"]["code"], "conflict", "{ack}");
+    // Bad input: invalid, and nothing changes.
+    for bad in [
+        json!({"now_ms": "tomorrow"}),
+        json!({}),
+        json!({"now_ms": before + DAY, "extra": 1}),
+        json!({"now_ms": before + 500 * DAY}),
+    ] {
+        let ack = a.call("clock.set", bad.clone()).await.expect("ack");
+        assert_eq!(ack["error"]["code"], "invalid", "{bad}: {ack}");
+    }
+    assert_eq!(second.hub.clock.status().set_offset_ms, 0);
     // A device whose time is past the last event: the floor's time moves on.
     let target = before + DAY;
     let ack = a
