@@ -6,7 +6,11 @@
 //! - [`store`]: sled + postcard: schema version, migrations, event log, records.
 //! - [`writer`]: the single writer: batches, one transaction, one flush, then
 //!   replies and publishes; the cleanup and overtime timers.
-//! - [`clock`]: the wall clock and the spa's local day.
+//! - [`clock`]: the wall clock and the spa's local day; whether it is
+//!   synchronised, and never back behind the newest event while it is not.
+//! - [`tls`]: HTTPS/WSS on the listening port, `spa-hub tls init`, the LAN
+//!   addresses; [`edge`]: the headers every response gets and what plain
+//!   HTTP may reach when TLS is on.
 //! - [`logging`]: the `log` facade to the journal or stderr.
 
 pub mod auth;

@@ -405,6 +405,13 @@ await step("the therapist calls the next customer: room held, call-out on the mo
   await sleep(700); // the call-out's entry animation
   await shot(monitor, "monitor-callout-1920x1080");
   await checkMonitorHasNoNames("after the call");
+  // A TV shows no controls, and a ticket number never wraps (#19).
+  assert(!(await monitor.isVisible("#chime")), "the chime button shows on an untouched screen");
+  const wraps = await monitor.evaluate(() => Array.from(document.querySelectorAll("#calls .n, #queue .n, #co-num")).map((e) => getComputedStyle(e).whiteSpace));
+  assert(wraps.length && wraps.every((w) => w === "nowrap"), `numbers may wrap: ${wraps}`);
+  await monitor.mouse.move(200, 200);
+  await monitor.mouse.move(240, 220);
+  await monitor.waitForSelector("#chime", { state: "visible", timeout: 2000 });
 });
 
 await step("the customer's page says which room to go to", async () => {

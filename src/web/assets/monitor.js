@@ -194,6 +194,9 @@
     chimeOn = !chimeOn;
     localStorage.setItem("spa.chime", chimeOn ? "on" : "off");
     paintChime();
+    if (chimeOn) chime(); // a tap is the gesture browsers need to allow sound
+  });
+  paintChime();
   // Controls only while someone is at the screen (see monitor.css).
   let idle = null;
   const touched = () => {
@@ -202,9 +205,6 @@
     idle = setTimeout(() => document.body.classList.remove("touched"), 8000);
   };
   for (const ev of ["pointermove", "pointerdown", "touchstart", "keydown"]) document.addEventListener(ev, touched, { passive: true });
-    if (chimeOn) chime(); // a tap is the gesture browsers need to allow sound
-  });
-  paintChime();
 
   // ---- the hub -----------------------------------------------------------------------------
   conn = Spa.connect(token, {
