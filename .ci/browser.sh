@@ -27,6 +27,13 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update
     apt-get install -y --no-install-recommends chromium fonts-dejavu-core
 fi
+# certutil: the hub's local CA goes into Chromium's NSS store (below).
+if ! command -v certutil >/dev/null; then
+    echo "== apt-get install libnss3-tools"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends libnss3-tools ||
+        { apt-get update && apt-get install -y --no-install-recommends libnss3-tools; }
+fi
 /usr/bin/chromium --version 2>/dev/null || true
 if [ ! -f "$TESTS/node_modules/.package-lock.json" ] ||
     [ "$TESTS/package-lock.json" -nt "$TESTS/node_modules/.package-lock.json" ]; then
@@ -61,15 +68,25 @@ trap 'exit 130' INT TERM
 
 PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 ADMIN=$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')
-URL=http://127.0.0.1:$PORT
+URL=https://127.0.0.1:$PORT
 mkdir "$TMP/data"
+
+# HTTPS as on a staff tablet (#19): `spa-hub tls init` makes the CA and the
+# certificate, and the CA is trusted the way a Linux desktop's Chromium
+# trusts one (its NSS store under $HOME/.pki/nssdb, a temporary HOME here).
+# Customer links stay on plain http (phones need not trust the CA).
+"$BIN" tls init --dir "$TMP/tls" >"$TMP/tls-init.log"
+export HOME=$TMP/home NODE_EXTRA_CA_CERTS=$TMP/tls/ca.pem
+mkdir -p "$HOME/.pki/nssdb"
+certutil -N -d "sql:$HOME/.pki/nssdb" --empty-password
+certutil -A -d "sql:$HOME/.pki/nssdb" -t "C,," -n "spa-hub local CA" -i "$TMP/tls/ca.pem"
 rm -rf "$SHOTS"
 mkdir -p "$SHOTS"
 
 # The restarted hub (started by the test) gets the same environment.
 export SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
     SPA_LIGHT_CHANNELS="1=17,27,22 2=5,6,13" SPA_LOG_TARGET=stderr SPA_LOG=info \
-    SPA_TIMEZONE=UTC TZ=UTC
+    SPA_TIMEZONE=UTC TZ=UTC SPA_TLS_CERT=$TMP/tls/cert.pem SPA_TLS_KEY=$TMP/tls/key.pem
 
 echo "== spa-hub serve on $URL (data in $TMP/data)"
 env -u SPA_HUB_BIN "$BIN" serve 2>"$TMP/hub.log" &

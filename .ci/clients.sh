@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Compatibility test of the hub with third-party Socket.IO clients: the
 # official socket.io-client 4.x (Node) and python-socketio, both over the
-# WebSocket transport only (tests/clients/).
+# WebSocket transport only (tests/clients/); the node client over HTTPS/WSS
+# with the CA of `spa-hub tls init`.
 #
 # Installs the clients' dependencies when missing (npm ci into
 # tests/clients/node_modules, a venv in tests/clients/.venv), builds the hub
@@ -55,26 +56,65 @@ ADMIN=$("$PY" -c 'import secrets; print(secrets.token_hex(24))')
 URL=http://127.0.0.1:$PORT
 mkdir "$TMP/data"
 
-echo "== spa-hub serve on $URL (data in $TMP/data)"
-# UTC and a one-minute booking grid: the node client books a time a
-# minute or two ahead and waits for it.
-SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
-    SPA_TIMEZONE=UTC SPA_BOOKING_GRID_MIN=1 \
-    "$BIN" serve 2>"$TMP/hub.log" &
-HUB_PID=$!
+# HTTPS (#19): the node client speaks TLS to the hub, trusting only the CA
+# that `spa-hub tls init` makes (socket.io-client with `ca` and
+# rejectUnauthorized; it also checks that a client without the CA is
+# refused, that plain HTTP redirects the staff pages and still serves a
+# ticket page). python-socketio runs against the same data over plain HTTP:
+# over TLS, 2 of 18 runs (2026-12-07) waited past the 10 s timeout for the
+# ack of a refused command that the hub's log shows answered, while the
+# node client never did; websocket-client reads and writes one SSL object
+# from two threads, the likelier cause (not proven).
+"$BIN" tls init --dir "$TMP/tls" >"$TMP/tls-init.log"
+export SPA_CA=$TMP/tls/ca.pem NODE_EXTRA_CA_CERTS=$TMP/tls/ca.pem
+
+# Starts the hub (plain, or with TLS when $1 is "tls") on $PORT; sets
+# HUB_PID and URL.
+start_hub() {
+    local tls=()
+    URL=http://127.0.0.1:$PORT
+    if [ "$1" = tls ]; then
+        tls=(SPA_TLS_CERT="$TMP/tls/cert.pem" SPA_TLS_KEY="$TMP/tls/key.pem")
+        URL=https://127.0.0.1:$PORT
+    fi
+    echo "== spa-hub serve on $URL (data in $TMP/data)"
+    # UTC and a one-minute booking grid: the node client books a time a
+    # minute or two ahead and waits for it.
+    env SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
+        SPA_TIMEZONE=UTC SPA_BOOKING_GRID_MIN=1 "${tls[@]}" \
+        "$BIN" serve 2>>"$TMP/hub.log" &
+    HUB_PID=$!
+    wait_healthy "$HUB_PID" "$PY" -c 'import ssl, sys, urllib.request
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1, context=ctx).status == 200 else 1)' "$URL" "$TMP/tls/ca.pem"
+}
 
 hub_log() { echo "-- hub log (last 40 lines) --"; tail -n 40 "$TMP/hub.log" || true; }
 
-wait_healthy "$HUB_PID" "$PY" -c 'import sys, urllib.request
-sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1).status == 200 else 1)' "$URL"
+# Stops the hub with SIGTERM and counts its exit status.
+stop_and_count() {
+    echo "== SIGTERM to the hub"
+    stop_hub "$HUB_PID"
+    HUB_PID=
+    if [ "$HUB_RC" -eq 0 ]; then
+        echo "ok   hub exited 0 on SIGTERM"
+        total_pass=$((total_pass + 1))
+    else
+        echo "FAIL: hub exit status $HUB_RC after SIGTERM"
+        total_fail=$((total_fail + 1))
+        status=1
+    fi
+}
 
 # --- the clients ----------------------------------------------------------------------
-export SPA_URL=$URL SPA_ADMIN_TOKEN=$ADMIN
+export SPA_ADMIN_TOKEN=$ADMIN
 status=0
 tally() { tail -n 1 "$1" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p'; }
 total_pass=0
 total_fail=0
 for client in python node; do
+    if [ "$client" = python ]; then start_hub plain; else start_hub tls; fi
+    export SPA_URL=$URL
     echo "== $client client"
     out=$TMP/$client.out
     rc=0
@@ -95,20 +135,9 @@ for client in python node; do
     total_fail=$((total_fail + f))
     [ "$rc" -eq 0 ] || status=1
     unset p f
+    stop_and_count
 done
 
-# --- stop the hub -----------------------------------------------------------------------
-echo "== SIGTERM to the hub"
-stop_hub "$HUB_PID"
-HUB_PID=
-if [ "$HUB_RC" -eq 0 ]; then
-    echo "ok   hub exited 0 on SIGTERM"
-    total_pass=$((total_pass + 1))
-else
-    echo "FAIL: hub exit status $HUB_RC after SIGTERM"
-    total_fail=$((total_fail + 1))
-    status=1
-fi
 [ "$status" -eq 0 ] || hub_log
 echo "clients: $total_pass passed, $total_fail failed"
 exit "$status"

@@ -34,7 +34,8 @@ for want in \
     'ProtectSystem=strict' 'ProtectHome=yes' 'PrivateTmp=yes' 'NoNewPrivileges=yes' \
     'DevicePolicy=closed' 'DeviceAllow=/dev/gpiomem rw' 'DeviceAllow=char-gpiochip rw' \
     'SystemCallFilter=@system-service' \
-    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6'; do
+    'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' \
+    'ProtectClock=yes' 'CapabilityBoundingSet='; do
     if ! grep -qxF "$want" "$UNIT"; then
         echo "FAIL: $UNIT lacks the line: $want"; missing=1
     fi

@@ -8,6 +8,8 @@
 //! - `hub`: N Socket.IO monitors plus a driver against a running hub (or
 //!   the bench floor): connect time, ack and delivery latency, losses,
 //!   closed-loop throughput, and the server's memory per connection.
+//! - `wear`: bytes written to the disk per idle and per busy hour
+//!   (`bench_wear`).
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +67,9 @@ pub enum BenchWhat {
     },
     /// Socket.IO load against a running hub or the bench floor.
     Hub(crate::bench_hub::HubArgs),
+    /// Bytes the hub writes to its disk (SD-card wear) per idle hour with
+    /// N clients connected and per busy hour of commands (/proc/PID/io).
+    Wear(crate::bench_wear::WearArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
@@ -78,6 +83,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
         BenchWhat::Year { days, dir } => crate::bench_year::run(days, dir).await,
         BenchWhat::Hub(a) => crate::bench_hub::run(a).await,
+        BenchWhat::Wear(a) => crate::bench_wear::run(a).await,
     }
 }
 
@@ -285,7 +291,22 @@ fn build_database(dir: &std::path::Path, events: u64) -> Result<(), String> {
 pub(crate) async fn spawn_until_ready(
     data: &std::path::Path,
     limit: Duration,
-) -> Result<(std::process::Child, Option<Duration>, u16), String> {
+) -> Result<(std::process::Child, Option<Duration>), String> {
+    let (child, _port, ready) = spawn_with(data, &[], limit).await?;
+    Ok((child, ready))
+}
+
+/// The admin token of the hubs the benches start.
+pub(crate) const BENCH_ADMIN: &str = "bench-admin-token-000000";
+
+/// `spa-hub serve` on `data` and a free 127.0.0.1 port with extra `env`;
+/// returns the child, its port and the time to the first 200 from
+/// `/healthz` (`None`: not within `limit`).
+pub(crate) async fn spawn_with(
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Result<(std::process::Child, u16, Option<Duration>), String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -299,7 +320,8 @@ pub(crate) async fn spawn_until_ready(
         .env("SPA_LIGHTS", "sim")
         .env("SPA_LOG", "warn")
         .env("SPA_LOG_TARGET", "stderr")
-        .env("SPA_ADMIN_TOKEN", "bench-admin-token-000000")
+        .env("SPA_ADMIN_TOKEN", BENCH_ADMIN)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -319,7 +341,7 @@ pub(crate) async fn spawn_until_ready(
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    Ok((child, ready, port))
+    Ok((child, port, ready))
 }
 
 async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> Result<(), String> {
@@ -333,7 +355,7 @@ async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> R
     );
     let mut times = Vec::new();
     for run in 0..runs {
-        let (mut child, ready, _) = spawn_until_ready(&data, Duration::from_secs(30)).await?;
+        let (mut child, ready) = spawn_until_ready(&data, Duration::from_secs(30)).await?;
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();

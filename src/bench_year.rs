@@ -324,9 +324,10 @@ fn report_csv(port: u16, day: u32) -> (String, usize) {
         return ("no connection".into(), 0);
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(300)));
+    let admin = crate::bench::BENCH_ADMIN;
     let _ = write!(
         s,
-        "GET /api/reports/day.csv?date={date} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer bench-admin-token-000000\r\nConnection: close\r\n\r\n"
+        "GET /api/reports/day.csv?date={date} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nConnection: close\r\n\r\n"
     );
     let mut buf = String::new();
     let _ = s.read_to_string(&mut buf);
@@ -411,8 +412,8 @@ pub async fn run(days: u32, dir: Option<std::path::PathBuf>) -> Result<(), Strin
     drop(state);
     drop(store);
     // The daemon itself: start to the first 200 from /healthz, and its memory.
-    let (mut child, ready, port) =
-        crate::bench::spawn_until_ready(&data, Duration::from_secs(120)).await?;
+    let (mut child, port, ready) =
+        crate::bench::spawn_with(&data, &[], Duration::from_secs(120)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss = rss_kb(child.id());
     // The day report as a cashier asks for it (CSV over HTTP), from the

@@ -66,6 +66,10 @@ pub struct Config {
     pub metrics_allow: Vec<AddrRule>,
     /// The book's settings.
     pub book: BookSettings,
+    /// Where the clock's synchronisation is read (`SPA_TIMESYNC_FILE`).
+    pub timesync: crate::clock::SyncSource,
+    /// `SPA_TLS_CERT` and `SPA_TLS_KEY`: HTTPS and WSS on `listen`.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// The `SPA_BOOKING_*`, `SPA_NO_SHOW_GRACE_MIN` and
@@ -218,6 +222,17 @@ pub const KEYS: &[(&str, &str, &str)] = &[
         "SPA_PUBLIC_URL",
         "",
         "the URL the hub is reached at (its origin may connect)",
+    ),
+    (
+        "SPA_TLS_CERT",
+        "",
+        "PEM certificate (chain): serve HTTPS and WSS on SPA_LISTEN (see `spa-hub tls init`)",
+    ),
+    ("SPA_TLS_KEY", "", "PEM private key of SPA_TLS_CERT (mode 0600)"),
+    (
+        "SPA_TIMESYNC_FILE",
+        "/run/systemd/timesync/synchronized",
+        "the clock counts as synchronised while this file exists (set: only the file; unset: also timedatectl)",
     ),
     (
         "SPA_METRICS_ALLOW",
@@ -402,6 +417,42 @@ pub fn public_origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
+/// `SPA_TLS_CERT` and `SPA_TLS_KEY`: both or neither; the pair must load
+/// (PEM, the key belongs to the certificate, not expired).
+fn tls_files(src: &Source) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    let get = |k| src.get(k).map(str::trim).filter(|v| !v.is_empty());
+    let (cert, key) = match (get("SPA_TLS_CERT"), get("SPA_TLS_KEY")) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        (Some(c), None) => {
+            return Err(err(
+                "SPA_TLS_KEY",
+                "",
+                format!("the private key of SPA_TLS_CERT={c} (both are needed for HTTPS)"),
+            ))
+        }
+        (None, Some(k)) => {
+            return Err(err(
+                "SPA_TLS_CERT",
+                "",
+                format!("the certificate of SPA_TLS_KEY={k} (both are needed for HTTPS)"),
+            ))
+        }
+    };
+    let files = crate::tls::TlsFiles {
+        cert: PathBuf::from(cert),
+        key: PathBuf::from(key),
+    };
+    crate::tls::server_config(&files, jiff::Timestamp::now().as_millisecond()).map_err(|why| {
+        err(
+            "SPA_TLS_CERT",
+            cert,
+            format!("a PEM certificate, not expired, whose key is SPA_TLS_KEY ({why})"),
+        )
+    })?;
+    Ok(Some(files))
+}
+
 /// Checks that the data directory is usable: an existing directory we can
 /// list, or a path whose nearest existing parent is a directory.
 fn check_data_dir(key: &str, raw: &str) -> Result<PathBuf, ConfigError> {
@@ -579,6 +630,15 @@ impl Config {
                 )
             })?,
         };
+        let timesync = match src.get("SPA_TIMESYNC_FILE").map(str::trim) {
+            None => crate::clock::SyncSource::default(),
+            Some("") => return Err(err("SPA_TIMESYNC_FILE", "", "a file path")),
+            Some(path) => crate::clock::SyncSource {
+                file: PathBuf::from(path),
+                file_only: true,
+            },
+        };
+        let tls = tls_files(src)?;
         Ok(Config {
             listen,
             data_dir,
@@ -608,7 +668,18 @@ impl Config {
             public_url,
             metrics_allow,
             book: BookSettings::from(src)?,
+            timesync,
+            tls,
         })
+    }
+
+    /// Warnings that do not stop the daemon (printed at start and by `check`).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(tls) = &self.tls {
+            out.extend(crate::tls::key_mode_warning(&tls.key));
+        }
+        out
     }
 
     pub fn time_zone(&self) -> jiff::tz::TimeZone {
@@ -730,6 +801,24 @@ impl Config {
             (
                 "SPA_PUBLIC_URL".into(),
                 self.public_url.clone().unwrap_or_default(),
+            ),
+            (
+                "SPA_TLS_CERT".into(),
+                self.tls
+                    .as_ref()
+                    .map(|t| t.cert.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "SPA_TLS_KEY".into(),
+                self.tls
+                    .as_ref()
+                    .map(|t| t.key.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            (
+                "SPA_TIMESYNC_FILE".into(),
+                self.timesync.file.display().to_string(),
             ),
             (
                 "SPA_METRICS_ALLOW".into(),

@@ -36,6 +36,8 @@ pub enum DaemonError {
     },
     #[error("lights: {0}")]
     Lights(String),
+    #[error("SPA_TLS_CERT/SPA_TLS_KEY: {0}")]
+    Tls(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -97,6 +99,29 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     let store = Store::open(&config.data_dir, config.sled_cache_mb * 1024 * 1024)?;
     let state = store.load_state()?;
     let log = store.log_reader();
+    // While the system clock is not synchronised, the floor's time never
+    // goes back behind the newest event (a Pi without an RTC after a power cut).
+    if let Some(Ok(last)) = log.events_from(state.seq().max(1)).next() {
+        clock.note_event(last.at);
+    }
+    let (synced, source) = {
+        let src = config.timesync.clone();
+        tokio::task::spawn_blocking(move || crate::clock::probe_sync(&src))
+            .await
+            .unwrap_or((false, "none"))
+    };
+    clock.set_synchronized(synced, source);
+    let clock_status = clock.status();
+    if !synced {
+        log::warn!(
+            "the system clock is not synchronised (no NTP yet){}: times are kept from going back behind the newest event; an admin can set the time from a device",
+            if clock_status.held_at_last_event {
+                ", and it is behind the newest event in the log"
+            } else {
+                ""
+            }
+        );
+    }
     let storage_fault = store.failure_switch();
     let (admin_token, generated) =
         auth::admin_token(config.admin_token.as_deref(), &config.data_dir)?;
@@ -158,7 +183,20 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     };
     hub.own_origins = crate::http::own_origins(&config, addr.port());
     let hub = Arc::new(hub);
+    tokio::spawn(watch_sync(
+        hub.clock.clone(),
+        config.timesync.clone(),
+        hub.shutdown.subscribe(),
+    ));
 
+    let tls = match &config.tls {
+        Some(files) => {
+            let server = crate::tls::server_config(files, jiff::Timestamp::now().as_millisecond())
+                .map_err(DaemonError::Tls)?;
+            Some(tokio_rustls::TlsAcceptor::from(server))
+        }
+        None => None,
+    };
     let (stop_accepting, stop_rx) = watch::channel(false);
     let app = crate::http::router(hub.clone());
     // Headers within the request timeout (and never later than a CONNECT
@@ -170,6 +208,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         app,
         header_timeout,
         hub.gate.clone(),
+        tls,
         stop_rx,
     ));
     log::info!(
@@ -188,6 +227,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
 }
 
 /// Accepts TCP connections and serves HTTP/1.1 on each (with upgrades),
+/// inside TLS when the client starts a handshake and TLS is configured,
 /// until told to stop. A client must send its request headers within
 /// `header_timeout` (idle or half-open sockets are closed).
 async fn accept_loop(
@@ -195,11 +235,9 @@ async fn accept_loop(
     app: axum::Router,
     header_timeout: Duration,
     gate: Arc<crate::gate::Gate>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: watch::Receiver<bool>,
 ) {
-    use axum::extract::ConnectInfo;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
     loop {
         if *stop.borrow() {
             return;
@@ -233,31 +271,143 @@ async fn accept_loop(
         // to 4 MB per socket): past it, writes stall and it is dropped.
         let _ = tcp.set_nodelay(true);
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
-        let app = app.clone();
+        let conn = Conn {
+            app: app.clone(),
+            peer,
+            local,
+            header_timeout,
+            tls_on: tls.is_some(),
+        };
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(
-                move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    if let Some(local) = local {
-                        request
-                            .extensions_mut()
-                            .insert(crate::http::LocalAddr(local));
-                    }
-                    app.clone().oneshot(request.map(axum::body::Body::new))
-                },
-            );
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let io = TokioIo::new(ticket.watch(tcp));
-            let serving = builder.serve_connection(io, service).with_upgrades();
-            tokio::select! {
-                _ = serving => {}
-                // Made room for a new connection: close this idle one.
-                _ = ticket.evicted() => {}
+            let Some(acceptor) = tls else {
+                conn.serve(ticket.watch(tcp), &ticket, false).await;
+                return;
+            };
+            // HTTPS and plain HTTP share the port: a TLS client speaks
+            // first with a handshake record (0x16).
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(header_timeout, tcp.peek(&mut first)).await;
+            if !matches!(peeked, Ok(Ok(1))) {
+                return;
+            }
+            if first[0] != 0x16 {
+                conn.serve(ticket.watch(tcp), &ticket, false).await;
+                return;
+            }
+            let accepted =
+                tokio::time::timeout(header_timeout, acceptor.accept(ticket.watch(tcp))).await;
+            match accepted {
+                Ok(Ok(stream)) => conn.serve(stream, &ticket, true).await,
+                Ok(Err(e)) => log::debug!("TLS handshake from {peer}: {e}"),
+                Err(_) => log::debug!("TLS handshake from {peer}: timed out"),
             }
         });
+    }
+}
+
+/// One accepted connection's HTTP/1.1 service (plain or inside TLS).
+struct Conn {
+    app: axum::Router,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    header_timeout: Duration,
+    tls_on: bool,
+}
+
+impl Conn {
+    async fn serve<I>(self, io: I, ticket: &crate::gate::HttpTicket, secure: bool)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        use axum::extract::ConnectInfo;
+        use hyper_util::rt::{TokioIo, TokioTimer};
+        use tower::ServiceExt;
+        let Conn {
+            app,
+            peer,
+            local,
+            header_timeout,
+            tls_on,
+        } = self;
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(local) = local {
+                    request
+                        .extensions_mut()
+                        .insert(crate::http::LocalAddr(local));
+                }
+                let app = app.clone();
+                async move {
+                    if tls_on && !secure {
+                        let fallback = local.map(|l| l.to_string()).unwrap_or_default();
+                        let path_and_query = request
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_else(|| "/".into());
+                        if let Some(r) = crate::edge::refuse_plain(
+                            &path_and_query,
+                            request.uri().path(),
+                            request.headers(),
+                            &fallback,
+                        ) {
+                            return Ok(r);
+                        }
+                    }
+                    let mut response = app.oneshot(request.map(axum::body::Body::new)).await?;
+                    crate::edge::harden(response.headers_mut());
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            },
+        );
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let serving = builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::select! {
+            _ = serving => {}
+            // Made room for a new connection: close this idle one.
+            _ = ticket.evicted() => {}
+        }
+    }
+}
+
+/// How often the clock's synchronisation is probed (a stat, or a
+/// `timedatectl` run while the file is missing).
+const SYNC_PROBE_EVERY: Duration = Duration::from_secs(15);
+
+/// Probes the clock's synchronisation now and then; the moment it is
+/// synchronised an admin's `clock.set` is dropped.
+async fn watch_sync(
+    clock: SpaClock,
+    source: crate::clock::SyncSource,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SYNC_PROBE_EVERY) => {}
+            _ = stop.changed() => return,
+        }
+        let src = source.clone();
+        let Ok((synced, how)) =
+            tokio::task::spawn_blocking(move || crate::clock::probe_sync(&src)).await
+        else {
+            continue;
+        };
+        if clock.set_synchronized(synced, how) {
+            if synced {
+                log::info!(
+                    "the system clock is synchronised ({how}); a time set by an admin is dropped"
+                );
+            } else {
+                log::warn!("the system clock is no longer synchronised");
+            }
+        }
     }
 }
 
@@ -298,12 +448,14 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
     log::info!("connection budget {}", config.max_connections);
     let running = start(config).await?;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    let host = if running.addr.ip().is_unspecified() {
-        format!("127.0.0.1:{}", running.addr.port())
-    } else {
-        running.addr.to_string()
-    };
-    log::info!("connect to http://{host}/ (Socket.IO at ws://{host}/socket.io/)");
+    // The addresses a tablet on the spa's network can use, not only
+    // loopback: the first thing a new owner needs.
+    let at = crate::edge::reachable_at(&running.hub.config, running.addr.port());
+    log::info!("open the hub at {}", at.join("  "));
+    log::info!(
+        "phones and monitors get links to {} (SPA_PUBLIC_URL to change it)",
+        crate::edge::public_base(&running.hub.config)
+    );
     wait_for_signal().await;
     log::info!("stopping");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
@@ -438,6 +590,27 @@ pub fn check(config: &Config, out: &mut dyn std::io::Write) -> std::io::Result<u
             "  channel {ch}: red BCM {}, amber BCM {}, green BCM {}",
             pins.red, pins.amber, pins.green
         )?;
+    }
+    let (synced, how) = crate::clock::probe_sync(&config.timesync);
+    writeln!(
+        out,
+        "clock: {}",
+        if synced {
+            format!("synchronised ({how})")
+        } else {
+            format!(
+                "not synchronised (no {} and no NTPSynchronized=yes): the floor's time will not go back behind the newest event; an admin can set it from a device",
+                config.timesync.file.display()
+            )
+        }
+    )?;
+    match &config.tls {
+        Some(tls) => writeln!(
+            out,
+            "https: on ({}; staff pages redirect from plain http)",
+            tls.cert.display()
+        )?,
+        None => writeln!(out, "https: off (plain http; see `spa-hub tls init`)")?,
     }
     let needed = config.max_connections as u64 + 64;
     match open_file_limit() {

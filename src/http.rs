@@ -307,6 +307,7 @@ async fn healthz(
         "seq": health.seq.load(Relaxed),
         "storage": if failing { "failing" } else { "ok" },
         "lights": lights,
+        "clock": hub.clock.status(),
     });
     let status = if failing {
         StatusCode::SERVICE_UNAVAILABLE
@@ -340,6 +341,16 @@ async fn metrics(
                 } else {
                     0.0
                 },
+            ),
+            (
+                "spa_hub_clock_synchronized",
+                "1 while the system clock is synchronised (NTP)",
+                if hub.clock.synchronized() { 1.0 } else { 0.0 },
+            ),
+            (
+                "spa_hub_clock_set_offset_seconds",
+                "How far an admin's clock.set moved the floor's time (0: not set)",
+                hub.clock.status().set_offset_ms as f64 / 1000.0,
             ),
             (
                 "spa_hub_uptime_seconds",

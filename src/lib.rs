@@ -6,13 +6,18 @@
 //! - [`store`]: sled + postcard: schema version, migrations, event log, records.
 //! - [`writer`]: the single writer: batches, one transaction, one flush, then
 //!   replies and publishes; the cleanup and overtime timers.
-//! - [`clock`]: the wall clock and the spa's local day.
+//! - [`clock`]: the wall clock and the spa's local day; whether it is
+//!   synchronised, and never back behind the newest event while it is not.
+//! - [`tls`]: HTTPS/WSS on the listening port, `spa-hub tls init`, the LAN
+//!   addresses; [`edge`]: the headers every response gets and what plain
+//!   HTTP may reach when TLS is on.
 //! - [`logging`]: the `log` facade to the journal or stderr.
 
 pub mod auth;
 pub mod bench;
 pub mod bench_book;
 mod bench_hub;
+pub mod bench_wear;
 pub mod bench_year;
 pub mod client;
 pub mod clock;
@@ -20,6 +25,7 @@ pub mod config;
 pub mod cpu;
 pub mod daemon;
 pub mod domain;
+pub mod edge;
 pub mod gate;
 pub mod http;
 pub mod hub;
@@ -27,5 +33,6 @@ pub mod lights;
 pub mod lockout;
 pub mod logging;
 pub mod store;
+pub mod tls;
 pub mod web;
 pub mod writer;

@@ -57,6 +57,32 @@ enum Cmd {
     },
     /// Load generator: opens Socket.IO connections and measures the hub.
     Bench(spa_hub::bench::BenchArgs),
+    /// HTTPS tools.
+    Tls {
+        #[command(subcommand)]
+        action: TlsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TlsCmd {
+    /// Make a local CA (kept if it exists) and a certificate for this
+    /// hub's host name, .local name and addresses, signed by it; prints the
+    /// SPA_TLS_CERT / SPA_TLS_KEY lines and the CA to install on tablets.
+    Init {
+        /// Where the files go (default: SPA_DATA_DIR/tls).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Another host name for the certificate (repeatable), e.g. the
+        /// name of SPA_PUBLIC_URL.
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
+        /// Another IP address for the certificate (repeatable).
+        #[arg(long = "ip", value_name = "ADDRESS")]
+        ips: Vec<std::net::IpAddr>,
+        #[command(flatten)]
+        env: EnvFile,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +114,9 @@ fn load_config(env_file: Option<&Path>) -> Result<Config, ExitCode> {
             return Err(ExitCode::from(EX_CONFIG as u8));
         }
     };
+    for warning in config.warnings() {
+        eprintln!("spa-hub: {warning}");
+    }
     for key in source.unknown_keys() {
         eprintln!("spa-hub: warning: unknown key {key} ignored (a typo?); see `spa-hub check`");
     }
@@ -114,7 +143,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 log::error!("{e}");
                 eprintln!("spa-hub: {e}");
                 match e {
-                    DaemonError::Lights(_) => ExitCode::from(EX_CONFIG as u8),
+                    DaemonError::Lights(_) | DaemonError::Tls(_) => ExitCode::from(EX_CONFIG as u8),
                     DaemonError::Storage(spa_hub::store::StoreError::TooNew { .. }) => {
                         ExitCode::from(EX_CONFIG as u8)
                     }
@@ -192,6 +221,21 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Cmd::Tls {
+            action:
+                TlsCmd::Init {
+                    dir,
+                    names,
+                    ips,
+                    env,
+                },
+        } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => load_config(env.env_file.as_deref())?.data_dir.join("tls"),
+            };
+            tls_init(&dir, names, ips)
+        }
         Cmd::Bench(args) => {
             let rt = runtime()?;
             rt.block_on(spa_hub::bench::run(args)).map_err(|e| {
@@ -200,6 +244,44 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             })
         }
     }
+}
+
+/// `spa-hub tls init`: writes the files and says what to do next.
+fn tls_init(
+    dir: &Path,
+    extra_names: Vec<String>,
+    extra_ips: Vec<std::net::IpAddr>,
+) -> Result<(), ExitCode> {
+    use spa_hub::tls;
+    let (mut names, mut ips) = tls::default_names();
+    for n in extra_names {
+        let n = n.trim().to_ascii_lowercase();
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    for ip in extra_ips {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    let made = tls::init(dir, &names, &ips).map_err(|e| {
+        eprintln!("spa-hub tls init: {e}");
+        ExitCode::FAILURE
+    })?;
+    println!(
+        "{} CA: {} (install this one on the staff tablets)",
+        if made.ca_reused { "kept the" } else { "made a" },
+        made.ca.display()
+    );
+    if let Some(fp) = tls::fingerprint(&made.ca) {
+        println!("  its SHA-256 fingerprint: {fp}");
+    }
+    println!("certificate for: {}", made.names.join(", "));
+    println!("add to the env file (/etc/spa-hub/spa-hub.env) and restart:");
+    println!("SPA_TLS_CERT={}", made.cert.display());
+    println!("SPA_TLS_KEY={}", made.key.display());
+    Ok(())
 }
 
 fn main() -> ExitCode {

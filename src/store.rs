@@ -80,8 +80,9 @@ fn migrate_1_to_2(_db: &sled::Db) -> Result<(), StoreError> {
 }
 
 fn migrate_2_to_3(_db: &sled::Db) -> Result<(), StoreError> {
-    // Version 3 moves finished history out of memory: two appended events
-    // (`Archived`, `VisitRestored`) and the archive prefix `a`. Nothing is
+    // Version 3 moves finished history out of memory and lets an admin set
+    // the floor's clock: three appended events (`Archived`,
+    // `VisitRestored`, `ClockSet`) and the archive prefix `a`. Nothing is
     // rewritten: the writer's first archive pass, right after start-up,
     // moves what is old into the archive through the normal commit.
     Ok(())

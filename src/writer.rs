@@ -540,6 +540,13 @@ impl Core {
                 Ok(()) => {
                     self.health.seq.store(self.state.seq(), Relaxed);
                     self.set_storage_failing(false);
+                    for record in &log {
+                        self.clock.note_event(record.at);
+                        if let crate::domain::Event::ClockSet { to_ms, .. } = record.event {
+                            let offset = self.clock.set_forward(to_ms);
+                            log::warn!("the floor's time was set forward by an admin ({} s ahead of the system clock) until NTP synchronises", offset / 1000);
+                        }
+                    }
                 }
                 Err(err) => {
                     log::error!("storage failed, {} commands refused: {err}", log.len());

@@ -395,6 +395,17 @@ pub struct BookingCancel {
     pub reason: Option<String>,
 }
 
+/// `clock.set`: an admin's device time (ms since the epoch) for a hub
+/// whose system clock is not synchronised.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClockSet {
+    pub now_ms: i64,
+    /// Filled by the shell: whether the system clock is synchronised.
+    #[serde(skip)]
+    pub synchronized: bool,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BookingRef {
@@ -457,6 +468,7 @@ pub enum Command {
     BookingCheckIn(BookingRef),
     BookingNoShow(BookingRef),
     BookingList(BookingList),
+    ClockSet(ClockSet),
     // Internal: never decoded from the wire.
     /// A staff member logged in (the shell checked the PIN).
     SessionOpen {
@@ -535,6 +547,7 @@ pub const WIRE_COMMANDS: &[&str] = &[
     "booking.check_in",
     "booking.no_show",
     "booking.list",
+    "clock.set",
     "sync",
 ];
 
@@ -605,6 +618,7 @@ impl Command {
             "booking.check_in" => Command::BookingCheckIn(args(name, value)?),
             "booking.no_show" => Command::BookingNoShow(args(name, value)?),
             "booking.list" => Command::BookingList(args(name, value)?),
+            "clock.set" => Command::ClockSet(args(name, value)?),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(invalid(format!("unknown command `{shown}`")));
@@ -664,6 +678,7 @@ impl Command {
             Command::BookingCheckIn(_) => "booking.check_in",
             Command::BookingNoShow(_) => "booking.no_show",
             Command::BookingList(_) => "booking.list",
+            Command::ClockSet(_) => "clock.set",
             Command::SessionOpen { .. } => "session.open",
             Command::SessionClose { .. } => "session.close",
             Command::CleanupElapsed { .. } => "timer.cleanup",

@@ -250,7 +250,7 @@ fn check_light_channel(
         return Err(invalid(format!(
             "`light_channel` {ch} is not wired: SPA_LIGHT_CHANNELS defines {}",
             if rules.light_channels.is_empty() {
-                "no channels".to_string()
+                "no channels yet: leave it empty, or wire lights with a line like `SPA_LIGHT_CHANNELS=1=17,27,22 2=5,6,13` (channel=red,amber,green BCM pins) in the env file and restart".to_string()
             } else {
                 rules
                     .light_channels
@@ -692,6 +692,7 @@ pub fn decide(
             Some(archive) => one(Event::Archived { archive }, Reply::Json(json!({}))),
             None => Err(conflict("nothing to archive")),
         },
+        Command::ClockSet(a) => clock_set(a, now),
         Command::OvertimeReached {
             visit_id,
             planned_end,
@@ -709,6 +710,39 @@ pub fn decide(
             )
         }
     }
+}
+
+/// The longest `clock.set` may move the floor's time forward at once.
+const CLOCK_SET_MAX_MS: i64 = 400 * 24 * 3_600_000;
+
+/// `clock.set`: only while the system clock is not synchronised, only
+/// forward (the floor's `now` is never behind the newest event while
+/// unsynchronised, so forward of it is also past the last event), and by at
+/// most 400 days (a device with a wrong year is not believed).
+fn clock_set(a: &super::command::ClockSet, now: Now) -> Result<Decided, DomainError> {
+    if a.synchronized {
+        return Err(conflict(
+            "the hub's clock is synchronised (NTP): it keeps its own time",
+        ));
+    }
+    if a.now_ms <= now.ms {
+        return Err(conflict(format!(
+            "the hub's clock may only move forward: it is already {} s past that time (the newest event is no later than the hub's time)",
+            (now.ms - a.now_ms) / 1000
+        )));
+    }
+    if a.now_ms - now.ms > CLOCK_SET_MAX_MS {
+        return Err(invalid(
+            "that time is more than 400 days ahead of the hub's: check the device's clock",
+        ));
+    }
+    one(
+        Event::ClockSet {
+            from_ms: now.ms,
+            to_ms: a.now_ms,
+        },
+        Reply::Json(json!({ "from_ms": now.ms, "to_ms": a.now_ms })),
+    )
 }
 
 fn is_wire(command: &Command) -> bool {

@@ -195,7 +195,7 @@ pub enum Event {
         booking_id: Id,
         message: String,
     },
-    // Schema 3: history leaves memory (see `archive`).
+    // Schema 3: history leaves memory (see `archive`), and `clock.set`.
     /// Finished history older than the days kept in memory left it (the
     /// store keeps the visits and bookings in its archive).
     Archived {
@@ -205,6 +205,13 @@ pub enum Event {
     /// refund, a tip re-split), as it was archived.
     VisitRestored {
         visit: Visit,
+    },
+    /// An admin moved the floor's time forward (`clock.set`) while the
+    /// system clock was not synchronised. (Postcard numbers the variants,
+    /// so new ones go at the end.)
+    ClockSet {
+        from_ms: i64,
+        to_ms: i64,
     },
 }
 
@@ -269,6 +276,7 @@ impl Event {
             Event::BookingLate { .. } => "booking_late",
             Event::Archived { .. } => "archived",
             Event::VisitRestored { .. } => "visit_restored",
+            Event::ClockSet { .. } => "clock_set",
         }
     }
 }

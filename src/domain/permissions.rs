@@ -57,6 +57,7 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("booking.check_in", OFFICE),
     ("booking.no_show", OFFICE),
     ("booking.list", STAFF),
+    ("clock.set", ADMIN),
     ("sync", EVERYONE),
 ];
 

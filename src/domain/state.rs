@@ -528,6 +528,8 @@ impl State {
             | Event::BookingCheckedIn { .. }
             | Event::BookingNoShow { .. }
             | Event::BookingLate { .. } => self.apply_book(&record.event, at),
+            // The shell moves its clock; the state holds nothing of it.
+            Event::ClockSet { .. } => {}
             Event::VisitCheckedOut { .. }
             | Event::VisitRefunded { .. }
             | Event::VisitRetipped { .. }
@@ -1119,6 +1121,7 @@ impl State {
             | Event::BookingCancelled { booking_id, .. }
             | Event::BookingNoShow { booking_id, .. }
             | Event::BookingLate { booking_id, .. } => keys.push(RecordKey::Booking(*booking_id)),
+            Event::ClockSet { .. } => {}
             Event::BookingCheckedIn { booking_id, visit } => {
                 keys.push(RecordKey::Booking(*booking_id));
                 keys.push(RecordKey::Visit(visit.id));

@@ -570,6 +570,16 @@ where
         };
         if let Value::Object(map) = &mut snap {
             map.insert("me".into(), identity.me.clone());
+            // The office compares its own clock with the hub's (clock.set)
+            // and makes links for phones and monitors.
+            if matches!(role, Role::Admin | Role::Cashier) {
+                map.insert("clock".into(), json!(self.hub.clock.status()));
+                // Links and QR codes for phones and monitors start here.
+                map.insert(
+                    "public_base".into(),
+                    json!(crate::edge::public_base(&self.hub.config)),
+                );
+            }
         }
         self.seq = seq;
         let frame = socketio::encode_event_frame("snapshot", &snap.to_string());

@@ -106,6 +106,7 @@ impl Hub {
                 a.token_hash = auth::hash_token(&t);
                 token = Some(t);
             }
+            Command::ClockSet(a) => a.synchronized = self.clock.synchronized(),
             _ => {}
         }
         let link = match &command {

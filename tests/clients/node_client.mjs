@@ -12,6 +12,7 @@
 // final `N passed, M failed`; exits 1 when any check failed.
 
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { io } from "socket.io-client";
 
@@ -19,6 +20,10 @@ const URL_ = (process.argv[2] || process.env.SPA_URL || "").replace(/\/+$/, "");
 const ADMIN_TOKEN = process.env.SPA_ADMIN_TOKEN || "";
 const TIMEOUT = Number(process.env.SPA_CLIENT_TIMEOUT || "10") * 1000;
 const RUN = randomBytes(3).toString("hex"); // unique names if the data dir is reused
+// HTTPS (SPA_TLS_CERT on the hub): the CA made by `spa-hub tls init`,
+// trusted explicitly with rejectUnauthorized (fetch trusts it through
+// NODE_EXTRA_CA_CERTS, set by .ci/clients.sh).
+const CA = process.env.SPA_CA ? readFileSync(process.env.SPA_CA) : null;
 
 let passed = 0;
 let failed = 0;
@@ -72,6 +77,7 @@ class Peer {
       timeout: TIMEOUT,
     };
     if (token !== null) opts.auth = { token };
+    if (CA) Object.assign(opts, { ca: CA, rejectUnauthorized: true });
     this.socket = io(URL_, { ...opts, autoConnect: false });
     this.socket.onAny((event, ...args) => {
       this.events.push([event, args.length === 1 ? args[0] : args]);
@@ -589,6 +595,34 @@ async function book(admin, peers, room, service, seqs) {
   check("GET /b/<token> serves the booking page", pageStatus === 200 && pageBody.includes("booking.js"), short(pageBody, 120));
 }
 
+// Over HTTPS: the handshake verifies against the generated CA only; a
+// client that trusts only the public CAs is refused; staff pages refuse
+// plain HTTP (redirect) while a customer's ticket page stays reachable.
+async function tlsChecks() {
+  check("the URL is https", URL_.startsWith("https://"), URL_);
+  const trusting = io(URL_, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: TIMEOUT, auth: { token: ADMIN_TOKEN }, ca: CA, rejectUnauthorized: true });
+  const snap = await new Promise((resolve) => {
+    const t = setTimeout(() => resolve(null), TIMEOUT);
+    trusting.once("snapshot", (s) => { clearTimeout(t); resolve(s); });
+    trusting.once("connect_error", (e) => { clearTimeout(t); resolve(e); });
+  });
+  check("wss: socket.io-client with the generated CA connects and gets its snapshot", snap && typeof snap.seq === "number", short(snap && snap.message ? snap.message : snap));
+  trusting.disconnect();
+  const stranger = io(URL_, { transports: ["websocket"], reconnection: false, forceNew: true, timeout: TIMEOUT, auth: { token: ADMIN_TOKEN }, ca: [], rejectUnauthorized: true });
+  const refused = await new Promise((resolve) => {
+    const t = setTimeout(() => resolve("timeout"), TIMEOUT);
+    stranger.once("connect", () => { clearTimeout(t); resolve("connected"); });
+    stranger.once("connect_error", (e) => { clearTimeout(t); resolve(e); });
+  });
+  check("wss: a client without the CA is refused by its TLS check", refused instanceof Error, short(String(refused)));
+  stranger.disconnect();
+  const plain = URL_.replace(/^https:/, "http:");
+  const admin = await fetch(plain + "/admin", { redirect: "manual", signal: AbortSignal.timeout(TIMEOUT) });
+  check("plain http /admin redirects to https", admin.status === 308 && (admin.headers.get("location") || "").startsWith("https://"), String(admin.status));
+  const ticket = await fetch(plain + "/t/not-a-real-token", { signal: AbortSignal.timeout(TIMEOUT) });
+  check("plain http /t/<token> still serves the ticket page", ticket.status === 200, String(ticket.status));
+}
+
 async function main() {
   if (!URL_ || !ADMIN_TOKEN) {
     console.error("set SPA_URL (or pass the URL) and SPA_ADMIN_TOKEN");
@@ -598,6 +632,7 @@ async function main() {
   console.log(`socket.io-client ${version} against ${URL_} (run ${RUN})`);
   const peers = [];
   try {
+    if (CA) await tlsChecks();
     await run(peers);
   } catch (err) {
     check("test ran to the end without an exception", false, err && err.stack ? err.stack : String(err));

@@ -205,6 +205,8 @@ fn wire_args(name: &str, ids: &Ids) -> Value {
         "booking.cancel" => json!({"booking_id": ids.booking, "reason": "changed plans"}),
         "booking.check_in" | "booking.no_show" => json!({"booking_id": ids.booking}),
         "booking.list" => json!({"date": "2026-11-26"}),
+        // A day past the fixture's clock (harness::T0 plus its steps).
+        "clock.set" => json!({"now_ms": super::harness::T0 + 86_400_000}),
         other => panic!("no arguments for {other}: add it to the matrix"),
     }
 }

@@ -130,6 +130,21 @@
           h("div", { class: "ln", text: "Channel " + c.channel + (names ? " · " + names : "") }),
           h("div", { class: "ls", text: (c.status ? Spa.words(c.status) : "no room") + (c.blinking ? " · blinking" : "") + (c.fault ? " · fault: " + c.fault : "") })));
     }) : h("p", { class: "empty", text: lights.backend === "off" ? "Lights are off (SPA_LIGHTS=off)." : "No light channels are wired (SPA_LIGHT_CHANNELS)." }));
+    // The light-channel field says what it takes, wired or not.
+    const wired = channels.map((c) => c.channel);
+    $("#rm-ch-hint").textContent = wired.length
+      ? "Light channel: one of the wired channels (" + wired.join(", ") + "), or empty for a room without a light."
+      : "Light channel: no channels are wired yet, so leave it empty. To drive room lights, add a line like SPA_LIGHT_CHANNELS=1=17,27,22 2=5,6,13 (channel=red,amber,green BCM pins) to /etc/spa-hub/spa-hub.env, restart the hub, then give each room its channel.";
+    // The clock: synchronised or not (the office pages offer to set it).
+    const clock = body.clock;
+    if (clock) {
+      $("#clock-source").textContent = clock.synchronized ? "synchronised (" + clock.source + ")" : "not synchronised";
+      const diff = Math.round((clock.now_ms - Date.now()) / 60000);
+      $("#clock-text").textContent = "Hub time " + new Date(clock.now_ms).toLocaleString() +
+        (Math.abs(diff) >= 2 ? " (" + Math.abs(diff) + " min " + (diff < 0 ? "behind" : "ahead of") + " this device)" : " (matches this device)") +
+        (clock.synchronized ? "." : ". No internet time yet" + (clock.held_at_last_event ? "; held at the newest event so times never go back" : "") +
+          (clock.set_offset_ms ? "; set by an admin (dropped once the hub synchronises)" : "") + ".");
+    }
     const c = body.connections || {};
     const byRole = c.by_role || {};
     const up = body.uptime_s || 0;
@@ -264,7 +279,7 @@
     return ["device.pair", { role: "monitor", name }];
   }, (data) => {
     $("#dv-name").value = "";
-    const url = location.origin + "/monitor#token=" + encodeURIComponent(data.token);
+    const url = Spa.base + "/monitor#token=" + encodeURIComponent(data.token);
     const box = $("#pair-result");
     box.hidden = false;
     fill(box, h("div", { class: "linkbox" },

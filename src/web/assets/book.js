@@ -108,7 +108,7 @@
   function showLink(data) {
     const box = $("#bk-link");
     if (!box) return;
-    const url = location.origin + data.customer_url;
+    const url = Spa.base + data.customer_url;
     fill(box, h("span", { class: "ticket", text: data.booking.number }), " ", data.booking.customer_name, " · ",
       h("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: "customer's booking link" }));
     box.hidden = false;

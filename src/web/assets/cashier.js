@@ -37,7 +37,7 @@
 
   function showLink(data) {
     const v = data.visit || {};
-    const url = new URL(data.customer_url || "/t/" + data.customer_token, location.origin).href;
+    const url = new URL(data.customer_url || "/t/" + data.customer_token, Spa.base).href;
     $("#link-card").hidden = false;
     $("#link-number").textContent = v.number || "";
     $("#link-name").textContent = v.customer_name || "";

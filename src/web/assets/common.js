@@ -434,6 +434,45 @@
    * A staff page: needs a stored staff token (else to `/`), shows who is
    * logged in, and a log-out button. `roles`: the roles the page is for.
    */
+  /**
+   * The office's clock check: when the hub's clock is not synchronised
+   * (no internet after a power cut) and differs from this device's by more
+   * than 2 minutes, say so; an admin may use this device's time
+   * (`clock.set`, forward only, dropped once the hub synchronises).
+   */
+  Spa.clockCheck = function (snap, role) {
+    const clock = snap.clock;
+    let box = Spa.$("#clock-warn");
+    const main = Spa.$("main");
+    if (!clock || !main) return;
+    const diff = (typeof snap.server_time === "number" ? snap.server_time : clock.now_ms) - Date.now();
+    const show = !clock.synchronized && Math.abs(diff) > 2 * 60 * 1000;
+    if (!box) {
+      box = Spa.h("div", { id: "clock-warn", class: "msg error", role: "alert" });
+      box.hidden = true;
+      main.prepend(box);
+    }
+    box.hidden = !show;
+    if (!show) return;
+    const mins = Math.round(Math.abs(diff) / 60000);
+    const text = "The hub's clock is not synchronised and is " + mins + " min " + (diff < 0 ? "behind" : "ahead of") + " this device (hub: " +
+      new Date(Date.now() + diff).toLocaleString() + ", this device: " + new Date().toLocaleString() + "). Tickets, bookings and reports use the hub's time. ";
+    if (role === "admin" && diff < 0) {
+      Spa.fill(box, text, Spa.h("button", { type: "button", class: "primary small", id: "clock-set", text: "Use this device's time", onclick: async () => {
+        const ack = await send("clock.set", { now_ms: Date.now() });
+        if (ack.ok) { box.hidden = true; if (current) current.sync(); }
+        else Spa.fill(box, text, Spa.h("b", { text: ack.error.message }));
+      } }));
+    } else if (role === "admin") {
+      Spa.fill(box, text, "The hub's time can only move forward: check this device's clock.");
+    } else {
+      Spa.fill(box, text, "Ask an admin to set it from their device.");
+    }
+  };
+
+  /** The origin for links to phones and monitors (see clockCheck's caller). */
+  Spa.base = location.origin;
+
   Spa.staffPage = function (roles, opts) {
     const s = Spa.store.staff();
     if (!s) {
@@ -461,6 +500,10 @@
           wrong.hidden = !bad;
           if (bad) Spa.fill(wrong, "This page is for ", roles.join(" or "), ". You are logged in as ", role, ": ", Spa.h("a", { href: Spa.pageFor(role), text: "go to your page" }), ".");
         }
+        Spa.clockCheck(snap, role);
+        // Links and QR codes for phones and monitors: the hub's LAN address
+        // or SPA_PUBLIC_URL, not the localhost this desk PC may be using.
+        if (typeof snap.public_base === "string" && /^https?:\/\//.test(snap.public_base)) Spa.base = snap.public_base;
         opts.onSnapshot(snap, c);
       },
     });

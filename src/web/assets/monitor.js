@@ -197,6 +197,14 @@
     if (chimeOn) chime(); // a tap is the gesture browsers need to allow sound
   });
   paintChime();
+  // Controls only while someone is at the screen (see monitor.css).
+  let idle = null;
+  const touched = () => {
+    document.body.classList.add("touched");
+    clearTimeout(idle);
+    idle = setTimeout(() => document.body.classList.remove("touched"), 8000);
+  };
+  for (const ev of ["pointermove", "pointerdown", "touchstart", "keydown"]) document.addEventListener(ev, touched, { passive: true });
 
   // ---- the hub -----------------------------------------------------------------------------
   conn = Spa.connect(token, {
