@@ -26,6 +26,7 @@ pub mod hub;
 pub mod lights;
 pub mod lockout;
 pub mod logging;
+pub mod replicate;
 pub mod store;
 pub mod web;
 pub mod writer;
