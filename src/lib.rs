@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod bench;
 pub mod bench_book;
+mod bench_chain;
 mod bench_hub;
 pub mod bench_year;
 pub mod client;

@@ -82,12 +82,10 @@ fn customer(site: &str, n: u64) -> (String, String) {
 /// part. Returns each command's ack latency in ms.
 async fn visit(c: &Client, site: &str, n: u64, service: u64) -> Vec<f64> {
     let mut lat = Vec::new();
-    let call = |name: &'static str, args: Value| {
-        async move {
-            let t = Instant::now();
-            let data = faultkit::ok(c, name, args).await;
-            (data, t.elapsed().as_secs_f64() * 1000.0)
-        }
+    let call = |name: &'static str, args: Value| async move {
+        let t = Instant::now();
+        let data = faultkit::ok(c, name, args).await;
+        (data, t.elapsed().as_secs_f64() * 1000.0)
     };
     let (name, phone) = customer(site, n);
     let (v, ms) = call(

@@ -45,6 +45,12 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
             blank_visit(visit, omit)
         }
         Event::BookingCreated { booking } => blank_booking(booking, omit),
+        // The desk's alert names the customer.
+        Event::BookingLate { message, .. } => {
+            if omit {
+                message.clear();
+            }
+        }
         // Credentials: never.
         Event::StaffCreated { staff } => staff.pin_hash.clear(),
         Event::StaffUpdated { pin_hash, .. } => {
@@ -91,8 +97,7 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
         | Event::BlockRemoved { .. }
         | Event::BookingMoved { .. }
         | Event::BookingCancelled { .. }
-        | Event::BookingNoShow { .. }
-        | Event::BookingLate { .. } => {}
+        | Event::BookingNoShow { .. } => {}
     }
     out
 }

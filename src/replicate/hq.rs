@@ -414,3 +414,84 @@ async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Actor, Event};
+
+    fn payload(seq: u64) -> Vec<u8> {
+        let r = EventRecord {
+            seq,
+            at: 1_795_700_000_000 + seq as i64,
+            actor: Actor::System,
+            event: Event::RoomRemoved { room_id: seq },
+        };
+        wire::encode(&r).expect("encodes").to_vec()
+    }
+
+    fn msg<'a>(subject: &'a str, seq: Option<&'a str>, payload: &'a [u8], n: u64) -> Incoming<'a> {
+        Incoming {
+            subject,
+            seq_header: seq,
+            tz_header: Some("Europe/Paris"),
+            pii_header: Some("omit"),
+            payload,
+            stream_seq: n,
+        }
+    }
+
+    #[test]
+    fn foreign_and_malformed_messages_are_counted_and_skipped() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = HqStore::open(dir.path()).expect("open");
+        let (p1, p2, p4) = (payload(1), payload(2), payload(4));
+        let s = "spa.paris.events";
+        assert_eq!(
+            store.ingest(&msg(s, Some("1"), &p1, 1)).ok(),
+            Some(Ingested::Stored)
+        );
+        // Redelivered or re-published: a duplicate, nothing changes.
+        assert_eq!(
+            store.ingest(&msg(s, Some("1"), &p1, 2)).ok(),
+            Some(Ingested::Duplicate)
+        );
+        for bad in [
+            msg("spa.paris.alive", Some("2"), &p2, 3),
+            msg("spa.Bad Site.events", Some("2"), &p2, 3),
+            msg("other.subject", Some("2"), &p2, 3),
+            msg(s, None, &p2, 3),
+            msg(s, Some("two"), &p2, 3),
+            msg(s, Some("3"), &p2, 3),
+            msg(s, Some("2"), b"not json", 3),
+            msg(s, Some("2"), b"{\"seq\":2}", 3),
+            msg(s, Some("2"), &[0xff, 0xfe, 0], 3),
+        ] {
+            assert!(
+                matches!(store.ingest(&bad), Ok(Ingested::Malformed(_))),
+                "{}",
+                bad.subject
+            );
+        }
+        let mut bad_tz = msg(s, Some("2"), &p2, 3);
+        bad_tz.tz_header = Some("Mars/Olympus");
+        assert!(matches!(store.ingest(&bad_tz), Ok(Ingested::Malformed(_))));
+        assert_eq!(store.counters.malformed.load(Relaxed), 10);
+        assert_eq!(store.sites()["paris"].last_seq, 1);
+        // A jump is stored and counted as a gap.
+        assert_eq!(
+            store.ingest(&msg(s, Some("4"), &p4, 4)).ok(),
+            Some(Ingested::Stored)
+        );
+        assert_eq!(store.counters.gaps.load(Relaxed), 1);
+        assert_eq!(store.events("paris").expect("events").len(), 2);
+        assert_eq!(store.stream_seq(), 4);
+        // Everything survives a reopen.
+        store.flush().expect("flush");
+        drop(store);
+        let store = HqStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.sites()["paris"].last_seq, 4);
+        assert_eq!(store.sites()["paris"].tz, "Europe/Paris");
+        assert_eq!(store.stream_seq(), 4);
+    }
+}

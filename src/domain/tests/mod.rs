@@ -14,6 +14,7 @@ mod harness;
 mod matrix;
 mod money;
 mod presence;
+mod privacy;
 mod rooms;
 mod rotation;
 mod simulation;
