@@ -170,6 +170,9 @@ async fn hub(data: &Path, nats: Option<(&str, &str)>) -> Result<(Proc, u16), Str
         ("SPA_LIGHTS", "sim".to_string()),
         ("SPA_ADMIN_TOKEN", TOKEN.to_string()),
         ("SPA_MAX_CONNECTIONS", "2000".to_string()),
+        // The monitors share one device token and one address.
+        ("SPA_MAX_CONNECTIONS_PER_TOKEN", "100000".to_string()),
+        ("SPA_MAX_PENDING_PER_ADDRESS", "100000".to_string()),
     ];
     if let Some((url, site)) = nats {
         env.push(("SPA_NATS_URL", url.to_string()));
