@@ -8,6 +8,8 @@
 //!   replies and publishes; the cleanup and overtime timers.
 //! - [`clock`]: the wall clock and the spa's local day.
 //! - [`logging`]: the `log` facade to the journal or stderr.
+//! - [`replicate`]: the event log to NATS JetStream (a site in a chain) and
+//!   `spa-hub hq` (head office).
 
 pub mod auth;
 pub mod bench;

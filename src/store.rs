@@ -6,9 +6,9 @@
 //! - `db/`: the sled database with tree `floor` holding the event log under
 //!   prefix `e` (`e` + seq big-endian → postcard `EventRecord`) and the
 //!   records under prefix `r` (`r` + `RecordKey` bytes → postcard `Record`),
-//!   so that one `apply_batch` writes both atomically; and tree `meta`
-//!   (`schema_version` → u32 big-endian);
-//!   and tree `cursors` (followers' positions, e.g. `nats_confirmed`);
+//!   so that one `apply_batch` writes both atomically; tree `meta`
+//!   (`schema_version` → u32 big-endian); and tree `cursors` (the
+//!   positions of those who follow the log, e.g. `nats_confirmed`);
 //! - `lock`: held with an exclusive `flock` while a process uses the
 //!   database, so a second process fails at once instead of waiting.
 
