@@ -24,6 +24,24 @@ pub fn binary() -> String {
     })
 }
 
+/// Whether nats-server is installed. Without it a developer's `cargo test`
+/// says SKIPPED; under CI (`CI` set, where .ci/run installs it) it fails.
+pub fn available() -> bool {
+    let found = Path::new(&binary()).exists()
+        || Command::new(binary())
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "nats-server is missing under CI (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: nats-server is not installed (apt-get install -y nats-server)");
+    }
+    found
+}
+
 pub struct Nats {
     child: Option<Child>,
     pub port: u16,
