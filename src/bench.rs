@@ -10,6 +10,7 @@
 //!   closed-loop throughput, and the server's memory per connection.
 //! - `wear`: bytes written to the disk per idle and per busy hour
 //!   (`bench_wear`).
+//! - `chain`: replication to NATS JetStream and head office (#20).
 
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,9 @@ pub enum BenchWhat {
     /// Bytes the hub writes to its disk (SD-card wear) per idle hour with
     /// N clients connected and per busy hour of commands (/proc/PID/io).
     Wear(crate::bench_wear::WearArgs),
+    /// A chain on a real nats-server: catch-up and head office ingest of a
+    /// backlog, steady-state lag, fan-out and RSS with replication off/on.
+    Chain(crate::bench_chain::ChainArgs),
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
@@ -84,6 +88,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         BenchWhat::Year { days, dir } => crate::bench_year::run(days, dir).await,
         BenchWhat::Hub(a) => crate::bench_hub::run(a).await,
         BenchWhat::Wear(a) => crate::bench_wear::run(a).await,
+        BenchWhat::Chain(a) => crate::bench_chain::run(a).await,
     }
 }
 
@@ -210,7 +215,7 @@ async fn writer(seconds: f64, dir: Option<std::path::PathBuf>) -> Result<(), Str
 
 /// Builds a database with `events` events straight through the store, in
 /// large batches (the same records the writer would write).
-fn build_database(dir: &std::path::Path, events: u64) -> Result<(), String> {
+pub(crate) fn build_database(dir: &std::path::Path, events: u64) -> Result<(), String> {
     let store = Store::open(dir, 32 << 20).map_err(|e| e.to_string())?;
     let mut state = store.load_state().map_err(|e| e.to_string())?;
     let rules = Rules::default();

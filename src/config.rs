@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use log::LevelFilter;
 
 pub use access::AddrRule;
+pub use nats::{HqConfig, NatsCreds, NatsServer, NatsSettings};
 
 use crate::lights::{parse_channels, BackendKind, ChannelPins};
 use crate::logging::LogTarget;
@@ -70,6 +71,8 @@ pub struct Config {
     pub timesync: crate::clock::SyncSource,
     /// `SPA_TLS_CERT` and `SPA_TLS_KEY`: HTTPS and WSS on `listen`.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// Publishing the event log to NATS JetStream (a site in a chain).
+    pub nats: Option<NatsSettings>,
 }
 
 /// The `SPA_BOOKING_*`, `SPA_NO_SHOW_GRACE_MIN` and
@@ -269,7 +272,7 @@ pub const KEYS: &[(&str, &str, &str)] = &[
 
 /// Keys read elsewhere (tests, the lights) that are not warned about.
 fn is_known(key: &str) -> bool {
-    KEYS.iter().any(|(k, _, _)| *k == key)
+    KEYS.iter().chain(nats::KEYS).any(|(k, _, _)| *k == key)
 }
 
 /// Reads a systemd-style env file: `KEY=value` lines, `#` comments, blank
@@ -670,6 +673,7 @@ impl Config {
             book: BookSettings::from(src)?,
             timesync,
             tls,
+            nats: nats::site_settings(src)?,
         })
     }
 
@@ -834,11 +838,31 @@ impl Config {
         ]
         .into_iter()
         .chain(self.book.describe())
+        .chain(self.nats.iter().flat_map(|n| {
+            [
+                ("SPA_SITE_ID".to_string(), n.site.clone()),
+                ("SPA_NATS_URL".to_string(), n.server.urls.join(",")),
+                (
+                    "SPA_NATS_CREDS".to_string(),
+                    n.server
+                        .creds
+                        .as_ref()
+                        .map(NatsCreds::describe)
+                        .unwrap_or_default(),
+                ),
+                ("SPA_NATS_PII".to_string(), n.pii.as_str().to_string()),
+                (
+                    "SPA_NATS_MAX_IN_FLIGHT".to_string(),
+                    n.max_in_flight.to_string(),
+                ),
+            ]
+        }))
         .collect()
     }
 }
 
 pub mod access;
+pub mod nats;
 
 #[cfg(test)]
 mod tests;

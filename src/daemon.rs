@@ -87,6 +87,8 @@ pub struct Running {
     server: tokio::task::JoinHandle<()>,
     writer: Writer,
     stop_accepting: watch::Sender<bool>,
+    /// The NATS publisher (a site in a chain).
+    publisher: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Opens everything and starts listening; returns once connections are
@@ -148,13 +150,33 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     lights.set_rooms(light_map(&state));
 
     let ring = Ring::new(ring_capacity(config.client_queue));
-    let subscribers: Vec<Box<dyn Subscriber>> = vec![
+    let mut subscribers: Vec<Box<dyn Subscriber>> = vec![
         Box::new(Fanout::spawn(ring.clone())),
         Box::new(LightsFollower {
             lights: lights.clone(),
         }),
     ];
     let seq = state.seq();
+    // The NATS publisher follows committed batches like the fan-out: the
+    // writer only moves a watch; the log on disk is the outbox.
+    let replication = config.nats.as_ref().map(|settings| {
+        let (tx, rx) = watch::channel(seq);
+        let health = Arc::new(crate::replicate::site::ReplicationHealth::new(settings));
+        subscribers.push(Box::new(crate::replicate::site::Follower {
+            tx,
+            health: health.clone(),
+        }));
+        let publisher = crate::replicate::site::Publisher {
+            settings: settings.clone(),
+            log: log.clone(),
+            cursors: store.cursors(),
+            tz: clock.tz_name(),
+            health: health.clone(),
+            committed: rx,
+            stop: watch::channel(false).1,
+        };
+        (health, publisher)
+    });
     let writer = Writer::spawn(store, state, clock.clone(), config.rules(), subscribers)?;
     let (shutdown, _) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -180,6 +202,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         started,
         clock,
         log,
+        replication: replication.as_ref().map(|(h, _)| h.clone()),
     };
     hub.own_origins = crate::http::own_origins(&config, addr.port());
     let hub = Arc::new(hub);
@@ -188,6 +211,15 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         config.timesync.clone(),
         hub.shutdown.subscribe(),
     ));
+    let publisher = replication.map(|(_, mut publisher)| {
+        publisher.stop = hub.shutdown.subscribe();
+        log::info!(
+            "publishing the event log to NATS as {} (customer data: {})",
+            publisher.health.subject,
+            publisher.health.pii
+        );
+        tokio::spawn(publisher.run())
+    });
 
     let tls = match &config.tls {
         Some(files) => {
@@ -223,6 +255,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         server,
         writer,
         stop_accepting,
+        publisher,
     })
 }
 
@@ -433,6 +466,10 @@ impl Running {
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), self.server).await;
         self.writer.stop().await;
+        if let Some(publisher) = self.publisher {
+            // It saw the shutdown too: let it store its cursor.
+            let _ = tokio::time::timeout(Duration::from_secs(2), publisher).await;
+        }
         if let Some(lights) = &self.hub.lights {
             lights.shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(2), lights.stopped()).await;
@@ -464,7 +501,7 @@ pub async fn serve(config: Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -308,6 +308,7 @@ async fn healthz(
         "storage": if failing { "failing" } else { "ok" },
         "lights": lights,
         "clock": hub.clock.status(),
+        "replication": hub.replication.as_ref().map(|r| r.json(hub.clock.now().ms)),
     });
     let status = if failing {
         StatusCode::SERVICE_UNAVAILABLE
@@ -326,7 +327,7 @@ async fn metrics(
     }
     let health = hub.writer.health();
     let gate = hub.gate.counts();
-    let text = hub.metrics.render(
+    let mut text = hub.metrics.render(
         &[
             (
                 "spa_hub_seq",
@@ -380,6 +381,9 @@ async fn metrics(
         ],
         &health.flush_latency,
     );
+    if let Some(r) = &hub.replication {
+        r.render(&mut text, hub.clock.now().ms);
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

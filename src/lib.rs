@@ -12,10 +12,13 @@
 //!   addresses; [`edge`]: the headers every response gets and what plain
 //!   HTTP may reach when TLS is on.
 //! - [`logging`]: the `log` facade to the journal or stderr.
+//! - [`replicate`]: the event log to NATS JetStream (a site in a chain) and
+//!   `spa-hub hq` (head office).
 
 pub mod auth;
 pub mod bench;
 pub mod bench_book;
+mod bench_chain;
 mod bench_hub;
 pub mod bench_wear;
 pub mod bench_year;
@@ -32,6 +35,7 @@ pub mod hub;
 pub mod lights;
 pub mod lockout;
 pub mod logging;
+pub mod replicate;
 pub mod store;
 pub mod tls;
 pub mod web;

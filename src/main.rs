@@ -57,6 +57,9 @@ enum Cmd {
     },
     /// Load generator: opens Socket.IO connections and measures the hub.
     Bench(spa_hub::bench::BenchArgs),
+    /// Head office: consume every site's events from NATS JetStream and
+    /// serve the sites' day reports (SPA_HQ_* and SPA_NATS_* keys).
+    Hq(EnvFile),
     /// HTTPS tools.
     Tls {
         #[command(subcommand)]
@@ -235,6 +238,24 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 None => load_config(env.env_file.as_deref())?.data_dir.join("tls"),
             };
             tls_init(&dir, names, ips)
+        }
+        Cmd::Hq(env) => {
+            let source = Source::load(env.env_file.as_deref()).map_err(|e| {
+                eprintln!("spa-hub: {e}");
+                ExitCode::from(EX_CONFIG as u8)
+            })?;
+            let config = spa_hub::config::HqConfig::from_source(&source).map_err(|e| {
+                eprintln!("spa-hub: {e}");
+                ExitCode::from(EX_CONFIG as u8)
+            })?;
+            logging::init(config.log_level, config.log_target);
+            let rt = runtime()?;
+            rt.block_on(spa_hub::replicate::hq_http::serve(config))
+                .map_err(|e| {
+                    log::error!("{e}");
+                    eprintln!("spa-hub hq: {e}");
+                    ExitCode::FAILURE
+                })
         }
         Cmd::Bench(args) => {
             let rt = runtime()?;

@@ -10,8 +10,9 @@
 //!   under prefix `a` (`a` + `RecordKey` bytes; a booking under `a`, 10,
 //!   date, id, so a past date is one range), written in the same batch as the
 //!   `Archived` event that takes it out of the records; report checkpoints
-//!   under prefix `c` (a cache the reports keep, see `LogReader`); and tree `meta`
-//!   (`schema_version` → u32 big-endian);
+//!   under prefix `c` (a cache the reports keep, see `LogReader`); tree `meta`
+//!   (`schema_version` → u32 big-endian); and tree `cursors` (the
+//!   positions of those who follow the log, e.g. `nats_confirmed`);
 //! - `lock`: held with an exclusive `flock` while a process uses the
 //!   database, so a second process fails at once instead of waiting.
 
@@ -220,6 +221,44 @@ fn events_in(
         })
 }
 
+/// Small counters kept beside the log by those who follow it off the
+/// writer's path (the NATS publisher's last confirmed `seq`). Written
+/// without a flush of their own: the writer's next flush carries them, and
+/// a follower must cope with finding an older value after a crash.
+#[derive(Clone)]
+pub struct Cursors {
+    tree: Arc<RwLock<sled::Tree>>,
+}
+
+impl Cursors {
+    fn tree(&self) -> sled::Tree {
+        match self.tree.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        match self.tree().get(name.as_bytes())? {
+            None => Ok(None),
+            Some(v) => <[u8; 8]>::try_from(v.as_ref())
+                .map(|b| Some(u64::from_be_bytes(b)))
+                .map_err(|_| StoreError::Corrupt(format!("cursor {name} is not 8 bytes"))),
+        }
+    }
+
+    pub fn set(&self, name: &str, value: u64) -> Result<(), StoreError> {
+        self.tree().insert(name.as_bytes(), &value.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Makes the cursors durable now (a graceful stop).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.tree().flush()?;
+        Ok(())
+    }
+}
+
 /// Facts about a database for `spa-hub check`.
 #[derive(Debug, Clone)]
 pub struct StoreInfo {
@@ -240,6 +279,8 @@ pub struct Store {
     cache_bytes: u64,
     /// The log readers' handle on `floor` (replaced on reopen).
     shared_floor: Arc<RwLock<sled::Tree>>,
+    /// The followers' cursors (tree `cursors`; replaced on reopen).
+    shared_cursors: Arc<RwLock<sled::Tree>>,
     /// False while a reopen is under way: nothing may be written then.
     usable: bool,
     /// Test seam: while set, every commit fails as a disk error would.
@@ -365,6 +406,7 @@ impl Store {
         let floor = db.open_tree("floor")?;
         let meta = db.open_tree("meta")?;
         let shared_floor = Arc::new(RwLock::new(floor.clone()));
+        let shared_cursors = Arc::new(RwLock::new(db.open_tree("cursors")?));
         let store = Store {
             db,
             floor,
@@ -374,6 +416,7 @@ impl Store {
             data_file: File::open(dir.join("db").join("db")).map_err(io_err(dir))?,
             cache_bytes,
             shared_floor,
+            shared_cursors,
             usable: true,
             fail_commits: Default::default(),
         };
@@ -574,6 +617,13 @@ impl Store {
         }
     }
 
+    /// A handle on the followers' cursors for other threads.
+    pub fn cursors(&self) -> Cursors {
+        Cursors {
+            tree: self.shared_cursors.clone(),
+        }
+    }
+
     /// Closes and reopens the database. After an I/O error sled refuses
     /// every later operation until it is reopened; the writer calls this
     /// while storage is failing so the hub recovers when the disk does.
@@ -587,6 +637,9 @@ impl Store {
         if let Ok(mut shared) = self.shared_floor.write() {
             *shared = parked_floor.clone();
         }
+        if let Ok(mut shared) = self.shared_cursors.write() {
+            *shared = parked.open_tree("cursors")?;
+        }
         self.floor = parked_floor;
         self.meta = parked_meta;
         self.db = parked;
@@ -597,6 +650,9 @@ impl Store {
         self.data_file = File::open(self.dir.join("db").join("db")).map_err(io_err(&self.dir))?;
         if let Ok(mut shared) = self.shared_floor.write() {
             *shared = self.floor.clone();
+        }
+        if let Ok(mut shared) = self.shared_cursors.write() {
+            *shared = self.db.open_tree("cursors")?;
         }
         self.usable = true;
         Ok(())

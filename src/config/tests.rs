@@ -315,3 +315,127 @@ fn every_key_is_in_the_env_file_and_the_readme() {
         assert!(readme.contains(&format!("`{key}`")), "{key} in the README");
     }
 }
+
+#[test]
+fn the_chain_keys() {
+    use crate::domain::privacy::Pii;
+    // A single box: no NATS.
+    assert_eq!(cfg(&[]).expect("valid").nats, None);
+    let c = cfg(&[
+        ("SPA_SITE_ID", "hanoi-1"),
+        (
+            "SPA_NATS_URL",
+            "tls://hq.example:4222, nats://10.0.0.2:4222",
+        ),
+        ("SPA_NATS_CREDS", "site:pa:ss"),
+    ])
+    .expect("valid");
+    let n = c.nats.clone().expect("nats");
+    assert_eq!(n.subject(), "spa.hanoi-1.events");
+    assert!(n.server.requires_tls());
+    assert_eq!(n.pii, Pii::Omit);
+    assert_eq!(
+        n.server.creds,
+        Some(NatsCreds::UserPassword {
+            user: "site".into(),
+            password: "pa:ss".into()
+        })
+    );
+    let text: String = c
+        .describe()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    assert!(!text.contains("pa:ss"), "the password is never shown");
+    assert!(text.contains("SPA_NATS_PII=omit"));
+    for (pairs, key) in [
+        (vec![("SPA_SITE_ID", "a")], "SPA_NATS_URL"),
+        (vec![("SPA_NATS_URL", "nats://h:4222")], "SPA_SITE_ID"),
+        (
+            vec![("SPA_NATS_URL", "nats://h:4222"), ("SPA_SITE_ID", "a.b")],
+            "SPA_SITE_ID",
+        ),
+        (
+            vec![("SPA_NATS_URL", "nats://h:4222"), ("SPA_SITE_ID", "A")],
+            "SPA_SITE_ID",
+        ),
+        (
+            vec![("SPA_NATS_URL", "http://h:4222"), ("SPA_SITE_ID", "a")],
+            "SPA_NATS_URL",
+        ),
+        (
+            vec![("SPA_NATS_URL", "nats://u:p@h:4222"), ("SPA_SITE_ID", "a")],
+            "SPA_NATS_URL",
+        ),
+        (
+            vec![("SPA_NATS_URL", "nats://h:99999"), ("SPA_SITE_ID", "a")],
+            "SPA_NATS_URL",
+        ),
+        (
+            vec![
+                ("SPA_NATS_URL", "nats://h"),
+                ("SPA_SITE_ID", "a"),
+                ("SPA_NATS_PII", "some"),
+            ],
+            "SPA_NATS_PII",
+        ),
+        (
+            vec![
+                ("SPA_NATS_URL", "nats://h"),
+                ("SPA_SITE_ID", "a"),
+                ("SPA_NATS_CREDS", "/no/such.creds"),
+            ],
+            "SPA_NATS_CREDS",
+        ),
+        (
+            vec![
+                ("SPA_NATS_URL", "nats://h"),
+                ("SPA_SITE_ID", "a"),
+                ("SPA_NATS_CA", "/no/ca.pem"),
+            ],
+            "SPA_NATS_CA",
+        ),
+        (
+            vec![
+                ("SPA_NATS_URL", "nats://h"),
+                ("SPA_SITE_ID", "a"),
+                ("SPA_NATS_MAX_IN_FLIGHT", "0"),
+            ],
+            "SPA_NATS_MAX_IN_FLIGHT",
+        ),
+    ] {
+        let e = cfg(&pairs).expect_err(key);
+        assert_eq!(e.key, key, "{pairs:?}");
+    }
+    let e = cfg(&[
+        ("SPA_NATS_URL", "nats://h"),
+        ("SPA_SITE_ID", "a"),
+        ("SPA_NATS_CREDS", "secretpw"),
+    ])
+    .expect_err("creds");
+    assert!(!e.to_string().contains("secretpw"));
+    // Head office.
+    let hq =
+        |pairs: &[(&str, &str)]| HqConfig::from_source(&Source::from_pairs(pairs.iter().copied()));
+    assert_eq!(hq(&[]).expect_err("token").key, "SPA_HQ_TOKEN");
+    assert_eq!(
+        hq(&[("SPA_HQ_TOKEN", "short")]).expect_err("token").key,
+        "SPA_HQ_TOKEN"
+    );
+    let ok = [
+        ("SPA_HQ_TOKEN", "0123456789abcdef0"),
+        ("SPA_NATS_URL", "nats://127.0.0.1:4222"),
+    ];
+    assert_eq!(hq(&ok).expect("valid").listen.port(), 5100);
+    assert_eq!(hq(&ok[..1]).expect_err("url").key, "SPA_NATS_URL");
+}
+
+#[test]
+fn every_chain_key_is_in_the_env_file_and_the_readme() {
+    let env = include_str!("../../systemd/spa-hub.env");
+    let readme = include_str!("../../README.md");
+    for (key, _, _) in crate::config::nats::KEYS {
+        assert!(env.contains(&format!("#{key}=")), "{key} in spa-hub.env");
+        assert!(readme.contains(&format!("`{key}`")), "{key} in the README");
+    }
+}

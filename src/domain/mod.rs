@@ -13,6 +13,7 @@ pub mod command;
 pub mod event;
 pub mod money;
 pub mod permissions;
+pub mod privacy;
 pub mod report;
 pub mod rotation;
 pub mod state;

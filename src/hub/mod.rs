@@ -55,6 +55,8 @@ pub struct Hub {
     pub started: Instant,
     pub clock: SpaClock,
     pub log: LogReader,
+    /// Where publishing to NATS stands (a site in a chain).
+    pub replication: Option<Arc<crate::replicate::site::ReplicationHealth>>,
 }
 
 impl Hub {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod floor;
+pub mod nats;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -529,6 +529,8 @@ fn run(seed: u64, steps: usize) {
         );
     }
     eprintln!("seed {seed}: {:?}", sim.accepted);
+    let clock = crate::clock::SpaClock::new(sim.f.rules.tz.clone());
+    super::privacy::check_head_office_copy(&sim.f.log, &[NAME, PHONE], |ms| clock.day_of(ms));
     let called_booked = sim
         .f
         .state

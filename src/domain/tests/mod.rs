@@ -15,6 +15,7 @@ mod harness;
 mod matrix;
 mod money;
 mod presence;
+mod privacy;
 mod rooms;
 mod rotation;
 mod simulation;

@@ -965,6 +965,13 @@ fn a_random_day_seed_4() {
 }
 
 #[test]
+fn what_a_site_publishes_has_no_customer_data_and_the_same_reports() {
+    let sim = run_day(5, 1500);
+    let clock = crate::clock::SpaClock::new(sim.f.rules.tz.clone());
+    super::privacy::check_head_office_copy(&sim.f.log, &[NAME, PHONE, NOTE], |ms| clock.day_of(ms));
+}
+
+#[test]
 fn the_generator_is_deterministic() {
     let mut a = Rng::new(7);
     let mut b = Rng::new(7);

@@ -1,0 +1,124 @@
+//! What of an event may leave the box for head office.
+//!
+//! One exhaustive `match` over [`Event`]: a new variant does not compile
+//! until someone decides here what of it head office may see. Two kinds of
+//! field are judged:
+//! - customer data (name, phone, email, notes): blanked unless the site
+//!   runs with `SPA_NATS_PII=full`;
+//! - credentials (PIN hashes, token hashes): always blanked, whatever the
+//!   mode; head office never needs them and they are worth attacking.
+//!
+//! Blanking keeps the record's shape (an empty string, `None`), so head
+//! office decodes the same `EventRecord` and its day report is the site's:
+//! no report line reads a customer field or a credential.
+
+use super::book::Booking;
+use super::event::{Event, EventRecord};
+use super::state::Visit;
+
+/// `SPA_NATS_PII`: whether customer data goes to head office.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pii {
+    /// No customer name, phone, email or note leaves the box (the default).
+    #[default]
+    Omit,
+    /// Customer data goes too (head office is the same data controller).
+    Full,
+}
+
+impl Pii {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pii::Omit => "omit",
+            Pii::Full => "full",
+        }
+    }
+}
+
+/// The copy of `record` that head office may see under `pii`.
+pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
+    let mut out = record.clone();
+    let omit = pii == Pii::Omit;
+    match &mut out.event {
+        // Customer data.
+        Event::VisitCreated { visit }
+        | Event::BookingCheckedIn { visit, .. }
+        | Event::VisitRestored { visit } => blank_visit(visit, omit),
+        Event::BookingCreated { booking } => blank_booking(booking, omit),
+        // The desk's alert names the customer.
+        Event::BookingLate { message, .. } => {
+            if omit {
+                message.clear();
+            }
+        }
+        // Credentials: never.
+        Event::StaffCreated { staff } => staff.pin_hash.clear(),
+        Event::StaffUpdated { pin_hash, .. } => {
+            if pin_hash.is_some() {
+                *pin_hash = Some(String::new());
+            }
+        }
+        Event::DevicePaired { device } => device.token_hash.clear(),
+        Event::SessionOpened { session } => session.token_hash.clear(),
+        Event::SessionClosed { token_hash } => token_hash.clear(),
+        // Ids, and the expired sessions' token hashes (credentials).
+        Event::Archived { archive } => archive.sessions.iter_mut().for_each(String::clear),
+        // A customer's forget (#16) goes as it is, so head office forgets
+        // too; the customer records themselves are customer data above.
+        //
+        // Nothing personal or secret in these (free-text reasons are staff's
+        // words about the floor, not customer notes).
+        Event::RoomCreated { .. }
+        | Event::RoomUpdated { .. }
+        | Event::RoomRemoved { .. }
+        | Event::RoomStatusSet { .. }
+        | Event::StaffDeactivated { .. }
+        | Event::DeviceRevoked { .. }
+        | Event::ServiceCreated { .. }
+        | Event::ServiceUpdated { .. }
+        | Event::ServiceRemoved { .. }
+        | Event::PresenceChanged { .. }
+        | Event::VisitCalled { .. }
+        | Event::VisitCallUndone { .. }
+        | Event::VisitStarted { .. }
+        | Event::VisitStartUndone { .. }
+        | Event::VisitExtended { .. }
+        | Event::VisitOvertime { .. }
+        | Event::VisitFinished { .. }
+        | Event::VisitLeft { .. }
+        | Event::VisitVoided { .. }
+        | Event::VisitCheckedOut { .. }
+        | Event::VisitRefunded { .. }
+        | Event::VisitRetipped { .. }
+        | Event::DrawerOpened { .. }
+        | Event::DrawerMoved { .. }
+        | Event::DrawerClosed { .. }
+        | Event::ShiftSet { .. }
+        | Event::ShiftCleared { .. }
+        | Event::BlockCreated { .. }
+        | Event::BlockRemoved { .. }
+        | Event::BookingMoved { .. }
+        | Event::BookingCancelled { .. }
+        | Event::BookingNoShow { .. }
+        | Event::ClockSet { .. } => {}
+    }
+    out
+}
+
+fn blank_visit(visit: &mut Visit, omit: bool) {
+    visit.customer_token_hash.clear();
+    if omit {
+        visit.customer_name.clear();
+        visit.phone = None;
+        visit.notes = None;
+    }
+}
+
+fn blank_booking(booking: &mut Booking, omit: bool) {
+    booking.customer_token_hash.clear();
+    if omit {
+        booking.customer_name.clear();
+        booking.phone = None;
+        booking.notes = None;
+    }
+}
