@@ -155,6 +155,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         started,
         clock,
         log,
+        polls: Default::default(),
     };
     hub.own_origins = crate::http::own_origins(&config, addr.port());
     let hub = Arc::new(hub);
@@ -234,10 +235,12 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(SEND_BUFFER_BYTES);
         let app = app.clone();
+        let busy = ticket.busy_marker();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(
                 move |mut request: hyper::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
+                    request.extensions_mut().insert(busy.clone());
                     if let Some(local) = local {
                         request
                             .extensions_mut()

@@ -1,0 +1,1 @@
+//! Connection state recovery from the event log (filled in below).
