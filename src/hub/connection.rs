@@ -33,7 +33,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::fanout::{Broadcast, Revoked};
 use super::polling::{PollEnd, PollIn};
 use super::socketio::{self, SioError, SioPacket};
-use super::{engineio, Hub};
+use super::{engineio, recovery, Hub};
 use crate::auth;
 use crate::domain::views::{self, Viewer};
 use crate::domain::{permissions, Actor, Command, DomainError, ErrorCode, Role};
@@ -235,6 +235,9 @@ pub struct Connection<S> {
     awaiting_pong: Option<Instant>,
     /// When the credential expires (monotonic, computed once at CONNECT).
     expires: Option<Instant>,
+    /// The client asked for connection state recovery: its events carry
+    /// their offset (see the sibling `recovery` module).
+    offsets: bool,
 }
 
 /// A new Engine.IO session id (also a polling session's key).
@@ -286,6 +289,7 @@ where
             ring: None,
             awaiting_pong: None,
             expires: None,
+            offsets: false,
         }
     }
 
@@ -462,6 +466,11 @@ where
                 outgoing.extend(event.frames_for(viewer, role, staff_id).cloned());
                 if outgoing.len() == before {
                     outgoing.push(event.marker.clone());
+                }
+                if self.offsets {
+                    for frame in &mut outgoing[before..] {
+                        *frame = Utf8Bytes::from(socketio::with_offset(frame, event.seq));
+                    }
                 }
                 self.seq = event.seq;
             }
@@ -647,15 +656,72 @@ where
             Instant::now() + Duration::from_millis(left as u64)
         });
         self.identity = Some(identity);
-        if let Err(flow) = self
-            .send_text(socketio::encode_connect_ok_frame(&self.sid))
-            .await
-        {
-            return flow;
+        self.offsets = recovery::wants_offsets(auth.as_ref());
+        if !self.offsets {
+            if let Err(flow) = self
+                .send_text(socketio::encode_connect_ok_frame(&self.sid))
+                .await
+            {
+                return flow;
+            }
+            return match self.send_snapshot().await {
+                Ok(_) => Flow::Continue,
+                Err(flow) => flow,
+            };
         }
-        match self.send_snapshot().await {
-            Ok(_) => Flow::Continue,
-            Err(flow) => flow,
+        // Connection state recovery: what it missed, or a snapshot and a
+        // new pid (then `socket.recovered` is false).
+        let replayed = match recovery::ask(auth.as_ref()) {
+            Some(ask) => self.replay(ask.offset).await.map(|r| (ask.pid, r)),
+            None => None,
+        };
+        match replayed {
+            Some((pid, (seq, frames))) => {
+                let ok = socketio::encode_connect_ok_with_pid_frame(&self.sid, &pid);
+                if let Err(flow) = self.send_text(ok).await {
+                    return flow;
+                }
+                self.seq = seq;
+                match self.send_all(frames).await {
+                    Ok(()) => Flow::Continue,
+                    Err(flow) => flow,
+                }
+            }
+            None => {
+                let ok = socketio::encode_connect_ok_with_pid_frame(&self.sid, &new_sid());
+                if let Err(flow) = self.send_text(ok).await {
+                    return flow;
+                }
+                match self.send_snapshot().await {
+                    Ok(_) => Flow::Continue,
+                    Err(flow) => flow,
+                }
+            }
+        }
+    }
+
+    /// The events after `offset` for this client, from the log (see
+    /// `recovery`), or `None` for a snapshot. (Borrows nothing of the
+    /// connection across the wait: its task must stay `Send`.)
+    fn replay(
+        &self,
+        offset: u64,
+    ) -> impl std::future::Future<Output = Option<(u64, Vec<Utf8Bytes>)>> {
+        let hub = self.hub.clone();
+        let who = self.identity.as_ref().map(|identity| recovery::For {
+            viewer: identity.viewer,
+            role: identity.role,
+            staff_id: identity.actor.staff_id(),
+        });
+        async move {
+            let who = who?;
+            let log = hub.log.clone();
+            let limit = hub.config.client_queue;
+            hub.writer
+                .read(move |state, now| recovery::replay(state, &log, offset, limit, now, who))
+                .await
+                .ok()
+                .flatten()
         }
     }
 
@@ -698,7 +764,10 @@ where
             map.insert("me".into(), identity.me.clone());
         }
         self.seq = seq;
-        let frame = socketio::encode_event_frame("snapshot", &snap.to_string());
+        let mut frame = socketio::encode_event_frame("snapshot", &snap.to_string());
+        if self.offsets {
+            frame = socketio::with_offset(&frame, seq);
+        }
         self.send_text(frame).await?;
         Ok(seq)
     }
