@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compatibility test of the hub with third-party Socket.IO clients: the
-# official socket.io-client 4.x (Node) and python-socketio, both over the
-# WebSocket transport only (tests/clients/).
+# official socket.io-client 4.x (Node) and python-socketio (tests/clients/),
+# over long-polling with the upgrade, long-polling only and WebSocket only;
+# the Node client's connection state recovery across a restart of the hub,
+# which this script does when the client asks (SPA_RESTART_DIR).
 #
 # Installs the clients' dependencies when missing (npm ci into
 # tests/clients/node_modules, a venv in tests/clients/.venv), builds the hub
@@ -58,15 +60,22 @@ mkdir "$TMP/data"
 echo "== spa-hub serve on $URL (data in $TMP/data)"
 # UTC and a one-minute booking grid: the node client books a time a
 # minute or two ahead and waits for it.
-SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
-    SPA_TIMEZONE=UTC SPA_BOOKING_GRID_MIN=1 \
-    "$BIN" serve 2>"$TMP/hub.log" &
-HUB_PID=$!
+start_hub() {
+    SPA_LISTEN=127.0.0.1:$PORT SPA_DATA_DIR=$TMP/data SPA_ADMIN_TOKEN=$ADMIN SPA_LIGHTS=sim \
+        SPA_TIMEZONE=UTC SPA_BOOKING_GRID_MIN=1 \
+        "$BIN" serve 2>>"$TMP/hub.log" &
+    HUB_PID=$!
+    wait_healthy "$HUB_PID" "$PY" -c 'import sys, urllib.request
+sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1).status == 200 else 1)' "$URL"
+}
 
 hub_log() { echo "-- hub log (last 40 lines) --"; tail -n 40 "$TMP/hub.log" || true; }
 
-wait_healthy "$HUB_PID" "$PY" -c 'import sys, urllib.request
-sys.exit(0 if urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1).status == 200 else 1)' "$URL"
+start_hub
+# The node client asks for a restart by creating $SPA_RESTART_DIR/restart
+# and waits for $SPA_RESTART_DIR/restarted (recovery across a restart).
+export SPA_RESTART_DIR=$TMP/restart
+mkdir "$SPA_RESTART_DIR"
 
 # --- the clients ----------------------------------------------------------------------
 export SPA_URL=$URL SPA_ADMIN_TOKEN=$ADMIN
@@ -81,7 +90,19 @@ for client in python node; do
     if [ "$client" = python ]; then
         timeout 300 "$PY" "$CLIENTS/python_client.py" 2>&1 | tee "$out" || rc=$?
     else
-        timeout 300 node "$CLIENTS/node_client.mjs" 2>&1 | tee "$out" || rc=$?
+        (timeout 300 node "$CLIENTS/node_client.mjs" 2>&1 | tee "$out") &
+        node_pid=$!
+        while kill -0 "$node_pid" 2>/dev/null; do
+            if [ -f "$SPA_RESTART_DIR/restart" ] && [ ! -f "$SPA_RESTART_DIR/restarted" ]; then
+                echo "== restarting the hub (SIGTERM, then the same data dir)"
+                stop_hub "$HUB_PID"
+                [ "$HUB_RC" -eq 0 ] || echo "FAIL: hub exit status $HUB_RC on the restart"
+                start_hub
+                touch "$SPA_RESTART_DIR/restarted"
+            fi
+            sleep 0.2
+        done
+        wait "$node_pid" || rc=$?
     fi
     read -r p f <<<"$(tally "$out")" || true
     if [ -z "${p:-}" ]; then
