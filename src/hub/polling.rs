@@ -270,22 +270,15 @@ impl Session {
             shared.posting = true;
         }
         let _posting = PostGuard(self);
-        let Ok(text) = std::str::from_utf8(body) else {
-            self.fail(Some(engineio::CLOSE), "a POST body that is not UTF-8");
-            return Err(Refusal::BadPacket);
-        };
         // Checked whole before any packet is acted on.
-        for packet in engineio::split_payload(text) {
-            if engineio::is_binary(packet) {
-                self.fail(Some(engineio::CLOSE), "a binary packet");
-                return Err(Refusal::Binary);
+        let packets = match payload(body) {
+            Ok(packets) => packets,
+            Err(why) => {
+                self.fail(Some(engineio::CLOSE), why.message());
+                return Err(why);
             }
-            if engineio::decode(packet).is_err() {
-                self.fail(Some(engineio::CLOSE), "a malformed packet");
-                return Err(Refusal::BadPacket);
-            }
-        }
-        for packet in engineio::split_payload(text) {
+        };
+        for packet in packets {
             if packet == engineio::CLOSE {
                 // The client closes: a waiting GET ends with a noop.
                 self.fail(None, "client closed");
@@ -336,6 +329,22 @@ impl Session {
         shared.stage = Stage::Upgraded;
         true
     }
+}
+
+/// The packets of a `POST` body, each a valid Engine.IO text packet; a
+/// body that is not UTF-8, holds a binary (`b…`) or malformed packet, or an
+/// empty piece between separators is refused as a whole.
+pub fn payload(body: &[u8]) -> Result<Vec<&str>, Refusal> {
+    let text = std::str::from_utf8(body).map_err(|_| Refusal::BadPacket)?;
+    let mut packets = Vec::new();
+    for packet in engineio::split_payload(text) {
+        if engineio::is_binary(packet) {
+            return Err(Refusal::Binary);
+        }
+        engineio::decode(packet).map_err(|_| Refusal::BadPacket)?;
+        packets.push(packet);
+    }
+    Ok(packets)
 }
 
 /// A long-polling payload: the packets joined by `\x1e`.

@@ -81,6 +81,10 @@ class Peer {
     if (token !== null) opts.auth = recovery ? { token, recovery: true } : { token };
     this.socket = io(URL_, { ...opts, autoConnect: false });
     this.socket.onAny((event, ...args) => {
+      // With recovery, the hub adds each event's offset as a last argument.
+      if (recovery && args.length > 1 && typeof args[args.length - 1] === "string") {
+        this.offsets = (this.offsets || []).concat(args.pop());
+      }
       this.events.push([event, args.length === 1 ? args[0] : args]);
       for (const w of this.waiters) w();
     });
@@ -522,6 +526,8 @@ async function recovery(admin, peers, service, seqs) {
     check(`${label}: no snapshot`, !got.some(([n]) => n === "snapshot"), pairs.join(" "));
     check(`${label}: every missed seq ${from}..${to} arrives`, all.every((q) => seen.has(q)), pairs.join(" "));
     check(`${label}: nothing twice`, new Set(pairs).size === pairs.length, pairs.join(" "));
+    check(`${label}: each event's offset is its seq`,
+      (cust.offsets || []).slice(-got.length).every((o, i) => o === String(got[i][1].seq)));
     check(`${label}: in order`, got.every(([, p], i) => i === 0 || p.seq >= got[i - 1][1].seq), pairs.join(" "));
     const text = JSON.stringify(got);
     check(`${label}: nothing of another customer`, !text.includes(otherName)
