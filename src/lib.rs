@@ -13,6 +13,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_book;
 mod bench_hub;
+mod bench_poll;
 pub mod bench_year;
 pub mod client;
 pub mod clock;

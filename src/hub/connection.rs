@@ -75,11 +75,12 @@ enum Flow {
     Close(CloseCode, String),
 }
 
-/// The transport a connection speaks over.
+/// The transport a connection speaks over. The WebSocket, the common
+/// case, stays inline (no extra allocation per connection); a polling
+/// session's end is boxed and dropped at the upgrade.
+#[allow(clippy::large_enum_variant)]
 enum Link<S> {
     Ws(WebSocketStream<S>),
-    /// Boxed: a WebSocket-sized enum either way, and the session's end is
-    /// dropped at the upgrade.
     Poll(Box<PollEnd>),
 }
 
