@@ -587,6 +587,20 @@ mod tests {
         assert_eq!(waiting.await.ok(), Some(Ok("6".to_string())));
     }
 
+    /// The design figure of the README: what a session holds between
+    /// requests, besides its outbox.
+    #[test]
+    fn a_session_is_small() {
+        let (session, end, packet, incoming) = (
+            std::mem::size_of::<Session>(),
+            std::mem::size_of::<PollEnd>(),
+            std::mem::size_of::<Utf8Bytes>(),
+            std::mem::size_of::<PollIn>(),
+        );
+        eprintln!("Session {session} B, PollEnd {end} B, a queued packet {packet} B, PollIn {incoming} B");
+        assert!(session <= 256 && end <= 64 && packet <= 32 && incoming <= 32);
+    }
+
     #[tokio::test]
     async fn the_task_ending_closes_the_session() {
         let (sessions, end) = end(8);
