@@ -93,7 +93,9 @@ impl Http {
     }
 }
 
-/// A connected (CONNECTed) long-polling session.
+/// A connected (CONNECTed) long-polling session. Like a browser, it opens
+/// a new connection when the hub has closed an idle keep-alive one (the
+/// `POST` connection is idle between pongs, past the hub's header timeout).
 pub struct PollClient {
     get: Http,
     post: Http,
@@ -126,10 +128,7 @@ pub async fn open(base: &str, token: &str) -> Result<PollClient, String> {
         sid,
     };
     let auth = serde_json::json!({ "token": token });
-    let (status, _) = c
-        .post
-        .request("POST", &c.path, &format!("40{auth}"))
-        .await?;
+    let (status, _) = c.send(&format!("40{auth}")).await?;
     if status != 200 {
         return Err(format!("CONNECT: {status}"));
     }
@@ -172,16 +171,29 @@ pub async fn monitor(
                 }
             }
         }
-        if pong && c.post.request("POST", &path, "3").await.is_err() {
+        if pong && c.send("3").await.is_err() {
             break;
         }
         if closed {
             break;
         }
     }
-    let path = c.path.clone();
-    let _ = c.post.request("POST", &path, "1").await;
+    let _ = c.send("1").await;
     got
+}
+
+impl PollClient {
+    /// A `POST`, on a new connection if the kept-alive one was closed.
+    async fn send(&mut self, body: &str) -> Result<(u16, String), String> {
+        match self.post.request("POST", &self.path, body).await {
+            Ok(answer) => Ok(answer),
+            Err(_) => {
+                let host = self.post.host.clone();
+                self.post = Http::connect(&host).await?;
+                self.post.request("POST", &self.path, body).await
+            }
+        }
+    }
 }
 
 /// Upgrades the session to a WebSocket (`2probe`, `3probe`, `5`); its HTTP

@@ -264,19 +264,22 @@ async fn socket_io(
     if let Some(sid) = sid {
         // The upgrade of a polling session: it already holds its place in
         // the budget and at the gate.
-        let Some(session) = hub.polls.get(&sid).filter(|s| s.can_upgrade()) else {
+        let Some(session) = hub.polls.get(&sid).filter(|s| s.claim_upgrade()) else {
             return polling::refused(crate::hub::polling::Refusal::UnknownSid);
         };
         let wait = std::time::Duration::from_millis(hub.config.ping_timeout_ms);
         tokio::spawn(async move {
-            if let Ok(upgraded) = on_upgrade.await {
-                let ws = WebSocketStream::from_raw_socket(
-                    TokioIo::new(upgraded),
-                    WsRole::Server,
-                    Some(config),
-                )
-                .await;
-                crate::hub::polling::upgrade(session, ws, wait).await;
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        WsRole::Server,
+                        Some(config),
+                    )
+                    .await;
+                    crate::hub::polling::upgrade(session, ws, wait).await;
+                }
+                Err(_) => session.abort_upgrade(),
             }
         });
         return switching_protocols(&key);

@@ -66,6 +66,7 @@ impl Sessions {
                 stage: Stage::Open,
                 getting: false,
                 posting: false,
+                probing: false,
                 idle_since: Some(Instant::now()),
             }),
             ready: Notify::new(),
@@ -115,6 +116,8 @@ struct Shared {
     stage: Stage,
     getting: bool,
     posting: bool,
+    /// A WebSocket is trying to upgrade the session (one at a time).
+    probing: bool,
     /// Since when no `GET` has been waiting (`None` while one waits).
     idle_since: Option<Instant>,
 }
@@ -209,9 +212,16 @@ impl Session {
         self.fail(Some(engineio::CLOSE), why);
     }
 
-    /// Whether a WebSocket may start an upgrade of this session now.
-    pub fn can_upgrade(&self) -> bool {
-        self.lock().stage == Stage::Open
+    /// Claims the session for one WebSocket's upgrade attempt: false when
+    /// it cannot upgrade or another WebSocket is already trying, so a
+    /// client cannot hold any number of sockets waiting for their probe.
+    pub fn claim_upgrade(&self) -> bool {
+        let mut shared = self.lock();
+        if shared.stage != Stage::Open || shared.probing {
+            return false;
+        }
+        shared.probing = true;
+        true
     }
 
     /// A `GET`: waits for packets and returns the payload to send.
@@ -311,12 +321,15 @@ impl Session {
         true
     }
 
-    /// The probe failed: back to polling.
-    fn abort_upgrade(&self) {
+    /// The upgrade attempt failed: back to polling, open to another one.
+    pub fn abort_upgrade(&self) {
         let mut shared = self.lock();
+        shared.probing = false;
         if shared.stage == Stage::Upgrading {
             shared.stage = Stage::Open;
-            shared.idle_since.get_or_insert_with(Instant::now);
+            if !shared.getting {
+                shared.idle_since = Some(Instant::now());
+            }
         }
     }
 
@@ -434,7 +447,12 @@ impl PollEnd {
         let packets = {
             let mut shared = self.session.lock();
             shared.stage = Stage::Closed;
-            shared.out.drain(..).collect()
+            // The noop was for the last GET only.
+            shared
+                .out
+                .drain(..)
+                .filter(|p| p.as_str() != engineio::NOOP)
+                .collect()
         };
         self.session.ready.notify_one();
         packets
@@ -459,7 +477,8 @@ impl Drop for PollEnd {
     }
 }
 
-/// The WebSocket side of an upgrade: waits for `2probe`, answers `3probe`,
+/// The WebSocket side of an upgrade (after [`Session::claim_upgrade`]):
+/// waits for `2probe`, answers `3probe`,
 /// releases the pending `GET`, waits for `5`, then hands the WebSocket to
 /// the session's task. Anything else (or nothing within `wait`) closes the
 /// WebSocket and leaves the session polling.
@@ -476,10 +495,12 @@ where
         .ok()
         .and_then(text);
     if probe.as_deref() != Some("2probe") {
+        session.abort_upgrade();
         let _ = ws.close(None).await;
         return;
     }
     if ws.send(Message::text("3probe")).await.is_err() || !session.begin_upgrade() {
+        session.abort_upgrade();
         let _ = ws.close(None).await;
         return;
     }
@@ -587,6 +608,26 @@ mod tests {
         assert_eq!(waiting.await.ok(), Some(Ok("6".to_string())));
     }
 
+    #[tokio::test]
+    async fn one_upgrade_attempt_at_a_time() {
+        let (sessions, end) = end(8);
+        let session = sessions.get("sid1").expect("registered");
+        assert!(session.claim_upgrade());
+        assert!(
+            !session.claim_upgrade(),
+            "a second WebSocket waits for nothing"
+        );
+        assert!(session.begin_upgrade());
+        assert_eq!(session.poll().await, Ok("6".to_string()));
+        session.abort_upgrade();
+        assert!(session.claim_upgrade() && session.begin_upgrade() && session.seal());
+        assert_eq!(session.poll().await, Err(Refusal::UnknownSid));
+        end.send(packets(&["42[\"x\"]"]))
+            .expect("kept for the WebSocket");
+        assert_eq!(end.finish_upgrade().len(), 1, "the event, not the noop");
+        assert!(sessions.is_empty());
+    }
+
     /// The design figure of the README: what a session holds between
     /// requests, besides its outbox.
     #[test]
@@ -597,7 +638,9 @@ mod tests {
             std::mem::size_of::<Utf8Bytes>(),
             std::mem::size_of::<PollIn>(),
         );
-        eprintln!("Session {session} B, PollEnd {end} B, a queued packet {packet} B, PollIn {incoming} B");
+        eprintln!(
+            "Session {session} B, PollEnd {end} B, a queued packet {packet} B, PollIn {incoming} B"
+        );
         assert!(session <= 256 && end <= 64 && packet <= 32 && incoming <= 32);
     }
 
