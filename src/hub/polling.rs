@@ -45,6 +45,10 @@ use super::engineio;
 /// task to take them.
 const INBOX: usize = 8;
 
+/// How long a session closed by its client stays findable, so that a `GET`
+/// sent together with the close still gets its noop.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
 /// Every live polling session, by `sid`.
 #[derive(Default)]
 pub struct Sessions {
@@ -187,8 +191,11 @@ impl Session {
         &self.sid
     }
 
-    /// Ends the session from the HTTP side: a waiting `GET` gets `last`
-    /// (or a noop), the task is told why.
+    /// Ends the session from the HTTP side, the task is told why. For an
+    /// error (`last` is `Some`) a waiting `GET` gets `last`, a later one a
+    /// `400`. For the client's own close (`None`) the waiting `GET` — or one
+    /// arriving within [`CLOSE_LINGER`], as a client may send both at once —
+    /// gets a noop.
     fn fail(&self, last: Option<&'static str>, why: &'static str) {
         {
             let mut shared = self.lock();
@@ -197,8 +204,12 @@ impl Session {
             }
             shared.stage = Stage::Closed;
             shared.out.clear();
-            if let Some(packet) = last {
-                shared.out.push_back(Utf8Bytes::from_static(packet));
+            match last {
+                Some(packet) if shared.getting => {
+                    shared.out.push_back(Utf8Bytes::from_static(packet))
+                }
+                Some(_) => {}
+                None => shared.out.push_back(Utf8Bytes::from_static(engineio::NOOP)),
             }
         }
         self.ready.notify_one();
@@ -229,6 +240,10 @@ impl Session {
         {
             let mut shared = self.lock();
             match shared.stage {
+                // The noop after the client's own close, once.
+                Stage::Closed if !shared.getting && !shared.out.is_empty() => {
+                    return Ok(join(&mut shared.out));
+                }
                 Stage::Closed | Stage::Upgraded => return Err(Refusal::UnknownSid),
                 // The client is pausing polling for the upgrade.
                 Stage::Upgrading => return Ok(engineio::NOOP.to_string()),
@@ -463,17 +478,30 @@ impl Drop for PollEnd {
     /// However the task ends, the session ends with it: a waiting `GET` gets
     /// a `1` (close), later requests a `400`.
     fn drop(&mut self) {
-        {
+        let linger = {
             let mut shared = self.session.lock();
             if shared.stage != Stage::Closed {
                 shared.stage = Stage::Closed;
-                shared
-                    .out
-                    .push_back(Utf8Bytes::from_static(engineio::CLOSE));
+                shared.out.clear();
+                if shared.getting {
+                    shared
+                        .out
+                        .push_back(Utf8Bytes::from_static(engineio::CLOSE));
+                }
             }
-        }
+            !shared.getting && !shared.out.is_empty()
+        };
         self.session.ready.notify_one();
-        self.sessions.remove(&self.session.sid);
+        // The noop of a client's close waits a moment for its GET.
+        if let (true, Ok(runtime)) = (linger, tokio::runtime::Handle::try_current()) {
+            let (sessions, sid) = (self.sessions.clone(), self.session.sid.clone());
+            runtime.spawn(async move {
+                tokio::time::sleep(CLOSE_LINGER).await;
+                sessions.remove(&sid);
+            });
+        } else {
+            self.sessions.remove(&self.session.sid);
+        }
     }
 }
 
@@ -606,6 +634,17 @@ mod tests {
         }
         assert_eq!(session.post(b"1").await, Ok(()));
         assert_eq!(waiting.await.ok(), Some(Ok("6".to_string())));
+    }
+
+    #[tokio::test]
+    async fn a_get_just_after_the_clients_close_gets_its_noop_once() {
+        let (sessions, end) = end(8);
+        let session = sessions.get("sid1").expect("registered");
+        assert_eq!(session.post(b"1").await, Ok(()));
+        drop(end);
+        assert!(sessions.get("sid1").is_some(), "lingers for the GET");
+        assert_eq!(session.poll().await, Ok("6".to_string()));
+        assert_eq!(session.poll().await, Err(Refusal::UnknownSid));
     }
 
     #[tokio::test]
