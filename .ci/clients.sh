@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Compatibility test of the hub with third-party Socket.IO clients: the
-# official socket.io-client 4.x (Node) and python-socketio, both over the
-# WebSocket transport only (tests/clients/); the node client over HTTPS/WSS
-# with the CA of `spa-hub tls init`.
+# official socket.io-client 4.x (Node) and python-socketio (tests/clients/),
+# over long-polling with the upgrade, long-polling only and WebSocket only;
+# the node client over HTTPS/WSS with the CA of `spa-hub tls init`, and its
+# connection state recovery across a restart of the hub, which this script
+# does when the client asks (SPA_RESTART_DIR).
 #
 # Installs the clients' dependencies when missing (npm ci into
 # tests/clients/node_modules, a venv in tests/clients/.venv), builds the hub
@@ -106,6 +108,11 @@ stop_and_count() {
     fi
 }
 
+# The node client asks for a restart by creating $SPA_RESTART_DIR/restart
+# and waits for $SPA_RESTART_DIR/restarted (recovery across a restart).
+export SPA_RESTART_DIR=$TMP/restart
+mkdir "$SPA_RESTART_DIR"
+
 # --- the clients ----------------------------------------------------------------------
 export SPA_ADMIN_TOKEN=$ADMIN
 status=0
@@ -113,7 +120,8 @@ tally() { tail -n 1 "$1" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) fa
 total_pass=0
 total_fail=0
 for client in python node; do
-    if [ "$client" = python ]; then start_hub plain; else start_hub tls; fi
+    if [ "$client" = python ]; then mode=plain; else mode=tls; fi
+    start_hub "$mode"
     export SPA_URL=$URL
     echo "== $client client"
     out=$TMP/$client.out
@@ -121,7 +129,19 @@ for client in python node; do
     if [ "$client" = python ]; then
         timeout 300 "$PY" "$CLIENTS/python_client.py" 2>&1 | tee "$out" || rc=$?
     else
-        timeout 300 node "$CLIENTS/node_client.mjs" 2>&1 | tee "$out" || rc=$?
+        (timeout 300 node "$CLIENTS/node_client.mjs" 2>&1 | tee "$out") &
+        node_pid=$!
+        while kill -0 "$node_pid" 2>/dev/null; do
+            if [ -f "$SPA_RESTART_DIR/restart" ] && [ ! -f "$SPA_RESTART_DIR/restarted" ]; then
+                echo "== restarting the hub (SIGTERM, then the same data dir)"
+                stop_hub "$HUB_PID"
+                [ "$HUB_RC" -eq 0 ] || echo "FAIL: hub exit status $HUB_RC on the restart"
+                start_hub "$mode"
+                touch "$SPA_RESTART_DIR/restarted"
+            fi
+            sleep 0.2
+        done
+        wait "$node_pid" || rc=$?
     fi
     read -r p f <<<"$(tally "$out")" || true
     if [ -z "${p:-}" ]; then

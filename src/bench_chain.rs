@@ -274,6 +274,7 @@ async fn run_in(a: &ChainArgs, dir: &Path) -> Result<(), String> {
             server_pid: None,
             connect_parallel: 100,
             label: label.clone(),
+            transport: "websocket".into(),
         })
         .await?;
         let rss = rss_kb(pid).unwrap_or(0);

@@ -5,7 +5,11 @@
 //! Reports connect time, ack latency, delivery latency (driver send → a
 //! monitor receives the event with that `seq`), time to the last client,
 //! lost deliveries, closed-loop commands/s, and — given the server's pid —
-//! its memory per connection and idle CPU.
+//! its memory per connection, idle CPU and CPU under load.
+//!
+//! `--transport` chooses how the monitors connect: `websocket` (default),
+//! `polling` (long-polling only, see `bench_poll`) or `upgrade` (polling
+//! first, then the upgrade to a WebSocket, as a default client does).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -56,6 +60,10 @@ pub struct HubArgs {
     /// Label printed with the results.
     #[arg(long, default_value = "hub")]
     pub label: String,
+    /// How the monitors connect: websocket, polling, or upgrade (polling,
+    /// then the upgrade to a WebSocket).
+    #[arg(long, default_value = "websocket", value_parser = ["websocket", "polling", "upgrade"])]
+    pub transport: String,
 }
 
 fn rss_kb(pid: u32) -> Option<u64> {
@@ -94,7 +102,10 @@ fn summary(name: &str, mut ms: Vec<f64>) {
 }
 
 pub async fn run(a: HubArgs) -> Result<(), String> {
-    println!("bench {}: {} monitors at {}", a.label, a.monitors, a.url);
+    println!(
+        "bench {}: {} monitors at {} over {}",
+        a.label, a.monitors, a.url, a.transport
+    );
     let driver = Client::connect(&a.url, &a.token)
         .await
         .map_err(|e| format!("driver: {e}"))?;
@@ -144,17 +155,23 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         for _ in 0..n {
             let url = a.url.clone();
             let token = monitor_token.clone();
+            let transport = a.transport.clone();
             batch.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let c = client::handshake(&url, &token).await;
+                let c = connect_monitor(&url, &token, &transport).await;
                 (c, t.elapsed())
             }));
         }
         for h in batch {
             match h.await {
-                Ok((Ok((ws, _sid)), took)) => {
+                Ok((Ok(m), took)) => {
                     connect_ms.push(took.as_secs_f64() * 1000.0);
-                    monitors.push(tokio::spawn(monitor(ws, stopped.clone())));
+                    monitors.push(match m {
+                        Monitor::Ws(ws) => tokio::spawn(monitor(ws, stopped.clone())),
+                        Monitor::Poll(c) => {
+                            tokio::spawn(crate::bench_poll::monitor(c, stopped.clone()))
+                        }
+                    });
                 }
                 _ => failed += 1,
             }
@@ -203,6 +220,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
     }
 
     // Load.
+    let cpu_before = a.server_pid.and_then(cpu_ticks);
     let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
     let mut ack_ms = Vec::new();
     let mut commands = 0u64;
@@ -308,6 +326,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         }
     }
     let load_secs = load_started.elapsed().as_secs_f64();
+    let cpu_after = a.server_pid.and_then(cpu_ticks);
     // Let the last deliveries arrive.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let _ = stop.send(true);
@@ -322,6 +341,14 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         if a.closed_loop { format!(", closed loop, {} driver(s)", a.drivers) } else { format!(", open loop at {} /s", a.rate) }
     );
     summary("ack latency", ack_ms);
+    if let (Some(t0), Some(t1)) = (cpu_before, cpu_after) {
+        if load_secs > 0.0 && commands > 0 {
+            println!(
+                "  server CPU under load: {:.1}% of one core",
+                100.0 * (t1.saturating_sub(t0)) as f64 / 100.0 / load_secs
+            );
+        }
+    }
     let mut delivery = Vec::new();
     let mut last_client: HashMap<u64, f64> = HashMap::new();
     let mut received = 0usize;
@@ -349,6 +376,26 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         expected.saturating_sub(received)
     );
     Ok(())
+}
+
+/// A connected monitor, by transport.
+enum Monitor {
+    Ws(WsStream),
+    Poll(crate::bench_poll::PollClient),
+}
+
+async fn connect_monitor(url: &str, token: &str, transport: &str) -> Result<Monitor, String> {
+    match transport {
+        "polling" => crate::bench_poll::open(url, token).await.map(Monitor::Poll),
+        "upgrade" => {
+            let c = crate::bench_poll::open(url, token).await?;
+            crate::bench_poll::upgrade(c, url).await.map(Monitor::Ws)
+        }
+        _ => client::handshake(url, token)
+            .await
+            .map(|(ws, _sid)| Monitor::Ws(ws))
+            .map_err(|e| e.to_string()),
+    }
 }
 
 /// One monitor: answers the hub's pings and notes when each `room.updated`
@@ -388,7 +435,7 @@ async fn monitor(
 }
 
 /// The `seq` of a `42["room.updated",{…"seq":N…}]` frame.
-fn room_update_seq(frame: &str) -> Option<u64> {
+pub(crate) fn room_update_seq(frame: &str) -> Option<u64> {
     #[derive(Deserialize)]
     struct WithSeq {
         seq: u64,

@@ -203,6 +203,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         clock,
         log,
         replication: replication.as_ref().map(|(h, _)| h.clone()),
+        polls: Default::default(),
     };
     hub.own_origins = crate::http::own_origins(&config, addr.port());
     let hub = Arc::new(hub);
@@ -363,9 +364,13 @@ impl Conn {
             header_timeout,
             tls_on,
         } = self;
+        // A long-polling GET waiting on this connection marks it busy, so
+        // it is never evicted as idle.
+        let busy = ticket.busy_marker();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(busy.clone());
                 if let Some(local) = local {
                     request
                         .extensions_mut()

@@ -253,6 +253,14 @@ impl HttpTicket {
         self.evict.notified().await
     }
 
+    /// A handle for the requests on this connection to mark it busy.
+    pub fn busy_marker(&self) -> BusyMarker {
+        BusyMarker {
+            activity: self.activity.clone(),
+            epoch: self.gate.epoch,
+        }
+    }
+
     /// The socket, noting each read as activity.
     pub fn watch<S>(&self, io: S) -> Watched<S> {
         Watched {
@@ -299,6 +307,31 @@ impl Drop for CredentialTicket {
         if self.customer {
             inner.customers = inner.customers.saturating_sub(1);
         }
+    }
+}
+
+/// Marks an HTTP connection busy while a long-polling `GET` waits on it:
+/// nothing is read then, but it is no idle socket to evict for a new one.
+#[derive(Clone)]
+pub struct BusyMarker {
+    activity: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl BusyMarker {
+    /// Busy until the guard drops (then active as of that moment).
+    pub fn hold(&self) -> BusyGuard<'_> {
+        self.activity.store(u64::MAX, Relaxed);
+        BusyGuard(self)
+    }
+}
+
+pub struct BusyGuard<'a>(&'a BusyMarker);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        let now = self.0.epoch.elapsed().as_millis() as u64;
+        self.0.activity.store(now, Relaxed);
     }
 }
 

@@ -1,5 +1,6 @@
-//! HTTP beside the hub: the `/socket.io/` upgrade (budget, origin and
-//! transport checks before any WebSocket state exists), `/healthz`,
+//! HTTP beside the hub: `/socket.io/` (budget, origin and transport checks
+//! before any session state exists; the WebSocket upgrade here, long-polling
+//! in `polling`), `/healthz`,
 //! `/metrics`, `/api/login`, `/api/logout`, and the pages.
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 use crate::auth;
 
 mod login;
+mod polling;
 use crate::domain::{Actor, Command};
 use crate::hub::connection::Connection;
 use crate::hub::Hub;
@@ -171,23 +173,40 @@ fn monitoring_forbidden() -> Response {
     )
 }
 
+/// A `503` with `Retry-After`, before any session state exists.
+fn unavailable(message: &str) -> Response {
+    let mut response = json_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        error_body("unavailable", message),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 async fn socket_io(
     State(hub): State<Arc<Hub>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Query(query): Query<HashMap<String, String>>,
     mut request: Request,
 ) -> Response {
-    let eio = query.get("EIO").map(String::as_str);
-    let transport = query.get("transport").map(String::as_str);
-    if eio != Some("4") || transport != Some("websocket") {
+    if query.get("EIO").map(String::as_str) != Some("4") {
         return json_response(
             StatusCode::BAD_REQUEST,
-            json!({
-                "code": 3,
-                "message": "spa-hub speaks Engine.IO 4 over WebSocket only: connect with EIO=4&transport=websocket (socket.io-client: transports: [\"websocket\"]); HTTP long-polling is not supported",
-            }),
+            json!({"code": 5, "message": "Unsupported protocol version: spa-hub speaks Engine.IO 4 (EIO=4)"}),
         );
     }
+    let polling = match query.get("transport").map(String::as_str) {
+        Some("polling") => true,
+        Some("websocket") => false,
+        _ => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"code": 0, "message": "Transport unknown: use transport=polling or transport=websocket"}),
+            )
+        }
+    };
     let headers = request.headers().clone();
     let header_str = |h: &HeaderMap, name: header::HeaderName| {
         h.get(name)
@@ -210,6 +229,20 @@ async fn socket_io(
             ),
         );
     }
+    let sid = query.get("sid").cloned();
+    if polling {
+        let mut response = polling::polling(hub, peer, sid, request).await;
+        // An allowed page of another origin reads the answers too.
+        if let Some(Ok(origin)) = origin.map(HeaderValue::try_from) {
+            let h = response.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        return response;
+    }
     let upgrade = header_str(&headers, header::UPGRADE).unwrap_or_default();
     let key = header_str(&headers, header::SEC_WEBSOCKET_KEY);
     let version = header_str(&headers, header::SEC_WEBSOCKET_VERSION);
@@ -226,41 +259,46 @@ async fn socket_io(
             ),
         );
     };
+    let config = websocket_config(hub.config.max_payload_bytes);
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    if let Some(sid) = sid {
+        // The upgrade of a polling session: it already holds its place in
+        // the budget and at the gate.
+        let Some(session) = hub.polls.get(&sid).filter(|s| s.claim_upgrade()) else {
+            return polling::refused(crate::hub::polling::Refusal::UnknownSid);
+        };
+        let wait = std::time::Duration::from_millis(hub.config.ping_timeout_ms);
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        WsRole::Server,
+                        Some(config),
+                    )
+                    .await;
+                    crate::hub::polling::upgrade(session, ws, wait).await;
+                }
+                Err(_) => session.abort_upgrade(),
+            }
+        });
+        return switching_protocols(&key);
+    }
     // Per address, WebSockets waiting for their CONNECT are capped.
     let Some(pending) = hub
         .gate
         .admit_ws_pending(crate::gate::address_key(peer.ip()))
     else {
         hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
-        let mut response = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body(
-                "unavailable",
-                "too many connections from this address are waiting to CONNECT; retry shortly",
-            ),
+        return unavailable(
+            "too many connections from this address are waiting to CONNECT; retry shortly",
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
     };
     // The budget is checked before anything of the WebSocket exists.
     let Ok(permit) = hub.budget.clone().try_acquire_owned() else {
         hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
-        let mut response = json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body(
-                "unavailable",
-                "the hub is at its connection budget; retry shortly",
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return response;
+        return unavailable("the hub is at its connection budget; retry shortly");
     };
-    let on_upgrade = hyper::upgrade::on(&mut request);
-    let config = websocket_config(hub.config.max_payload_bytes);
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {
             let ws = WebSocketStream::from_raw_socket(
@@ -272,6 +310,10 @@ async fn socket_io(
             Connection::new(hub, ws, peer, pending).run(permit).await;
         }
     });
+    switching_protocols(&key)
+}
+
+fn switching_protocols(key: &str) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = response.headers_mut();

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod bench_book;
 mod bench_chain;
 mod bench_hub;
+mod bench_poll;
 pub mod bench_wear;
 pub mod bench_year;
 pub mod client;

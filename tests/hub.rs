@@ -402,13 +402,15 @@ async fn transport_origin_and_budget_checks_before_any_websocket() {
     )
     .await;
     let port = hub.port();
+    // An unknown transport (long-polling is a transport since #18:
+    // tests/polling.rs).
     let (status, _, body) = http(
         port,
-        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /socket.io/?EIO=4&transport=flashsocket HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body.contains("WebSocket only"), "{body}");
+    assert!(body.contains("Transport unknown"), "{body}");
     let (status, _, _) = http(port, "GET /socket.io/?EIO=3&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 400);
     let (status, _, _) = http(

@@ -13,6 +13,14 @@
 //!   1002 for a protocol violation, 1009 for a length past maxPayload), the
 //!   daemon stays up.
 //!
+//! - long-polling input (#18): unknown or missing `sid`, packets that are
+//!   not Engine.IO v4 (v3 length prefixes, garbage between separators, empty
+//!   pieces), binary packets, invalid UTF-8, a POST over `maxPayload`, a
+//!   second concurrent GET, bad methods, versions and transports, and a
+//!   Socket.IO-level malformed packet after CONNECT: each gets the
+//!   specification's `400` (`413` for the size) and, where it says so, the
+//!   session ends (the next GET is `400`); a waiting GET is released.
+//!
 //! After all of it: the daemon answers /healthz, no `panicked` in its log,
 //! and the seq and the whole snapshot are exactly as before (every input
 //! here must change nothing). tests/hub.rs has a few of the frame cases
@@ -1028,6 +1036,11 @@ async fn malformed_inputs_get_their_documented_error_and_change_nothing() {
         }
     }
 
+    // 4. Long-polling input.
+    let (n, mut polling_failures) = polling_cases(port);
+    tried += n;
+    failures.append(&mut polling_failures);
+
     // #21: the sign-in page's `next` never becomes a redirect on the server
     // side (the page itself only follows the hub's own pages).
     for next in [
@@ -1066,4 +1079,179 @@ async fn malformed_inputs_get_their_documented_error_and_change_nothing() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+const POLL: &str = "/socket.io/?EIO=4&transport=polling";
+
+/// One HTTP request with raw bytes as the body: (status, body).
+fn http_raw(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("tcp");
+    s.set_read_timeout(Some(T)).expect("timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).to_string();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// A new polling session's sid (its open packet read).
+fn poll_session(port: u16) -> String {
+    let (status, body) = http_raw(port, "GET", POLL, b"");
+    assert_eq!(status, 200, "handshake: {body}");
+    let open: Value = serde_json::from_str(body.trim_start_matches('0')).expect("open packet");
+    open["sid"].as_str().expect("sid").to_string()
+}
+
+/// The long-polling table: (cases tried, failures).
+fn polling_cases(port: u16) -> (usize, Vec<String>) {
+    let mut tally = Tally::default();
+    // Requests that open nothing.
+    for (what, method, path, want) in [
+        ("unknown sid GET", "GET", format!("{POLL}&sid=nope"), 400),
+        ("unknown sid POST", "POST", format!("{POLL}&sid=nope"), 400),
+        ("POST without sid", "POST", POLL.to_string(), 400),
+        ("PUT", "PUT", POLL.to_string(), 400),
+        (
+            "EIO=3",
+            "GET",
+            "/socket.io/?EIO=3&transport=polling".into(),
+            400,
+        ),
+        ("no EIO", "GET", "/socket.io/?transport=polling".into(), 400),
+        (
+            "transport=flashsocket",
+            "GET",
+            "/socket.io/?EIO=4&transport=flashsocket".into(),
+            400,
+        ),
+        (
+            "sid of 10 kB",
+            "GET",
+            format!("{POLL}&sid={}", "x".repeat(10_000)),
+            400,
+        ),
+        (
+            "upgrade with an unknown sid",
+            "GET",
+            "/socket.io/?EIO=4&transport=websocket&sid=nope".into(),
+            400,
+        ),
+    ] {
+        tally.expect(what, http_raw(port, method, &path, b"x"), want);
+    }
+    // Bodies that end the session: refused, and the next GET is 400.
+    let big = vec![b'4'; MAX_PAYLOAD + 1];
+    for (what, body, want) in [
+        ("garbage", &b"abc"[..], 400),
+        ("v3 length prefix", b"6:4hello", 400),
+        ("empty piece between separators", b"4a\x1e\x1e4b", 400),
+        ("a lone separator", b"\x1e", 400),
+        ("empty body", b"", 400),
+        ("unknown type after a good packet", b"3\x1e9", 400),
+        ("binary packet", b"bAQIDBA==", 400),
+        ("binary after text", b"4hello\x1ebAQIDBA==", 400),
+        ("invalid UTF-8", b"4\xff\xfe", 400),
+        ("open from a client with data", b"5probe", 400),
+        ("over maxPayload", &big[..], 413),
+    ] {
+        let sid = poll_session(port);
+        let path = format!("{POLL}&sid={sid}");
+        tally.expect(what, http_raw(port, "POST", &path, body), want);
+        tally.expect(
+            &format!("GET after {what}"),
+            http_raw(port, "GET", &path, b""),
+            400,
+        );
+    }
+    // A Socket.IO packet that is not one, after a good CONNECT: the session
+    // is closed (a `1` for the next GET, then 400).
+    let sid = poll_session(port);
+    let path = format!("{POLL}&sid={sid}");
+    let connect = format!("40{}", json!({"token": common::ADMIN}));
+    tally.expect(
+        "CONNECT",
+        http_raw(port, "POST", &path, connect.as_bytes()),
+        200,
+    );
+    let (status, body) = http_raw(port, "GET", &path, b"");
+    if !tally.check(status == 200 && body.starts_with("40{")) {
+        tally.failures.push(format!(
+            "polling CONNECT: expected 40…, got {status} {body:?}"
+        ));
+    }
+    tally.expect(
+        "bad Socket.IO packet",
+        http_raw(port, "POST", &path, b"4zz"),
+        200,
+    );
+    let closing = http_raw(port, "GET", &path, b"");
+    if !tally.check(closing == (200, "1".to_string()) || closing.0 == 400) {
+        tally.failures.push(format!(
+            "polling after a bad Socket.IO packet: expected a 1 or 400, got {closing:?}"
+        ));
+    }
+    tally.expect(
+        "GET after the close",
+        http_raw(port, "GET", &path, b""),
+        400,
+    );
+    // A second GET while one waits: 400; the first is released with a `1`.
+    let sid = poll_session(port);
+    let path = format!("{POLL}&sid={sid}");
+    let first = std::thread::spawn({
+        let path = path.clone();
+        move || http_raw(port, "GET", &path, b"")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    tally.expect(
+        "second concurrent GET",
+        http_raw(port, "GET", &path, b""),
+        400,
+    );
+    let first = first.join().expect("first GET");
+    if !tally.check(first == (200, "1".to_string())) {
+        tally.failures.push(format!(
+            "the waiting GET: expected 200 \"1\", got {first:?}"
+        ));
+    }
+    tally.expect(
+        "GET after the overlap",
+        http_raw(port, "GET", &path, b""),
+        400,
+    );
+    (tally.tried, tally.failures)
+}
+
+#[derive(Default)]
+struct Tally {
+    tried: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn check(&mut self, ok: bool) -> bool {
+        self.tried += 1;
+        ok
+    }
+
+    fn expect(&mut self, what: &str, got: (u16, String), want: u16) {
+        if !self.check(got.0 == want) {
+            self.failures
+                .push(format!("polling `{what}`: expected {want}, got {got:?}"));
+        }
+    }
 }

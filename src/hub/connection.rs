@@ -2,11 +2,17 @@
 //! and its token, the heartbeat, inbound commands with their acks, and the
 //! outbound stream of role-filtered broadcast frames.
 //!
+//! The same task serves both transports ([`Link`]): a WebSocket, or an
+//! Engine.IO long-polling session (see the sibling `polling` module) that
+//! may upgrade to a WebSocket midway; every rule here (budget, auth,
+//! heartbeat, slow clients, close reasons) applies to both.
+//!
 //! A connection's own memory is small and bounded: tungstenite's buffers are
 //! sized by `WebSocketConfig`, broadcast frames are shared (`Utf8Bytes`), and
 //! its "outbox" is its position in the shared broadcast ring. When it falls
 //! more than `SPA_CLIENT_QUEUE` events behind (or a write stalls past the
-//! ping timeout) it is dropped as a slow client.
+//! ping timeout, or a polling client leaves `SPA_CLIENT_QUEUE` packets
+//! untaken) it is dropped as a slow client.
 
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -25,8 +31,9 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 use super::fanout::{Broadcast, Revoked};
+use super::polling::{PollEnd, PollIn};
 use super::socketio::{self, SioError, SioPacket};
-use super::{engineio, Hub};
+use super::{engineio, recovery, Hub};
 use crate::auth;
 use crate::domain::views::{self, Viewer};
 use crate::domain::{permissions, Actor, Command, DomainError, ErrorCode, Role};
@@ -68,6 +75,61 @@ enum Flow {
     Close(CloseCode, String),
 }
 
+/// The transport a connection speaks over. The WebSocket, the common
+/// case, stays inline (no extra allocation per connection); a polling
+/// session's end is boxed and dropped at the upgrade.
+#[allow(clippy::large_enum_variant)]
+enum Link<S> {
+    Ws(WebSocketStream<S>),
+    Poll(Box<PollEnd>),
+}
+
+/// One thing the client sent, whatever the transport.
+enum Incoming {
+    Text(Utf8Bytes),
+    Binary,
+    /// The client closed the transport.
+    Closed,
+    /// The transport failed in a way that closes the connection.
+    Broken(Flow),
+    /// The transport is gone (nothing more can be sent).
+    Gone,
+    /// Nothing for the connection (WebSocket control frames).
+    Nothing,
+    /// A polling session's upgraded WebSocket (see `polling::upgrade`).
+    Upgraded(Box<dyn std::any::Any + Send>),
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Link<S> {
+    async fn next(&mut self) -> Incoming {
+        match self {
+            Link::Ws(ws) => match ws.next().await {
+                Some(Ok(Message::Text(t))) => Incoming::Text(t),
+                Some(Ok(Message::Binary(_))) => Incoming::Binary,
+                Some(Ok(Message::Close(_))) => Incoming::Closed,
+                Some(Ok(_)) => Incoming::Nothing,
+                Some(Err(WsError::Capacity(_))) => {
+                    Incoming::Broken(close(CloseCode::Size, "message larger than maxPayload"))
+                }
+                // RFC 6455 §7.4.1: fail the connection with the reason.
+                Some(Err(WsError::Utf8(_))) => {
+                    Incoming::Broken(close(CloseCode::Invalid, "a text frame that is not UTF-8"))
+                }
+                Some(Err(WsError::Protocol(e))) => Incoming::Broken(close(
+                    CloseCode::Protocol,
+                    format!("WebSocket protocol error: {e}"),
+                )),
+                Some(Err(_)) | None => Incoming::Gone,
+            },
+            Link::Poll(end) => match end.next().await {
+                PollIn::Packet(p) => Incoming::Text(Utf8Bytes::from(p)),
+                PollIn::Fail(why) => Incoming::Broken(close(CloseCode::Protocol, why)),
+                PollIn::Upgraded(ws) => Incoming::Upgraded(ws),
+            },
+        }
+    }
+}
+
 /// A connection's deadlines: the next ping, the pong it waits for, the
 /// CONNECT it waits for and its credential's expiry.
 struct Timers {
@@ -97,6 +159,11 @@ impl Timers {
         if let Some(at) = c.expires {
             next = next.min(at);
         }
+        if let Link::Poll(end) = &c.link {
+            if let Some(at) = end.unpolled_by(self.pong_within) {
+                next = next.min(at);
+            }
+        }
         next
     }
 
@@ -114,6 +181,15 @@ impl Timers {
         }
         if c.expires.is_some_and(|at| now >= at) {
             return Due::Close(close(CloseCode::Policy, "session expired"));
+        }
+        if let Link::Poll(end) = &c.link {
+            if end
+                .unpolled_by(self.pong_within)
+                .is_some_and(|at| now >= at)
+            {
+                c.hub.metrics.heartbeat_drops.fetch_add(1, Relaxed);
+                return Due::Close(close(CloseCode::Away, "not polled within the ping timeout"));
+            }
         }
         if now >= self.next_ping {
             self.next_ping = now + self.ping_every;
@@ -149,7 +225,7 @@ pub struct Connection<S> {
     hub: Arc<Hub>,
     /// Boxed: one pointer in every connection's task.
     place: Option<Box<Place>>,
-    ws: WebSocketStream<S>,
+    link: Link<S>,
     peer: SocketAddr,
     sid: String,
     identity: Option<Identity>,
@@ -160,23 +236,52 @@ pub struct Connection<S> {
     awaiting_pong: Option<Instant>,
     /// When the credential expires (monotonic, computed once at CONNECT).
     expires: Option<Instant>,
+    /// The client asked for connection state recovery: its events carry
+    /// their offset (see the sibling `recovery` module).
+    offsets: bool,
+}
+
+/// A new Engine.IO session id (also a polling session's key).
+pub fn new_sid() -> String {
+    auth::new_token()[..20].to_string()
 }
 
 impl<S> Connection<S>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    /// A WebSocket connection.
     pub fn new(
         hub: Arc<Hub>,
         ws: WebSocketStream<S>,
         peer: SocketAddr,
         pending: WsPendingTicket,
     ) -> Self {
-        let sid = auth::new_token()[..20].to_string();
+        Self::over(hub, Link::Ws(ws), new_sid(), peer, pending)
+    }
+
+    /// A long-polling session (`sid` is the one it was opened with).
+    pub fn polling(
+        hub: Arc<Hub>,
+        end: PollEnd,
+        sid: String,
+        peer: SocketAddr,
+        pending: WsPendingTicket,
+    ) -> Self {
+        Self::over(hub, Link::Poll(Box::new(end)), sid, peer, pending)
+    }
+
+    fn over(
+        hub: Arc<Hub>,
+        link: Link<S>,
+        sid: String,
+        peer: SocketAddr,
+        pending: WsPendingTicket,
+    ) -> Self {
         Connection {
             hub,
             place: Some(Box::new(Place::Pending(pending))),
-            ws,
+            link,
             peer,
             sid,
             identity: None,
@@ -185,6 +290,7 @@ where
             ring: None,
             awaiting_pong: None,
             expires: None,
+            offsets: false,
         }
     }
 
@@ -201,11 +307,15 @@ where
                 self.sid,
                 self.peer
             );
-            let frame = CloseFrame {
-                code,
-                reason: Utf8Bytes::from(close_reason(&reason)),
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), self.ws.close(Some(frame))).await;
+            // A polling session's end closes it when dropped (a `1` for
+            // the waiting GET).
+            if let Link::Ws(ws) = &mut self.link {
+                let frame = CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from(close_reason(&reason)),
+                };
+                let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+            }
         }
     }
 
@@ -221,9 +331,14 @@ where
         if frames.is_empty() {
             return Ok(());
         }
+        let ws = match &mut self.link {
+            Link::Ws(ws) => ws,
+            Link::Poll(end) => {
+                return end.send(frames).map_err(|_| self.too_slow());
+            }
+        };
         let timeout = Duration::from_millis(self.hub.config.ping_timeout_ms);
         let result = {
-            let ws = &mut self.ws;
             let mut sending = pin!(async move {
                 for frame in frames {
                     ws.feed(Message::Text(frame)).await?;
@@ -255,6 +370,7 @@ where
         let cfg = self.hub.config.clone();
         let open = engineio::encode_open(
             &self.sid,
+            matches!(self.link, Link::Poll(_)),
             cfg.ping_interval_ms,
             cfg.ping_timeout_ms,
             cfg.max_payload_bytes,
@@ -290,13 +406,9 @@ where
                 // Boxed: a command's way through auth, the writer and the
                 // snapshot is a large future, and inline it would make every
                 // connection's task that much bigger even while idle.
-                inbound = self.ws.next() => match inbound {
-                    Some(Ok(message)) => Box::pin(self.inbound(message)).await,
-                    Some(Err(WsError::Capacity(_))) => close(CloseCode::Size, "message larger than maxPayload"),
-                    // RFC 6455 §7.4.1: fail the connection with the reason.
-                    Some(Err(WsError::Utf8(_))) => close(CloseCode::Invalid, "a text frame that is not UTF-8"),
-                    Some(Err(WsError::Protocol(e))) => close(CloseCode::Protocol, format!("WebSocket protocol error: {e}")),
-                    Some(Err(_)) | None => return Flow::Continue,
+                inbound = self.link.next() => match inbound {
+                    Incoming::Gone => return Flow::Continue,
+                    incoming => Box::pin(self.inbound(incoming)).await,
                 },
                 _ = &mut deadline => {
                     // The timer fired: its deadline counts as reached even if
@@ -356,6 +468,11 @@ where
                 if outgoing.len() == before {
                     outgoing.push(event.marker.clone());
                 }
+                if self.offsets {
+                    for frame in &mut outgoing[before..] {
+                        *frame = Utf8Bytes::from(socketio::with_offset(frame, event.seq));
+                    }
+                }
                 self.seq = event.seq;
             }
             let latency = batch.committed_at.elapsed().as_micros() as u64;
@@ -389,17 +506,19 @@ where
         close(CloseCode::Policy, "too slow: outbox full")
     }
 
-    async fn inbound(&mut self, message: Message) -> Flow {
-        let text = match message {
-            Message::Text(t) => t,
-            Message::Binary(_) => {
+    async fn inbound(&mut self, incoming: Incoming) -> Flow {
+        let text = match incoming {
+            Incoming::Text(t) => t,
+            Incoming::Binary => {
                 return close(
                     CloseCode::Unsupported,
                     "binary attachments are not supported",
                 );
             }
-            Message::Close(_) => return close(CloseCode::Normal, "client closed"),
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return Flow::Continue,
+            Incoming::Closed => return close(CloseCode::Normal, "client closed"),
+            Incoming::Broken(flow) => return flow,
+            Incoming::Nothing | Incoming::Gone => return Flow::Continue,
+            Incoming::Upgraded(ws) => return self.upgraded(ws).await,
         };
         let packet = match engineio::decode(text.as_str()) {
             Ok(p) => p,
@@ -427,6 +546,23 @@ where
                 let payload = payload.to_string();
                 self.socketio(&payload).await
             }
+        }
+    }
+
+    /// A polling session completed its upgrade: from now on it speaks over
+    /// the WebSocket, first sending what the last `GET` did not take.
+    async fn upgraded(&mut self, ws: Box<dyn std::any::Any + Send>) -> Flow {
+        let Ok(ws) = ws.downcast::<WebSocketStream<S>>() else {
+            return close(CloseCode::Error, "an upgrade of another kind of socket");
+        };
+        let Link::Poll(end) = std::mem::replace(&mut self.link, Link::Ws(*ws)) else {
+            return close(CloseCode::Protocol, "an upgrade of a WebSocket");
+        };
+        let waiting = end.finish_upgrade();
+        self.hub.metrics.upgrades.fetch_add(1, Relaxed);
+        match self.send_all(waiting).await {
+            Ok(()) => Flow::Continue,
+            Err(flow) => flow,
         }
     }
 
@@ -521,15 +657,72 @@ where
             Instant::now() + Duration::from_millis(left as u64)
         });
         self.identity = Some(identity);
-        if let Err(flow) = self
-            .send_text(socketio::encode_connect_ok_frame(&self.sid))
-            .await
-        {
-            return flow;
+        self.offsets = recovery::wants_offsets(auth.as_ref());
+        if !self.offsets {
+            if let Err(flow) = self
+                .send_text(socketio::encode_connect_ok_frame(&self.sid))
+                .await
+            {
+                return flow;
+            }
+            return match self.send_snapshot().await {
+                Ok(_) => Flow::Continue,
+                Err(flow) => flow,
+            };
         }
-        match self.send_snapshot().await {
-            Ok(_) => Flow::Continue,
-            Err(flow) => flow,
+        // Connection state recovery: what it missed, or a snapshot and a
+        // new pid (then `socket.recovered` is false).
+        let replayed = match recovery::ask(auth.as_ref()) {
+            Some(ask) => self.replay(ask.offset).await.map(|r| (ask.pid, r)),
+            None => None,
+        };
+        match replayed {
+            Some((pid, (seq, frames))) => {
+                let ok = socketio::encode_connect_ok_with_pid_frame(&self.sid, &pid);
+                if let Err(flow) = self.send_text(ok).await {
+                    return flow;
+                }
+                self.seq = seq;
+                match self.send_all(frames).await {
+                    Ok(()) => Flow::Continue,
+                    Err(flow) => flow,
+                }
+            }
+            None => {
+                let ok = socketio::encode_connect_ok_with_pid_frame(&self.sid, &new_sid());
+                if let Err(flow) = self.send_text(ok).await {
+                    return flow;
+                }
+                match self.send_snapshot().await {
+                    Ok(_) => Flow::Continue,
+                    Err(flow) => flow,
+                }
+            }
+        }
+    }
+
+    /// The events after `offset` for this client, from the log (see
+    /// `recovery`), or `None` for a snapshot. (Borrows nothing of the
+    /// connection across the wait: its task must stay `Send`.)
+    fn replay(
+        &self,
+        offset: u64,
+    ) -> impl std::future::Future<Output = Option<(u64, Vec<Utf8Bytes>)>> {
+        let hub = self.hub.clone();
+        let who = self.identity.as_ref().map(|identity| recovery::For {
+            viewer: identity.viewer,
+            role: identity.role,
+            staff_id: identity.actor.staff_id(),
+        });
+        async move {
+            let who = who?;
+            let log = hub.log.clone();
+            let limit = hub.config.client_queue;
+            hub.writer
+                .read(move |state, now| recovery::replay(state, &log, offset, limit, now, who))
+                .await
+                .ok()
+                .flatten()
         }
     }
 
@@ -582,7 +775,10 @@ where
             }
         }
         self.seq = seq;
-        let frame = socketio::encode_event_frame("snapshot", &snap.to_string());
+        let mut frame = socketio::encode_event_frame("snapshot", &snap.to_string());
+        if self.offsets {
+            frame = socketio::with_offset(&frame, seq);
+        }
         self.send_text(frame).await?;
         Ok(seq)
     }

@@ -1,16 +1,16 @@
-//! Engine.IO v4 text packets over the WebSocket transport: decoding one
-//! client text frame into an [`EioPacket`] and encoding the few frames the
-//! hub sends at this layer (the `open` handshake, `ping`, `pong`, `close`,
-//! and the `message` wrapper around a Socket.IO packet).
+//! Engine.IO v4 text packets: decoding one client packet into an
+//! [`EioPacket`], encoding the few packets the hub sends at this layer (the
+//! `open` handshake, `ping`, `pong`, `close`, `noop` and the `message`
+//! wrapper around a Socket.IO packet), and the HTTP long-polling payload
+//! (packets joined by the record separator `\x1e`).
 //!
 //! Pure code: no I/O, no async, and no panics on any input. Binary
-//! WebSocket frames are not Engine.IO text packets and are handled (refused)
-//! by the caller; the HTTP long-polling framing (`\x1e` separators, `b`
-//! base64 prefix) is not supported because the hub speaks WebSocket only.
+//! WebSocket frames and `b<base64>` polling packets carry binary data, which
+//! the hub does not take: the caller refuses them.
 //!
-//! Wire format (one packet per WebSocket frame): `<type digit>[<data>]`,
-//! with type `0` open, `1` close, `2` ping, `3` pong, `4` message,
-//! `5` upgrade, `6` noop.
+//! Wire format: `<type digit>[<data>]`, with type `0` open, `1` close,
+//! `2` ping, `3` pong, `4` message, `5` upgrade, `6` noop; one packet per
+//! WebSocket frame, or several per polling request separated by `\x1e`.
 
 use std::fmt::Write as _;
 
@@ -101,13 +101,29 @@ pub fn decode(frame: &str) -> Result<EioPacket<'_>, EioError> {
     }
 }
 
+/// The record separator between packets of a long-polling payload.
+pub const SEPARATOR: char = '\u{1e}';
+
+/// The packets of a long-polling POST body, in order. Empty pieces are
+/// kept (and fail [`decode`]), so `4a\x1e\x1e4b` is refused, not mended.
+pub fn split_payload(body: &str) -> impl Iterator<Item = &str> {
+    body.split(SEPARATOR)
+}
+
+/// Whether a polling packet is binary (`b<base64>`), which the hub refuses.
+pub fn is_binary(packet: &str) -> bool {
+    packet.starts_with('b')
+}
+
 /// The `open` handshake frame:
-/// `0{"sid":"…","upgrades":[],"pingInterval":…,"pingTimeout":…,"maxPayload":…}`.
+/// `0{"sid":"…","upgrades":[…],"pingInterval":…,"pingTimeout":…,"maxPayload":…}`.
 ///
 /// The keys are written in this fixed order; the sid is escaped by
-/// serde_json. `upgrades` is always empty (WebSocket is the only transport).
+/// serde_json. `upgrades` is `["websocket"]` for a long-polling session
+/// (`can_upgrade`) and empty on a WebSocket.
 pub fn encode_open(
     sid: &str,
+    can_upgrade: bool,
     ping_interval_ms: u64,
     ping_timeout_ms: u64,
     max_payload: usize,
@@ -117,9 +133,10 @@ pub fn encode_open(
     out.push_str("0{\"sid\":");
     out.push_str(&sid_json);
     // Writing to a String cannot fail.
+    let upgrades = if can_upgrade { "[\"websocket\"]" } else { "[]" };
     let _ = write!(
         out,
-        ",\"upgrades\":[],\"pingInterval\":{ping_interval_ms},\"pingTimeout\":{ping_timeout_ms},\"maxPayload\":{max_payload}}}"
+        ",\"upgrades\":{upgrades},\"pingInterval\":{ping_interval_ms},\"pingTimeout\":{ping_timeout_ms},\"maxPayload\":{max_payload}}}"
     );
     out
 }
@@ -220,14 +237,14 @@ mod tests {
     #[test]
     fn open_is_exact() {
         assert_eq!(
-            encode_open("lv_VI97HAXpY6yYWAAAC", 25000, 20000, 1_000_000),
+            encode_open("lv_VI97HAXpY6yYWAAAC", false, 25000, 20000, 1_000_000),
             "0{\"sid\":\"lv_VI97HAXpY6yYWAAAC\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}"
         );
     }
 
     #[test]
     fn open_escapes_the_sid_and_is_valid_json() {
-        let frame = encode_open("a\"b\\c\n\u{1}é", 1, 2, 3);
+        let frame = encode_open("a\"b\\c\n\u{1}é", false, 1, 2, 3);
         let json = frame.strip_prefix('0').unwrap_or_default();
         let value: serde_json::Value = serde_json::from_str(json).expect("valid json");
         assert_eq!(value["sid"], "a\"b\\c\n\u{1}é");
@@ -235,7 +252,8 @@ mod tests {
         assert_eq!(value["pingInterval"], 1);
         assert_eq!(value["pingTimeout"], 2);
         assert_eq!(value["maxPayload"], 3);
-        let extremes = encode_open("", u64::MAX, 0, usize::MAX);
+        let extremes = encode_open("", true, u64::MAX, 0, usize::MAX);
+        assert!(extremes.contains("\"upgrades\":[\"websocket\"]"));
         assert!(extremes.contains(&format!("\"pingInterval\":{}", u64::MAX)));
     }
 
@@ -252,12 +270,26 @@ mod tests {
     }
 
     #[test]
+    fn polling_payloads_split_on_the_record_separator() {
+        let parts: Vec<&str> = split_payload("4a\u{1e}2\u{1e}bAQID").collect();
+        assert_eq!(parts, ["4a", "2", "bAQID"]);
+        let parts: Vec<&str> = split_payload("4a\u{1e}\u{1e}4b").collect();
+        assert_eq!(parts, ["4a", "", "4b"]);
+        assert_eq!(decode(parts[1]), Err(EioError::Empty));
+        assert_eq!(split_payload("").collect::<Vec<_>>(), [""]);
+        assert!(is_binary("bAQID") && !is_binary("4b"));
+    }
+
+    #[test]
     fn round_trips() {
         for payload in ["", "2[\"x\",1]", "0", "é☕\u{0}"] {
             let frame = encode_message(payload);
             assert_eq!(decode(&frame), Ok(EioPacket::Message(payload)));
         }
         assert_eq!(decode(&encode_pong("probe")), Ok(EioPacket::Pong("probe")));
-        assert_eq!(decode(&encode_open("s", 1, 2, 3)), Ok(EioPacket::Open));
+        assert_eq!(
+            decode(&encode_open("s", true, 1, 2, 3)),
+            Ok(EioPacket::Open)
+        );
     }
 }

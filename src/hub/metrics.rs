@@ -85,6 +85,9 @@ pub struct Metrics {
     pub rejected_upgrades: AtomicU64,
     pub slow_client_drops: AtomicU64,
     pub heartbeat_drops: AtomicU64,
+    /// Long-polling sessions opened, and those upgraded to a WebSocket.
+    pub polling_sessions: AtomicU64,
+    pub upgrades: AtomicU64,
     commands: Mutex<BTreeMap<(String, &'static str), u64>>,
     pub broadcast_latency: Histogram,
 }
@@ -96,6 +99,8 @@ impl Default for Metrics {
             rejected_upgrades: AtomicU64::new(0),
             slow_client_drops: AtomicU64::new(0),
             heartbeat_drops: AtomicU64::new(0),
+            polling_sessions: AtomicU64::new(0),
+            upgrades: AtomicU64::new(0),
             commands: Mutex::new(BTreeMap::new()),
             broadcast_latency: Histogram::latency(),
         }
@@ -200,6 +205,16 @@ impl Metrics {
                 "spa_hub_heartbeat_drops_total",
                 "Clients dropped for missing the pong",
                 self.heartbeat_drops.load(Relaxed) as f64,
+            ),
+            (
+                "spa_hub_polling_sessions_total",
+                "Engine.IO long-polling sessions opened",
+                self.polling_sessions.load(Relaxed) as f64,
+            ),
+            (
+                "spa_hub_upgrades_total",
+                "Long-polling sessions upgraded to a WebSocket",
+                self.upgrades.load(Relaxed) as f64,
             ),
         ] {
             let _ = writeln!(

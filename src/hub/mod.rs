@@ -1,7 +1,10 @@
-//! The realtime hub: Engine.IO v4 / Socket.IO v5 over WebSocket.
+//! The realtime hub: Engine.IO v4 / Socket.IO v5 over WebSocket and HTTP
+//! long-polling (with the upgrade).
 //!
 //! - [`engineio`], [`socketio`]: packet codecs (pure, no I/O).
 //! - [`connection`]: one client: handshake, auth, heartbeat, commands, outbox.
+//! - [`polling`]: long-polling sessions and the upgrade to WebSocket.
+//! - [`recovery`]: connection state recovery from the event log.
 //! - [`fanout`]: committed batches → per-role frames on a shared ring.
 //! - [`metrics`]: counters and histograms for `/metrics` and `/healthz`.
 //!
@@ -11,6 +14,8 @@ pub mod connection;
 pub mod engineio;
 pub mod fanout;
 pub mod metrics;
+pub mod polling;
+pub mod recovery;
 pub mod socketio;
 
 use std::sync::Arc;
@@ -57,6 +62,8 @@ pub struct Hub {
     pub log: LogReader,
     /// Where publishing to NATS stands (a site in a chain).
     pub replication: Option<Arc<crate::replicate::site::ReplicationHealth>>,
+    /// Live long-polling sessions, by `sid`.
+    pub polls: Arc<polling::Sessions>,
 }
 
 impl Hub {

@@ -327,6 +327,28 @@ fn ack(frame: bool, ack_id: u64, payload_json: &str) -> String {
     out
 }
 
+/// CONNECT accepted with a recovery id (Socket.IO 4.6+ connection state
+/// recovery), as an Engine.IO frame: `40{"sid":"…","pid":"…"}`.
+pub fn encode_connect_ok_with_pid_frame(sid: &str, pid: &str) -> String {
+    let mut out = new_packet(true, sid.len() + pid.len() + 20);
+    out.push_str("0{\"sid\":");
+    push_json_str(&mut out, sid);
+    out.push_str(",\"pid\":");
+    push_json_str(&mut out, pid);
+    out.push('}');
+    out
+}
+
+/// An event frame with its offset as the last argument
+/// (`42["name",{…},"17"]`), which a recovering client sends back. A frame
+/// that is not an event array is returned as it is.
+pub fn with_offset(frame: &str, offset: u64) -> String {
+    match frame.strip_suffix(']') {
+        Some(head) if head.contains('[') => format!("{head},\"{offset}\"]"),
+        _ => frame.to_string(),
+    }
+}
+
 /// CONNECT accepted on the main namespace: `0{"sid":"…"}` (sid escaped).
 pub fn encode_connect_ok(sid: &str) -> String {
     connect_ok(false, sid)
@@ -426,6 +448,19 @@ mod tests {
     }
 
     // ------------------------------------------------ official JS client
+
+    #[test]
+    fn offsets_and_pids() {
+        assert_eq!(
+            with_offset("42[\"seq\",{\"seq\":3}]", 3),
+            "42[\"seq\",{\"seq\":3},\"3\"]"
+        );
+        assert_eq!(with_offset("40{}", 3), "40{}");
+        assert_eq!(
+            encode_connect_ok_with_pid_frame("s\"", "p"),
+            "40{\"sid\":\"s\\\"\",\"pid\":\"p\"}"
+        );
+    }
 
     #[test]
     fn js_client_connect_and_reply() {

@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn every_page_connects_with_websocket_only_through_common_js() {
         let common = text(find(ASSETS, "common.js").unwrap().1);
-        assert!(common.contains("transports: [\"websocket\"]"));
+        assert!(common.contains("transports: [\"websocket\", \"polling\"]"));
         for p in PAGES.iter().filter(|p| p.name != "/") {
             let refs = referenced(text(p));
             assert!(refs.contains(&"socket.io.min.js"), "{}", p.name);

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // Compatibility test of spa-hub with the official socket.io-client 4.x.
 //
-// Drives a running hub through `io(url, {transports: ["websocket"], auth})`
-// as an admin, a therapist (staff login over HTTP), a monitor (paired device)
+// Drives a running hub through `io(url, {auth})` as an admin (the client's
+// default options: long-polling, then the upgrade), a therapist (staff login
+// over HTTP; long-polling only), a monitor (paired device; WebSocket only)
 // and two customers (tokens from `visit.create`), and checks acks
 // (`emitWithAck`), broadcasts and the per-role filtering of PROTOCOL.md;
-// then the book (see `book`), which waits about two minutes for a booked time.
+// then the book (see `book`), which waits about two minutes for a booked time;
+// then connection state recovery (see `recovery`), across a short disconnect
+// and, when SPA_RESTART_DIR is set, across a restart of the hub.
 //
 // Usage: SPA_URL=http://127.0.0.1:PORT SPA_ADMIN_TOKEN=... node node_client.mjs
 // (the URL may also be the first argument). Prints one line per check and a
@@ -64,22 +67,30 @@ function must(ok, what) {
 }
 
 // One socket.io-client Socket that records every event it receives.
+// `transports: null` keeps the client's default (polling, then the upgrade);
+// `recovery: true` asks the hub for connection state recovery.
 class Peer {
-  constructor(label, token) {
+  constructor(label, token, { transports = ["websocket"], recovery = false, reconnection = false } = {}) {
     this.label = label;
     this.events = []; // [name, payload] in arrival order
     this.waiters = new Set();
     this.connectErrors = [];
     const opts = {
-      transports: ["websocket"],
-      reconnection: false,
+      reconnection,
+      reconnectionDelay: 200,
+      reconnectionDelayMax: 1000,
       forceNew: true,
       timeout: TIMEOUT,
     };
-    if (token !== null) opts.auth = { token };
+    if (transports) opts.transports = transports;
+    if (token !== null) opts.auth = recovery ? { token, recovery: true } : { token };
     if (CA) Object.assign(opts, { ca: CA, rejectUnauthorized: true });
     this.socket = io(URL_, { ...opts, autoConnect: false });
     this.socket.onAny((event, ...args) => {
+      // With recovery, the hub adds each event's offset as a last argument.
+      if (recovery && args.length > 1 && typeof args[args.length - 1] === "string") {
+        this.offsets = (this.offsets || []).concat(args.pop());
+      }
       this.events.push([event, args.length === 1 ? args[0] : args]);
       for (const w of this.waiters) w();
     });
@@ -237,7 +248,9 @@ async function run(peers) {
   }
   check("GET /healthz is 200 JSON", status === 200 && parsed && typeof parsed === "object", body);
   [status, body] = await http("GET", "/socket.io/?EIO=4&transport=polling");
-  check("polling transport refused with HTTP 400", status === 400, `${status} ${body}`);
+  check("polling handshake: 200 with an open packet offering the upgrade",
+    status === 200 && body.startsWith("0{") && JSON.parse(body.slice(1)).upgrades[0] === "websocket",
+    `${status} ${body}`);
 
   // --- auth failures --------------------------------------------------------
   for (const [label, token] of [
@@ -259,7 +272,7 @@ async function run(peers) {
   }
 
   // --- admin ----------------------------------------------------------------
-  const admin = new Peer("admin", ADMIN_TOKEN);
+  const admin = new Peer("admin", ADMIN_TOKEN, { transports: null });
   peers.push(admin);
   must(check("admin: connects", await admin.connect()), "admin");
   let snap = await snapshotOf(admin);
@@ -329,9 +342,12 @@ async function run(peers) {
   check("POST /api/login returns token, role, expires_at",
     status === 200 && typeof login.token === "string" && login.role === "therapist"
       && isInt(login.expires_at) && login.expires_at > Date.now(), `${status} ${body}`);
-  const therapist = new Peer("therapist", login.token ?? "");
+  const therapist = new Peer("therapist", login.token ?? "", { transports: ["polling"] });
   peers.push(therapist);
   must(check("therapist: connects", await therapist.connect()), "therapist");
+  check("therapist: on long-polling only", therapist.socket.io.engine.transport.name === "polling");
+  check("admin (default options): upgraded to websocket", admin.socket.io.engine.transport.name === "websocket",
+    admin.socket.io.engine.transport.name);
   snap = await snapshotOf(therapist);
   check("therapist: snapshot on connect with me.role therapist",
     snap && snap.me && snap.me.role === "therapist", short(snap));
@@ -486,6 +502,82 @@ async function run(peers) {
   check("admin: did receive the names the others must not", got !== null);
 
   await book(admin, peers, room, service, seqs);
+  await recovery(admin, peers, service, seqs);
+}
+
+// --- connection state recovery: a customer that misses events (a dropped
+// transport, then a restart of the hub) gets exactly those back, in order,
+// with `recovered === true`, and never another customer's.
+async function recovery(admin, peers, service, seqs) {
+  const visit = async (name) => okAck(`visit.create ${name}`, await admin.call("visit.create", {
+    customer_name: name, service_ids: [service.id] }), seqs);
+  const mine = await visit(`Rita Recover ${RUN}`);
+  // (Others' visits move the queue: the customer hears of its own line.)
+  const cust = new Peer("recovering customer", mine.customer_token ?? "", {
+    transports: null, recovery: true, reconnection: true });
+  peers.push(cust);
+  must(check("recovery: customer connects (default options)", await cust.connect()), "recovering customer");
+  await snapshotOf(cust);
+  check("recovery: a first connection is not recovered", cust.socket.recovered === false);
+  const otherName = `Otto Other ${RUN}`;
+  // The customer's events after index m: every seq from `from` to `to`
+  // exactly once per event name, no snapshot, nothing of the other visit.
+  const missed = (label, m, from, to, otherId) => {
+    const got = cust.events.slice(m);
+    const pairs = got.map(([n, p]) => `${n}@${p && p.seq}`);
+    const seen = new Set(got.map(([, p]) => p && p.seq));
+    const all = [];
+    for (let q = from; q <= to; q += 1) all.push(q);
+    check(`${label}: recovered === true`, cust.socket.recovered === true);
+    check(`${label}: no snapshot`, !got.some(([n]) => n === "snapshot"), pairs.join(" "));
+    check(`${label}: every missed seq ${from}..${to} arrives`, all.every((q) => seen.has(q)), pairs.join(" "));
+    check(`${label}: nothing twice`, new Set(pairs).size === pairs.length, pairs.join(" "));
+    check(`${label}: each event's offset is its seq`,
+      (cust.offsets || []).slice(-got.length).every((o, i) => o === String(got[i][1].seq)));
+    check(`${label}: in order`, got.every(([, p], i) => i === 0 || p.seq >= got[i - 1][1].seq), pairs.join(" "));
+    const text = JSON.stringify(got);
+    check(`${label}: nothing of another customer`, !text.includes(otherName)
+      && !got.some(([n, p]) => n === "visit.updated" && p.visit && p.visit.id === otherId), short(text));
+  };
+  // 1. The transport drops; the client reconnects by itself.
+  let before = cust.maxSeq();
+  let m = cust.mark();
+  const back = new Promise((resolve) => cust.socket.once("connect", resolve));
+  const gone = new Promise((resolve) => cust.socket.once("disconnect", resolve));
+  cust.socket.io.engine.close();
+  await gone;
+  const other = await visit(otherName);
+  const otherId = other.visit && other.visit.id;
+  await visit(`${otherName} 2`);
+  await Promise.race([back, new Promise((r) => setTimeout(r, TIMEOUT))]);
+  let last = seqs[seqs.length - 1];
+  await cust.waitFor((n, p) => p.seq === last, m);
+  missed("recovery after a short disconnect", m, before + 1, last, otherId);
+
+  // 2. Across a restart of the hub (.ci/clients.sh restarts it on request).
+  const dir = process.env.SPA_RESTART_DIR;
+  if (!dir) {
+    console.log("skip recovery across a restart: SPA_RESTART_DIR is not set");
+    return;
+  }
+  const fs = await import("node:fs");
+  const path = await import("node:path");
+  before = cust.maxSeq();
+  m = cust.mark();
+  cust.socket.disconnect();
+  await visit(`${otherName} 3`);
+  await visit(`${otherName} 4`);
+  last = seqs[seqs.length - 1];
+  fs.writeFileSync(path.join(dir, "restart"), "");
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(path.join(dir, "restarted")) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  check("recovery: the hub was restarted", fs.existsSync(path.join(dir, "restarted")));
+  const reconnected = await cust.connect();
+  check("recovery: reconnects after the restart", reconnected);
+  await cust.waitFor((n, p) => p.seq === last, m);
+  missed("recovery across a hub restart", m, before + 1, last, otherId);
 }
 
 // --- the book: booked → checked in → called at its time before an earlier

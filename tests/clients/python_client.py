@@ -73,9 +73,11 @@ def walk(value):
 class Peer:
     """One socketio.Client that records every event it receives."""
 
-    def __init__(self, label, token):
+    def __init__(self, label, token, transports=("websocket",)):
         self.label = label
         self.token = token
+        # None: python-socketio's defaults (polling, then the upgrade).
+        self.transports = transports
         self.events = []  # (name, payload) in arrival order
         self.cond = threading.Condition()
         self.connect_errors = []
@@ -96,9 +98,8 @@ class Peer:
 
     def connect(self):
         auth = {"token": self.token} if self.token is not None else None
-        self.sio.connect(
-            URL, transports=["websocket"], auth=auth, wait_timeout=TIMEOUT
-        )
+        kw = {} if self.transports is None else {"transports": list(self.transports)}
+        self.sio.connect(URL, auth=auth, wait_timeout=TIMEOUT, **kw)
 
     def call(self, command, args=None):
         """Sends a command with an ack and returns the ack's payload."""
@@ -252,7 +253,12 @@ def run(peers):
     status, body = http("GET", "/healthz")
     R.check("GET /healthz is 200 JSON", status == 200 and isinstance(json.loads(body), dict), body)
     status, body = http("GET", "/socket.io/?EIO=4&transport=polling")
-    R.check("polling transport refused with HTTP 400", status == 400, f"{status} {body}")
+    opened = json.loads(body[1:]) if status == 200 and body.startswith("0{") else {}
+    R.check("polling handshake: 200 with an open packet offering the upgrade",
+            opened.get("upgrades") == ["websocket"], f"{status} {body}")
+    status, body = http("GET", "/socket.io/?EIO=4&transport=polling&sid=nope")
+    R.check("polling with an unknown sid: 400 code 1", status == 400 and json.loads(body).get("code") == 1,
+            f"{status} {body}")
 
     # --- auth failures ---------------------------------------------------------
     for label, token in (("bad token", "not-a-token-" + RUN), ("missing token", None)):
@@ -275,7 +281,8 @@ def run(peers):
         bad.close()
 
     # --- admin -----------------------------------------------------------------
-    admin = Peer("admin", ADMIN_TOKEN)
+    # The admin connects with Client()'s defaults: polling, then the upgrade.
+    admin = Peer("admin", ADMIN_TOKEN, transports=None)
     peers.append(admin)
     admin.connect()
     snap = snapshot_of(admin)
@@ -363,9 +370,14 @@ def run(peers):
     # --- monitor -------------------------------------------------------------------
     data = ok_ack("device.pair", admin.call("device.pair", {"role": "monitor", "name": f"Py lobby {RUN}"}), seqs)
     R.check("device.pair: data.token is a string", isinstance(data.get("token"), str), short(data))
-    monitor = Peer("monitor", data.get("token"))
+    # The monitor stays on long-polling.
+    monitor = Peer("monitor", data.get("token"), transports=["polling"])
     peers.append(monitor)
     monitor.connect()
+    R.check("monitor: connected over polling only", monitor.sio.transport() == "polling",
+            monitor.sio.transport())
+    R.check("admin (default options): upgraded to websocket", admin.sio.transport() == "websocket",
+            admin.sio.transport())
     snap = snapshot_of(monitor)
     R.check("monitor: snapshot on connect with me.role monitor",
             snap is not None and snap.get("me", {}).get("role") == "monitor", short(snap))

@@ -360,7 +360,9 @@
    */
   Spa.connect = function (token, opts) {
     setStatus("connecting");
-    const socket = io({ transports: ["websocket"], auth: { token }, reconnectionDelayMax: 5000 });
+    // WebSocket first; where a network breaks WebSockets the client falls back
+    // to long-polling by itself (tryAllTransports).
+    const socket = io({ transports: ["websocket", "polling"], tryAllTransports: true, auth: { token }, reconnectionDelayMax: 5000 });
     const conn = { socket, seq: null, offset: 0, ready: false, syncing: false, snapshots: 0 };
     current = conn;
     Spa.conn = conn; // for the browser tests and a curious developer's console

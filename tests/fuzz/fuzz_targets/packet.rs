@@ -1,4 +1,5 @@
-//! The Engine.IO / Socket.IO decoders on arbitrary client frames.
+//! The Engine.IO / Socket.IO decoders on arbitrary client frames, and the
+//! same bytes as a long-polling POST body.
 //!
 //! Bytes that are valid UTF-8 are a WebSocket text frame: `engineio::decode`,
 //! then `socketio::decode` on a message's payload (and on the whole input,
@@ -11,6 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use spa_hub::hub::engineio::{self, EioPacket};
+use spa_hub::hub::{polling, recovery};
 use spa_hub::hub::socketio::{self, SioPacket};
 
 /// Equal JSON, numbers compared as serde_json can round-trip them (its
@@ -96,7 +98,35 @@ fn check_sio(payload: &str) {
     }
 }
 
+/// A POST body: refused as a whole, or split into packets that each
+/// decode and join back into the body.
+fn check_polling(data: &[u8]) {
+    match polling::payload(data) {
+        Ok(packets) => {
+            assert!(!packets.is_empty());
+            for p in &packets {
+                assert!(engineio::decode(p).is_ok() && !engineio::is_binary(p));
+                if let Ok(EioPacket::Message(payload)) = engineio::decode(p) {
+                    check_sio(payload);
+                }
+            }
+            assert_eq!(packets.join("\u{1e}").as_bytes(), data);
+        }
+        Err(why) => {
+            assert!(!why.message().is_empty());
+            assert!(matches!(why.code(), 1 | 3));
+        }
+    }
+    // A CONNECT payload's recovery fields never panic either.
+    if let Ok(value) = serde_json::from_slice::<Value>(data) {
+        if let Some(ask) = recovery::ask(Some(&value)) {
+            assert!(!ask.pid.is_empty() && ask.pid.len() <= 64);
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
+    check_polling(data);
     let Ok(text) = std::str::from_utf8(data) else {
         // A binary frame: the hub refuses it before any decoder runs.
         return;
