@@ -253,6 +253,35 @@ fn spawn(dir: &std::path::Path, clock: SpaClock) -> Writer {
     Writer::spawn(store, state, clock, Rules::default(), Vec::new()).expect("writer")
 }
 
+/// Runs `c` as the admin on `h`; it must be accepted.
+async fn admin_run(h: &spa_hub::writer::WriterHandle, c: Command) -> Value {
+    h.execute(Actor::AdminToken, c).await.expect("accepted")
+}
+
+/// A 30-minute service at `price_cents`, one room and one therapist:
+/// (service, therapist).
+async fn small_floor(h: &spa_hub::writer::WriterHandle, price_cents: i64) -> (u64, u64) {
+    let svc = admin_run(
+        h,
+        decode(
+            "service.create",
+            json!({"name": "Thai", "duration_min": 30, "price_cents": price_cents}),
+        ),
+    )
+    .await["service"]["id"]
+        .as_u64()
+        .expect("svc");
+    admin_run(h, decode("room.create", json!({"name": "Lotus"}))).await;
+    let mut create = decode("staff.create", json!({"name": "Tess", "role": "therapist"}));
+    if let Command::StaffCreate(c) = &mut create {
+        c.pin_hash = "$argon2id$not-used".into();
+    }
+    let t = admin_run(h, create).await["staff"]["id"]
+        .as_u64()
+        .expect("t");
+    (svc, t)
+}
+
 fn decode(name: &str, args: Value) -> Command {
     Command::decode(name, args).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -269,19 +298,7 @@ async fn a_booking_missed_while_the_hub_was_down_is_a_no_show_after_the_restart(
         let h = h.clone();
         async move { h.execute(Actor::AdminToken, c).await.expect("accepted") }
     };
-    let svc = run(decode(
-        "service.create",
-        json!({"name": "Thai", "duration_min": 30, "price_cents": 100}),
-    ))
-    .await["service"]["id"]
-        .as_u64()
-        .expect("svc");
-    run(decode("room.create", json!({"name": "Lotus"}))).await;
-    let mut create = decode("staff.create", json!({"name": "Tess", "role": "therapist"}));
-    if let Command::StaffCreate(c) = &mut create {
-        c.pin_hash = "$argon2id$not-used".into();
-    }
-    let t = run(create).await["staff"]["id"].as_u64().expect("t");
+    let (svc, t) = small_floor(&h, 100).await;
     let now = clock.now().ms;
     for date in [date_of(now), date_of(now + 24 * 60 * MIN)] {
         run(decode(
@@ -346,19 +363,7 @@ async fn weeks_later_history_is_archived_yet_listed_and_refunded() {
         let h = h.clone();
         async move { h.execute(Actor::AdminToken, c).await.expect("accepted") }
     };
-    let svc = run(decode(
-        "service.create",
-        json!({"name": "Thai", "duration_min": 30, "price_cents": 4000}),
-    ))
-    .await["service"]["id"]
-        .as_u64()
-        .expect("svc");
-    run(decode("room.create", json!({"name": "Lotus"}))).await;
-    let mut create = decode("staff.create", json!({"name": "Tess", "role": "therapist"}));
-    if let Command::StaffCreate(c) = &mut create {
-        c.pin_hash = "$argon2id$not-used".into();
-    }
-    let t = run(create).await["staff"]["id"].as_u64().expect("t");
+    let (svc, t) = small_floor(&h, 4000).await;
     run(decode("therapist.clock_in", json!({"therapist_id": t}))).await;
     let then = clock.now().ms;
     let date = date_of(then);
