@@ -46,7 +46,7 @@ fi
 . "$ROOT/.ci/hub-common.sh"
 hub_binary
 
-TMP=$(mktemp -d -t spa-browser.XXXXXX)
+hub_workdir spa-browser
 HUB_PID=
 stop_pidfile() {
     local pid
@@ -55,16 +55,7 @@ stop_pidfile() {
         kill -KILL "$pid" 2>/dev/null || true
     fi
 }
-cleanup() {
-    if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
-        kill -KILL "$HUB_PID" 2>/dev/null || true
-        wait "$HUB_PID" 2>/dev/null || true
-    fi
-    stop_pidfile
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+extra_cleanup() { stop_pidfile; }
 
 PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 ADMIN=$(node -e 'console.log(require("crypto").randomBytes(24).toString("hex"))')

@@ -49,17 +49,7 @@ fi
 . "$ROOT/.ci/hub-common.sh"
 hub_binary
 
-TMP=$(mktemp -d -t spa-eio.XXXXXX)
-HUB_PID=
-cleanup() {
-    if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
-        kill -KILL "$HUB_PID" 2>/dev/null || true
-        wait "$HUB_PID" 2>/dev/null || true
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+hub_workdir spa-eio
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir "$TMP/data"

@@ -59,3 +59,23 @@ stop_hub() {
         wait "$pid" || HUB_RC=$?
     }
 }
+
+# Makes TMP (a fresh directory named after $1) and, on exit, kills a hub
+# still running (HUB_PID), runs `extra_cleanup` when the script defines
+# one, and removes TMP.
+hub_workdir() {
+    TMP=$(mktemp -d -t "$1.XXXXXX")
+    HUB_PID=
+    trap hub_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+hub_cleanup() {
+    if [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; then
+        kill -KILL "$HUB_PID" 2>/dev/null || true
+        wait "$HUB_PID" 2>/dev/null || true
+    fi
+    if declare -F extra_cleanup >/dev/null; then extra_cleanup; fi
+    rm -rf "$TMP"
+}
