@@ -458,6 +458,20 @@ fn tls_files(src: &Source) -> Result<Option<crate::tls::TlsFiles>, ConfigError> 
 
 /// Checks that the data directory is usable: an existing directory we can
 /// list, or a path whose nearest existing parent is a directory.
+/// A listening address (`key`, default all interfaces on `port`).
+fn listen_addr(src: &Source, key: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    match src.get(key) {
+        None => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
+        Some(raw) => raw.trim().parse().map_err(|_| {
+            err(
+                key,
+                raw,
+                format!("an address and port such as 0.0.0.0:{port} or [::]:{port}"),
+            )
+        }),
+    }
+}
+
 fn check_data_dir(key: &str, raw: &str) -> Result<PathBuf, ConfigError> {
     let path = PathBuf::from(raw);
     if raw.trim().is_empty() {
@@ -500,16 +514,7 @@ fn check_data_dir(key: &str, raw: &str) -> Result<PathBuf, ConfigError> {
 
 impl Config {
     pub fn from_source(src: &Source) -> Result<Config, ConfigError> {
-        let listen = match src.get("SPA_LISTEN") {
-            None => SocketAddr::from(([0, 0, 0, 0], 5000)),
-            Some(raw) => raw.trim().parse().map_err(|_| {
-                err(
-                    "SPA_LISTEN",
-                    raw,
-                    "an address and port such as 0.0.0.0:5000 or [::]:5000",
-                )
-            })?,
-        };
+        let listen = listen_addr(src, "SPA_LISTEN", 5000)?;
         let data_dir = check_data_dir(
             "SPA_DATA_DIR",
             src.get("SPA_DATA_DIR").unwrap_or("./spa-hub-data"),

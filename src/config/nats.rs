@@ -215,16 +215,7 @@ pub struct HqConfig {
 
 impl HqConfig {
     pub fn from_source(src: &Source) -> Result<HqConfig, ConfigError> {
-        let listen = match src.get("SPA_HQ_LISTEN") {
-            None => SocketAddr::from(([0, 0, 0, 0], 5100)),
-            Some(raw) => raw.trim().parse().map_err(|_| {
-                err(
-                    "SPA_HQ_LISTEN",
-                    raw,
-                    "an address and port such as 0.0.0.0:5100",
-                )
-            })?,
-        };
+        let listen = super::listen_addr(src, "SPA_HQ_LISTEN", 5100)?;
         let data_dir = check_data_dir(
             "SPA_HQ_DATA_DIR",
             src.get("SPA_HQ_DATA_DIR").unwrap_or("./spa-hq-data"),
