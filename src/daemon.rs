@@ -371,6 +371,9 @@ impl Conn {
             move |mut request: hyper::Request<hyper::body::Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request.extensions_mut().insert(busy.clone());
+                if tls_on && !secure {
+                    request.extensions_mut().insert(crate::http::PlainWhileTls);
+                }
                 if let Some(local) = local {
                     request
                         .extensions_mut()

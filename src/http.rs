@@ -73,6 +73,11 @@ fn error_body(code: &str, message: &str) -> Value {
 #[derive(Debug, Clone, Copy)]
 pub struct LocalAddr(pub SocketAddr);
 
+/// Marks a request that came over plain HTTP to a hub that serves HTTPS:
+/// staff credentials are not accepted on it (set by the accept loop).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainWhileTls;
+
 /// This machine's host name (Linux: /proc), if known.
 fn hostname() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
@@ -230,8 +235,9 @@ async fn socket_io(
         );
     }
     let sid = query.get("sid").cloned();
+    let plain = request.extensions().get::<PlainWhileTls>().is_some();
     if polling {
-        let mut response = polling::polling(hub, peer, sid, request).await;
+        let mut response = polling::polling(hub, peer, sid, request, plain).await;
         // An allowed page of another origin reads the answers too.
         if let Some(Ok(origin)) = origin.map(HeaderValue::try_from) {
             let h = response.headers_mut();
@@ -307,7 +313,10 @@ async fn socket_io(
                 Some(config),
             )
             .await;
-            Connection::new(hub, ws, peer, pending).run(permit).await;
+            Connection::new(hub, ws, peer, pending)
+                .over_plain_http(plain)
+                .run(permit)
+                .await;
         }
     });
     switching_protocols(&key)

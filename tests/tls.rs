@@ -263,3 +263,23 @@ fn a_bad_certificate_or_key_is_one_line_and_exit_78() {
         assert!(err.contains("SPA_PUBLIC_URL"), "{err}");
     }
 }
+
+/// With HTTPS on, a staff credential over a plain WebSocket is refused at
+/// CONNECT (it would cross the Wi-Fi in the clear); customers' and
+/// monitors' plain routes stay (above).
+#[tokio::test]
+async fn a_staff_token_over_plain_http_is_refused_when_tls_is_on() {
+    let tmp = tempfile::tempdir().expect("dir");
+    let (cert, key, _) = init(&tmp.path().join("tls"));
+    let data = tmp.path().join("data");
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    let hub = Daemon::start(&data, &[("SPA_TLS_CERT", &c), ("SPA_TLS_KEY", &k)]);
+    match spa_hub::client::Client::connect(&hub.ws(), ADMIN).await {
+        Err(spa_hub::client::ClientError::Refused(why)) => {
+            assert!(why.contains("HTTPS"), "{why}")
+        }
+        Err(e) => panic!("expected a refusal naming HTTPS, got {e}"),
+        Ok(_) => panic!("the admin token was accepted over plain HTTP"),
+    }
+    assert_eq!(hub.stop(), Some(0));
+}

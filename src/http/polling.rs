@@ -37,10 +37,11 @@ pub(super) async fn polling(
     peer: SocketAddr,
     sid: Option<String>,
     request: Request,
+    plain: bool,
 ) -> Response {
     let busy = request.extensions().get::<BusyMarker>().cloned();
     match (request.method().clone(), sid) {
-        (Method::GET, None) => handshake(hub, peer, busy).await,
+        (Method::GET, None) => handshake(hub, peer, busy, plain).await,
         (Method::GET, Some(sid)) => match hub.polls.get(&sid) {
             Some(session) => poll(&session, busy).await,
             None => refused(Refusal::UnknownSid),
@@ -68,7 +69,12 @@ pub(super) fn refused(why: Refusal) -> Response {
     )
 }
 
-async fn handshake(hub: Arc<Hub>, peer: SocketAddr, busy: Option<BusyMarker>) -> Response {
+async fn handshake(
+    hub: Arc<Hub>,
+    peer: SocketAddr,
+    busy: Option<BusyMarker>,
+    plain: bool,
+) -> Response {
     let Some(pending) = hub
         .gate
         .admit_ws_pending(crate::gate::address_key(peer.ip()))
@@ -96,7 +102,8 @@ async fn handshake(hub: Arc<Hub>, peer: SocketAddr, busy: Option<BusyMarker>) ->
         sid,
         peer,
         pending,
-    );
+    )
+    .over_plain_http(plain);
     tokio::spawn(task.run(permit));
     poll(&session, busy).await
 }

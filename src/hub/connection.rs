@@ -239,6 +239,9 @@ pub struct Connection<S> {
     /// The client asked for connection state recovery: its events carry
     /// their offset (see the sibling `recovery` module).
     offsets: bool,
+    /// Came over plain HTTP to a hub that serves HTTPS: staff credentials
+    /// are refused (they would cross the Wi-Fi in the clear).
+    plain: bool,
 }
 
 /// A new Engine.IO session id (also a polling session's key).
@@ -291,7 +294,15 @@ where
             awaiting_pong: None,
             expires: None,
             offsets: false,
+            plain: false,
         }
+    }
+
+    /// Marks a connection that came over plain HTTP while the hub serves
+    /// HTTPS.
+    pub fn over_plain_http(mut self, plain: bool) -> Self {
+        self.plain = plain;
+        self
     }
 
     /// Runs the connection to its end. The permit is the connection's place
@@ -633,6 +644,14 @@ where
             }
             return Flow::Continue;
         };
+        if self.plain && matches!(identity.role, Role::Admin | Role::Cashier | Role::Therapist) {
+            let why = "this hub uses HTTPS for staff: connect to https:// on the same port";
+            let refusal = socketio::encode_connect_error_frame(why);
+            if let Err(flow) = self.send_text(refusal).await {
+                return flow;
+            }
+            return close(CloseCode::Policy, why);
+        }
         // Per credential and for the customers' share of the budget.
         let hash = match identity.actor {
             Actor::AdminToken => None,
