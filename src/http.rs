@@ -179,6 +179,37 @@ fn monitoring_forbidden() -> Response {
 }
 
 /// A `503` with `Retry-After`, before any session state exists.
+/// A new connection's place, for either transport, before anything of it
+/// exists: per address, connections waiting for their CONNECT are capped,
+/// then the budget. Refused: 503 with `Retry-After`.
+fn admit_connection(
+    hub: &Arc<Hub>,
+    peer: SocketAddr,
+) -> Result<
+    (
+        crate::gate::WsPendingTicket,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
+    Box<Response>,
+> {
+    let Some(pending) = hub
+        .gate
+        .admit_ws_pending(crate::gate::address_key(peer.ip()))
+    else {
+        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
+        return Err(Box::new(unavailable(
+            "too many connections from this address are waiting to CONNECT; retry shortly",
+        )));
+    };
+    let Ok(permit) = hub.budget.clone().try_acquire_owned() else {
+        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
+        return Err(Box::new(unavailable(
+            "the hub is at its connection budget; retry shortly",
+        )));
+    };
+    Ok((pending, permit))
+}
+
 fn unavailable(message: &str) -> Response {
     let mut response = json_response(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -290,20 +321,9 @@ async fn socket_io(
         });
         return switching_protocols(&key);
     }
-    // Per address, WebSockets waiting for their CONNECT are capped.
-    let Some(pending) = hub
-        .gate
-        .admit_ws_pending(crate::gate::address_key(peer.ip()))
-    else {
-        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
-        return unavailable(
-            "too many connections from this address are waiting to CONNECT; retry shortly",
-        );
-    };
-    // The budget is checked before anything of the WebSocket exists.
-    let Ok(permit) = hub.budget.clone().try_acquire_owned() else {
-        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
-        return unavailable("the hub is at its connection budget; retry shortly");
+    let (pending, permit) = match admit_connection(&hub, peer) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
     tokio::spawn(async move {
         if let Ok(upgraded) = on_upgrade.await {

@@ -25,7 +25,7 @@ use axum::response::Response;
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 
-use super::{json_response, unavailable};
+use super::{admit_connection, json_response};
 use crate::gate::BusyMarker;
 use crate::hub::connection::{new_sid, Connection};
 use crate::hub::polling::{Refusal, Session};
@@ -75,18 +75,9 @@ async fn handshake(
     busy: Option<BusyMarker>,
     plain: bool,
 ) -> Response {
-    let Some(pending) = hub
-        .gate
-        .admit_ws_pending(crate::gate::address_key(peer.ip()))
-    else {
-        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
-        return unavailable(
-            "too many connections from this address are waiting to CONNECT; retry shortly",
-        );
-    };
-    let Ok(permit) = hub.budget.clone().try_acquire_owned() else {
-        hub.metrics.rejected_upgrades.fetch_add(1, Relaxed);
-        return unavailable("the hub is at its connection budget; retry shortly");
+    let (pending, permit) = match admit_connection(&hub, peer) {
+        Ok(admitted) => admitted,
+        Err(refused) => return *refused,
     };
     let sid = new_sid();
     let end = hub.polls.open(&sid, hub.config.client_queue);
