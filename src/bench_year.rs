@@ -51,12 +51,11 @@ impl Builder {
         for event in d.events {
             self.touched.extend(self.state.touched(&event));
             if let crate::domain::Event::Archived { archive } = &event {
-                let kept = archive.keys();
-                self.archived.extend(
-                    kept.iter()
-                        .filter(|k| crate::domain::archive::kept(k))
-                        .filter_map(|k| self.state.record(k)),
-                );
+                self.archived
+                    .extend(crate::domain::archive::records_to_keep(
+                        &self.state,
+                        archive,
+                    ));
             }
             let record = EventRecord {
                 seq: self.state.seq() + 1,

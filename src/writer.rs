@@ -379,13 +379,10 @@ impl Core {
                 }
             }
             if let crate::domain::Event::Archived { archive } = &event {
-                b.archived.extend(
-                    archive
-                        .keys()
-                        .iter()
-                        .filter(|k| crate::domain::archive::kept(k))
-                        .filter_map(|k| self.state.record(k)),
-                );
+                b.archived.extend(crate::domain::archive::records_to_keep(
+                    &self.state,
+                    archive,
+                ));
                 b.archive_full |= archive.is_full();
             }
             b.touched_by_event.push(keys);

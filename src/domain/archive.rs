@@ -195,3 +195,13 @@ impl State {
 pub fn kept(key: &RecordKey) -> bool {
     !matches!(key, RecordKey::Session(_) | RecordKey::Counters)
 }
+
+/// The records `a` moves to the store's archive, read from `state` before
+/// the event is applied.
+pub fn records_to_keep(state: &State, a: &Archive) -> Vec<super::state::Record> {
+    a.keys()
+        .iter()
+        .filter(|k| kept(k))
+        .filter_map(|k| state.record(k))
+        .collect()
+}
