@@ -136,7 +136,7 @@ impl LogReader {
             events,
             day,
             day_of,
-            |d| d > have && (d % 100 == 1 || d >= day),
+            crate::domain::report::checkpoint_wanted(have, day),
             |c| self.keep_checkpoint(tz, &c),
         );
         match failed {
@@ -187,16 +187,7 @@ impl LogReader {
             .filter_map(|k| <[u8; 4]>::try_from(k.get(1..)?).ok())
             .map(u32::from_be_bytes)
             .collect();
-        let newest = days.iter().copied().max().unwrap_or(0);
-        let mut others: Vec<u32> = days.iter().copied().filter(|d| d % 100 != 1).collect();
-        others.sort_unstable();
-        let drop_others = others.len().saturating_sub(2);
-        let stale = days
-            .iter()
-            .copied()
-            // yyyymmdd arithmetic: 1_0400 is a year and four months.
-            .filter(|d| d % 100 == 1 && newest.saturating_sub(*d) > 1_0400)
-            .chain(others.into_iter().take(drop_others));
+        let stale = crate::domain::report::stale_checkpoints(&days);
         for d in stale {
             let _ = tree.remove(checkpoint_key(d));
         }

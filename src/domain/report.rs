@@ -455,6 +455,27 @@ pub fn day_report(
     day_report_from(None, events, day, day_of, |_| false, |_| {})
 }
 
+/// Which checkpoints a replay towards `day` builds, having started from one
+/// at `have` (0: none): month starts, and the start of `day` and later.
+pub fn checkpoint_wanted(have: u32, day: u32) -> impl Fn(u32) -> bool {
+    move |d| d > have && (d % 100 == 1 || d >= day)
+}
+
+/// Which of the kept checkpoints' days to drop: month starts stay about 13
+/// months after the newest, other days only the newest two.
+pub fn stale_checkpoints(days: &[u32]) -> Vec<u32> {
+    let newest = days.iter().copied().max().unwrap_or(0);
+    let mut others: Vec<u32> = days.iter().copied().filter(|d| d % 100 != 1).collect();
+    others.sort_unstable();
+    let drop_others = others.len().saturating_sub(2);
+    days.iter()
+        .copied()
+        // yyyymmdd arithmetic: 1_0400 is a year and four months.
+        .filter(|d| d % 100 == 1 && newest.saturating_sub(*d) > 1_0400)
+        .chain(others.into_iter().take(drop_others))
+        .collect()
+}
+
 /// `day_report`, starting from `start` (then `events` must begin right
 /// after its seq) and offering a checkpoint at the start of each day the
 /// replay enters: `wanted(day)` says whether to build it, `keep` takes it.

@@ -2,8 +2,9 @@
 //! with one durable pull consumer, keeps each site's events in a sled tree
 //! of its own (`site/<id>`: `seq` big-endian → the payload as received),
 //! and computes a site's day report with the site's own code
-//! (`domain::report::day_report` over that site's events, cut into days in
-//! the site's time zone), so head office's figures are the site's.
+//! (`domain::report::day_report_from` over that site's events, cut into days
+//! in the site's time zone, from a report checkpoint kept like the site
+//! keeps its own), so head office's figures are the site's.
 //!
 //! Robustness: a message that is not a site's event (wrong subject, no
 //! `Spa-Seq`, a payload that does not decode, a `seq` that disagrees) is
@@ -30,7 +31,9 @@ use serde::{Deserialize, Serialize};
 use super::wire;
 use crate::clock::SpaClock;
 use crate::config::HqConfig;
-use crate::domain::report::{day_report, DayReport};
+use crate::domain::report::{
+    checkpoint_wanted, day_report_from, stale_checkpoints, Checkpoint, DayReport,
+};
 use crate::domain::EventRecord;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -71,6 +74,31 @@ pub struct HqStore {
 
 const STREAM_SEQ: &[u8] = b"stream_seq";
 const SITE_PREFIX: &str = "site/";
+/// A site's report checkpoints: `checkpoints/<id>`, day big-endian →
+/// postcard (zone, checkpoint). A cache: dropping the tree costs time only.
+const CHECKPOINT_PREFIX: &str = "checkpoints/";
+
+/// Keeps one report checkpoint for a site and prunes the tree like the site
+/// prunes its own. A failure only costs a slower report later.
+fn keep_checkpoint(tree: &sled::Tree, tz: &str, checkpoint: &Checkpoint) {
+    let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint)) else {
+        return;
+    };
+    if let Err(e) = tree.insert(checkpoint.day.to_be_bytes(), bytes) {
+        log::warn!("keeping a report checkpoint: {e}");
+        return;
+    }
+    let days: Vec<u32> = tree
+        .iter()
+        .keys()
+        .filter_map(Result::ok)
+        .filter_map(|k| <[u8; 4]>::try_from(k.as_ref()).ok())
+        .map(u32::from_be_bytes)
+        .collect();
+    for d in stale_checkpoints(&days) {
+        let _ = tree.remove(d.to_be_bytes());
+    }
+}
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -244,14 +272,53 @@ impl HqStore {
         Ok(out)
     }
 
-    /// The site's day report for `day` (`yyyymmdd`), as the site computes it.
+    /// The site's day report for `day` (`yyyymmdd`), as the site computes it:
+    /// replayed from the nearest report checkpoint at or before `day` (tree
+    /// `checkpoints/<id>`, kept on the way like the site keeps its own), so
+    /// today's figures cost a day's events, not the site's whole history.
     pub fn day_report(&self, site: &str, day: u32) -> Result<Option<DayReport>, Error> {
         let Some(meta) = self.sites().get(site).cloned() else {
             return Ok(None);
         };
         let clock = SpaClock::new(jiff::tz::TimeZone::get(&meta.tz)?);
-        let events = self.events(site)?;
-        Ok(Some(day_report(events, day, |ms| clock.day_of(ms))))
+        let checkpoints = self.db.open_tree(format!("{CHECKPOINT_PREFIX}{site}"))?;
+        let start = checkpoints
+            .range(..=day.to_be_bytes())
+            .rev()
+            .filter_map(Result::ok)
+            .filter_map(|(_, v)| postcard::from_bytes::<(String, Checkpoint)>(&v).ok())
+            .find(|(zone, _)| *zone == meta.tz)
+            .map(|(_, c)| c);
+        let from = start.as_ref().map_or(1, |c| c.seq + 1);
+        let have = start.as_ref().map_or(0, |c| c.day);
+        let mut failed: Option<Error> = None;
+        let events = self
+            .site_tree(site)?
+            .range(from.to_be_bytes()..)
+            .map_while(|item| {
+                let decoded = item
+                    .map_err(Error::from)
+                    .and_then(|(_, v)| wire::decode(&v).map_err(Error::from));
+                match decoded {
+                    Ok(record) => Some(record),
+                    Err(e) => {
+                        failed = Some(e);
+                        None
+                    }
+                }
+            });
+        let report = day_report_from(
+            start,
+            events,
+            day,
+            |ms| clock.day_of(ms),
+            checkpoint_wanted(have, day),
+            |c| keep_checkpoint(&checkpoints, &meta.tz, &c),
+        );
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(Some(report)),
+        }
     }
 
     /// Today (`yyyymmdd`) in a site's time zone.
@@ -493,5 +560,56 @@ mod tests {
         assert_eq!(store.sites()["paris"].last_seq, 4);
         assert_eq!(store.sites()["paris"].tz, "Europe/Paris");
         assert_eq!(store.stream_seq(), 4);
+    }
+
+    #[test]
+    fn reports_from_checkpoints_equal_a_full_replay_on_every_day() {
+        let site_dir = tempfile::tempdir().expect("tmp");
+        crate::bench_year::build(site_dir.path(), 3).expect("three days of a spa");
+        let site = crate::store::Store::open(site_dir.path(), 16 << 20).expect("open");
+        let events: Vec<EventRecord> = site
+            .events_from(1)
+            .collect::<Result<_, _>>()
+            .expect("the log");
+        drop(site);
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = HqStore::open(dir.path()).expect("open");
+        for (n, r) in events.iter().enumerate() {
+            let payload = wire::encode(r).expect("encodes");
+            let seq = r.seq.to_string();
+            let mut m = msg("spa.lyon.events", Some(&seq), &payload, n as u64 + 1);
+            m.tz_header = Some("UTC");
+            assert_eq!(store.ingest(&m).ok(), Some(Ingested::Stored));
+        }
+        let clock = SpaClock::new(jiff::tz::TimeZone::UTC);
+        let mut days: Vec<u32> = events.iter().map(|r| clock.day_of(r.at)).collect();
+        days.sort_unstable();
+        days.dedup();
+        assert!(days.len() >= 3, "{days:?}");
+        let full: BTreeMap<u32, DayReport> = days
+            .iter()
+            .map(|&day| {
+                let report =
+                    crate::domain::report::day_report(events.clone(), day, |ms| clock.day_of(ms));
+                (day, report)
+            })
+            .collect();
+        // Newest first (checkpoints made on the way), then oldest first
+        // (from them), then again: every time the full replay's figures.
+        let mut order: Vec<u32> = days.iter().rev().copied().collect();
+        order.extend(days.iter().copied());
+        for day in order {
+            let report = store
+                .day_report("lyon", day)
+                .expect("report")
+                .expect("site");
+            assert_eq!(report, full[&day], "day {day}");
+        }
+        let kept = store
+            .db
+            .open_tree(format!("{CHECKPOINT_PREFIX}lyon"))
+            .expect("tree")
+            .len();
+        assert!((1..=4).contains(&kept), "{kept} checkpoints kept");
     }
 }

@@ -495,11 +495,178 @@ pub async fn serve(config: HqConfig) -> Result<(), Box<dyn std::error::Error + S
         config: config.clone(),
         store: store.clone(),
     }));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::daemon::wait_for_signal())
-        .await?;
+    serve_http(
+        listener,
+        app,
+        HttpLimits::HEAD_OFFICE,
+        crate::daemon::wait_for_signal(),
+    )
+    .await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), consumer).await;
     log::info!("spa-hub hq stopped");
     Ok(())
+}
+
+/// What one head-office HTTP server allows: head office is a handful of
+/// people and scripts, and its port may face the internet.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Connections at once; past it a new one is closed at once.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this (an idle or trickling
+    /// connection is closed).
+    pub header_timeout: std::time::Duration,
+    /// A connection is closed after this, kept alive or not.
+    pub lifetime: std::time::Duration,
+}
+
+impl HttpLimits {
+    pub const HEAD_OFFICE: HttpLimits = HttpLimits {
+        max_connections: 256,
+        header_timeout: std::time::Duration::from_secs(10),
+        lifetime: std::time::Duration::from_secs(120),
+    };
+}
+
+/// Serves `app` on `listener` within `limits` until `stop` completes.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    tokio::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little
+                // rather than spin.
+                log::warn!("accepting a connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            log::debug!("refused a connection: {} open", limits.max_connections);
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let mut response = app.oneshot(request.map(axum::body::Body::new)).await?;
+                        crate::edge::harden(response.headers_mut());
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                },
+            );
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let serving = builder.serve_connection(TokioIo::new(tcp), service);
+            let _ = tokio::time::timeout(limits.lifetime, serving).await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn fetch_ok(port: u16) -> String {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        s.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut out = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut out)).await;
+        out
+    }
+
+    /// Reads until the server closes (`true`) or `wait` passes (`false`).
+    async fn closed_within(s: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(wait, s.read(&mut buf)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn idle_and_surplus_connections_are_closed_and_requests_still_served() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let app = Router::new().route("/ok", get_route());
+        let limits = HttpLimits {
+            max_connections: 3,
+            header_timeout: Duration::from_millis(300),
+            lifetime: Duration::from_secs(30),
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_http(listener, app, limits, async {
+            let _ = stop_rx.await;
+        }));
+        assert!(fetch_ok(port).await.contains("200 OK"));
+        // Silent and trickling connections are closed after the header
+        // timeout, so they cannot hold the server's places.
+        let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let mut trickle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        trickle
+            .write_all(b"GET /ok HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        assert!(closed_within(&mut silent, Duration::from_secs(3)).await);
+        assert!(closed_within(&mut trickle, Duration::from_secs(3)).await);
+        // Past the cap a new connection is closed at once; once the places
+        // are free again, requests are served.
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            s.write_all(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .expect("write");
+            let mut buf = [0u8; 256];
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
+            held.push(s);
+        }
+        let mut surplus = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        assert!(closed_within(&mut surplus, Duration::from_secs(1)).await);
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(fetch_ok(port).await.contains("200 OK"));
+        let _ = stop_tx.send(());
+        let _ = server.await;
+    }
+
+    fn get_route() -> axum::routing::MethodRouter {
+        axum::routing::get(|| async { "ok" })
+    }
 }
