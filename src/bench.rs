@@ -86,7 +86,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             Ok(())
         }
         BenchWhat::Year { days, dir } => crate::bench_year::run(days, dir).await,
-        BenchWhat::Hub(a) => crate::bench_hub::run(a).await,
+        BenchWhat::Hub(a) => crate::bench_hub::run(a).await.map(|_| ()),
         BenchWhat::Wear(a) => crate::bench_wear::run(a).await,
         BenchWhat::Chain(a) => crate::bench_chain::run(a).await,
     }

@@ -7,7 +7,8 @@
 //!   `spa-hub hq` ingests them all: events/s;
 //! - steady state: the same `bench hub` load (monitors + a driver changing
 //!   room statuses) against a fresh hub with replication off, on, off, on,
-//!   in one sitting: fan-out (delivery) latency as `bench hub` prints it,
+//!   … (`--pairs`) in one sitting: fan-out (delivery) latency as `bench hub`
+//!   prints it, each pair's ratio on/off and their median,
 //!   the replication lag p99 (commit → JetStream ack, from the hub's
 //!   histogram) and the hub's RSS after each run.
 
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::bench_hub::HubArgs;
+use crate::bench_hub::{HubArgs, HubFigures};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChainArgs {
@@ -31,6 +32,9 @@ pub struct ChainArgs {
     /// Seconds per steady-state run.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
+    /// Steady-state pairs (replication off, then on).
+    #[arg(long, default_value_t = 3)]
+    pub pairs: usize,
     /// The nats-server binary.
     #[arg(long, default_value = "/usr/sbin/nats-server")]
     pub nats_server: PathBuf,
@@ -254,14 +258,17 @@ async fn run_in(a: &ChainArgs, dir: &Path) -> Result<(), String> {
         a.events as f64 / took.as_secs_f64()
     );
 
-    // Steady state: off, on, off, on in one sitting.
-    for (run, on) in [false, true, false, true].into_iter().enumerate() {
+    // Steady state: off, on, off, on, … in one sitting; each pair's ratio.
+    let mut off: Option<HubFigures> = None;
+    let mut ratios: Vec<(f64, f64)> = Vec::new();
+    let runs = (0..a.pairs * 2).map(|i| i % 2 == 1);
+    for (run, on) in runs.enumerate() {
         let data = dir.join(format!("steady-{run}"));
         let site = format!("steady{run}");
         let (child, port) = hub(&data, on.then_some((url.as_str(), site.as_str()))).await?;
         let pid = child.0.id();
         let label = format!("replication {}", if on { "on" } else { "off" });
-        crate::bench_hub::run(HubArgs {
+        let figures = crate::bench_hub::run(HubArgs {
             url: format!("ws://127.0.0.1:{port}"),
             token: TOKEN.to_string(),
             monitor_token: None,
@@ -288,6 +295,33 @@ async fn run_in(a: &ChainArgs, dir: &Path) -> Result<(), String> {
             false => println!("  {label}: hub RSS {rss} KB"),
         }
         drop(child);
+        match (on, off.take()) {
+            (false, _) => off = Some(figures),
+            (true, Some(o)) => {
+                let pair = (
+                    figures.delivery_p50 / o.delivery_p50,
+                    figures.delivery_p99 / o.delivery_p99,
+                );
+                println!(
+                    "  pair {}: fan-out with replication on / off: p50 {:.2}x, p99 {:.2}x",
+                    ratios.len() + 1,
+                    pair.0,
+                    pair.1
+                );
+                ratios.push(pair);
+            }
+            (true, None) => {}
+        }
     }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "fan-out with replication on / off over {} pairs: median p50 {:.2}x, median p99 {:.2}x (target <= 1.1x)",
+        ratios.len(),
+        median(ratios.iter().map(|r| r.0).collect()),
+        median(ratios.iter().map(|r| r.1).collect())
+    );
     Ok(())
 }

@@ -90,7 +90,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn summary(name: &str, mut ms: Vec<f64>) {
+/// Prints one latency line; returns (p50, p99) in ms.
+fn summary(name: &str, mut ms: Vec<f64>) -> (f64, f64) {
     ms.sort_by(f64::total_cmp);
     println!(
         "  {name:<22} p50 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms  (n={})",
@@ -99,9 +100,18 @@ fn summary(name: &str, mut ms: Vec<f64>) {
         ms.last().copied().unwrap_or(f64::NAN),
         ms.len()
     );
+    (percentile(&ms, 0.5), percentile(&ms, 0.99))
 }
 
-pub async fn run(a: HubArgs) -> Result<(), String> {
+/// What a run measured, for benchmarks that compare runs.
+#[derive(Debug, Clone, Copy)]
+pub struct HubFigures {
+    /// Fan-out (command sent → event at a monitor), ms.
+    pub delivery_p50: f64,
+    pub delivery_p99: f64,
+}
+
+pub async fn run(a: HubArgs) -> Result<HubFigures, String> {
     println!(
         "bench {}: {} monitors at {} over {}",
         a.label, a.monitors, a.url, a.transport
@@ -366,7 +376,7 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         }
     }
     let expected = sent.len() * connected;
-    summary("delivery latency", delivery);
+    let (delivery_p50, delivery_p99) = summary("delivery latency", delivery);
     summary(
         "time to last client",
         last_client.values().copied().collect(),
@@ -375,7 +385,10 @@ pub async fn run(a: HubArgs) -> Result<(), String> {
         "  deliveries: {received} of {expected} expected, lost {}",
         expected.saturating_sub(received)
     );
-    Ok(())
+    Ok(HubFigures {
+        delivery_p50,
+        delivery_p99,
+    })
 }
 
 /// A connected monitor, by transport.

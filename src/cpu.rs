@@ -143,6 +143,27 @@ mod tests {
     }
 }
 
+/// Lowers the calling thread's CPU priority by `nice` steps (Linux: each
+/// thread has its own nice value): for background work such as replication
+/// that must not take CPU from the floor's fan-out when both want it.
+/// Best effort: where it is not allowed, the thread keeps its priority.
+pub fn lower_this_threads_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority take plain integers and touch no memory
+    // of ours.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0 {
+            log::debug!(
+                "could not lower a background thread's priority: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
 /// Hands the memory a large, short-lived computation freed (a report's
 /// replay of the log) back to the system instead of keeping it in the
 /// allocator's free lists: on a Pi, RSS is what the OOM killer counts.

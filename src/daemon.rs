@@ -219,7 +219,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
             publisher.health.subject,
             publisher.health.pii
         );
-        tokio::spawn(publisher.run())
+        crate::replicate::site::spawn_background(publisher)
     });
 
     let tls = match &config.tls {

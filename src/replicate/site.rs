@@ -279,6 +279,37 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The publisher's nice value: replication may lag a little when the CPU is
+/// busy, the floor's fan-out may not.
+const BACKGROUND_NICE: i32 = 10;
+
+/// Runs `publisher` on a thread of its own, with its own single-threaded
+/// runtime (the NATS client's tasks live there too) at a lower CPU priority,
+/// so that publishing competes with the floor's connections only for what
+/// they leave idle. The handle completes when the publisher has stopped.
+pub fn spawn_background(publisher: Publisher) -> tokio::task::JoinHandle<()> {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("spa-nats".into())
+        .spawn(move || {
+            crate::cpu::lower_this_threads_priority(BACKGROUND_NICE);
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime.block_on(publisher.run()),
+                Err(e) => log::error!("replication cannot start its runtime: {e}"),
+            }
+            let _ = done_tx.send(());
+        });
+    if let Err(e) = spawned {
+        log::error!("replication cannot start its thread: {e}");
+    }
+    tokio::spawn(async move {
+        let _ = done_rx.await;
+    })
+}
+
 impl Publisher {
     /// Runs until the stop signal, through any number of NATS outages.
     pub async fn run(mut self) {
