@@ -355,8 +355,7 @@ impl Conn {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         use axum::extract::ConnectInfo;
-        use hyper_util::rt::{TokioIo, TokioTimer};
-        use tower::ServiceExt;
+        use hyper_util::rt::TokioIo;
         let Conn {
             app,
             peer,
@@ -397,17 +396,11 @@ impl Conn {
                             return Ok(r);
                         }
                     }
-                    let mut response = app.oneshot(request.map(axum::body::Body::new)).await?;
-                    crate::edge::harden(response.headers_mut());
-                    Ok::<_, std::convert::Infallible>(response)
+                    crate::edge::respond(app, request.map(axum::body::Body::new)).await
                 }
             },
         );
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(header_timeout);
-        let serving = builder
+        let serving = crate::edge::http1(header_timeout)
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
         tokio::select! {

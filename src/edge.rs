@@ -92,6 +92,29 @@ pub fn reachable_at(config: &crate::config::Config, port: u16) -> Vec<String> {
 /// The CSP of every response that is not a page.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 
+/// Runs one request through `app` and hardens its response: what every
+/// accept loop (the hub's, head office's) does per request.
+pub async fn respond(
+    app: axum::Router,
+    request: axum::http::Request<Body>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    use tower::ServiceExt;
+    let mut response = app.oneshot(request).await?;
+    harden(response.headers_mut());
+    Ok(response)
+}
+
+/// hyper's HTTP/1.1 settings for one accepted connection: a request's
+/// headers are due within `header_timeout` (an idle or trickling
+/// connection is closed).
+pub fn http1(header_timeout: std::time::Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+}
+
 /// Sets the security headers a response lacks.
 pub fn harden(headers: &mut HeaderMap) {
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {

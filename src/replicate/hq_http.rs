@@ -536,8 +536,6 @@ pub async fn serve_http(
     limits: HttpLimits,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::ServiceExt;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(stop);
     loop {
@@ -564,19 +562,11 @@ pub async fn serve_http(
             let _slot = slot;
             let service = hyper::service::service_fn(
                 move |request: hyper::Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move {
-                        let mut response = app.oneshot(request.map(axum::body::Body::new)).await?;
-                        crate::edge::harden(response.headers_mut());
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
+                    crate::edge::respond(app.clone(), request.map(axum::body::Body::new))
                 },
             );
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let serving = builder.serve_connection(TokioIo::new(tcp), service);
+            let serving = crate::edge::http1(limits.header_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), service);
             let _ = tokio::time::timeout(limits.lifetime, serving).await;
         });
     }
