@@ -420,6 +420,7 @@ pub fn busy_floor() -> (State, Now, Rules) {
                 price_cents: 50_000,
                 skill: None,
                 turn_weight: 1.0,
+                tax_rate_bp: 0,
             }),
             now,
         );

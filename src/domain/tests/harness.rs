@@ -453,6 +453,7 @@ pub fn new_service(name: &str, duration_min: u32, cleanup_min: u32) -> ServiceCr
         price_cents: 5_000,
         skill: None,
         turn_weight: 1.0,
+        tax_rate_bp: 0,
     }
 }
 
@@ -465,6 +466,7 @@ pub fn service_update(service_id: Id) -> ServiceUpdate {
         price_cents: None,
         skill: None,
         turn_weight: None,
+        tax_rate_bp: None,
     }
 }
 
@@ -546,12 +548,16 @@ pub fn leave(visit: Id, reason: &str) -> Command {
     Command::VisitLeave(VisitReason {
         visit_id: visit,
         reason: reason.into(),
+        approval: None,
+        approved_by: None,
     })
 }
 pub fn void(visit: Id, reason: &str) -> Command {
     Command::VisitVoid(VisitReason {
         visit_id: visit,
         reason: reason.into(),
+        approval: None,
+        approved_by: None,
     })
 }
 
