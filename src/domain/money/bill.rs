@@ -346,7 +346,7 @@ pub fn bill(
                 giftcard_id: card.id,
                 amount_cents: cents,
             });
-        } else if p.code.is_some() {
+        } else if p.code.is_some() || p.code_hash.is_some() {
             return Err(invalid(format!(
                 "`payments.{i}.code` is for a gift card payment only"
             )));

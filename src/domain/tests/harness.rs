@@ -149,7 +149,10 @@ impl Floor {
                         || command.is_read_only()
                         || matches!(
                             command,
-                            Command::VisitCheckout(_) | Command::BookingCreate(_)
+                            Command::VisitCheckout(_)
+                                | Command::BookingCreate(_)
+                                | Command::SaleCheckout(_)
+                                | Command::GiftcardIssue(_)
                         ),
                     "{} was accepted without an event",
                     command.name()
