@@ -482,6 +482,12 @@ impl State {
                     if let Some(q) = &r.request_id {
                         self.till.receipt_by_request.remove(q);
                     }
+                    if let Some(refunds) = r
+                        .refund_of
+                        .and_then(|s| self.till.refunds_by_sale.get_mut(&s))
+                    {
+                        refunds.retain(|x| x != id);
+                    }
                     if let Some(v) = r.visit_id {
                         if self.till.receipt_of_visit.get(&v) == Some(id) {
                             self.till.receipt_of_visit.remove(&v);

@@ -69,6 +69,8 @@ pub struct Till {
     pub receipt_of_visit: BTreeMap<Id, Id>,
     /// Derived: a sale's receipt by its `request_id` (retries).
     pub receipt_by_request: BTreeMap<String, Id>,
+    /// Derived: a sale receipt's refund receipts, oldest first.
+    pub refunds_by_sale: BTreeMap<Id, Vec<Id>>,
 }
 
 impl Till {
@@ -94,6 +96,12 @@ impl Till {
         if let Some(r) = &receipt.request_id {
             self.receipt_by_request.insert(r.clone(), receipt.id);
         }
+        if let Some(sale) = receipt.refund_of {
+            let refunds = self.refunds_by_sale.entry(sale).or_default();
+            if let Err(at) = refunds.binary_search(&receipt.id) {
+                refunds.insert(at, receipt.id);
+            }
+        }
         self.receipts.insert(receipt.id, receipt);
     }
 
@@ -111,9 +119,11 @@ impl Till {
 
     /// The refunds of a sale receipt, oldest first.
     pub fn refunds_of(&self, sale: Id) -> impl Iterator<Item = &Receipt> {
-        self.receipts
-            .values()
-            .filter(move |r| r.refund_of == Some(sale))
+        self.refunds_by_sale
+            .get(&sale)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.receipts.get(id))
     }
 }
 
