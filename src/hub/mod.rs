@@ -64,6 +64,8 @@ pub struct Hub {
     pub replication: Option<Arc<crate::replicate::site::ReplicationHealth>>,
     /// Live long-polling sessions, by `sid`.
     pub polls: Arc<polling::Sessions>,
+    /// The ESC/POS receipt printer (`SPA_RECEIPT_PRINTER`), if any.
+    pub printer: Option<crate::printer::Printer>,
 }
 
 impl Hub {
