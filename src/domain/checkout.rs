@@ -180,7 +180,13 @@ pub fn checkout(
     receipt.visit_id = Some(v.id);
     receipt.drawer_id = Some(drawer.id);
     Ok(Decided {
+        // The receipt first: the checkout is the batch's last event, so its
+        // seq is the batch's (a retried request answers with it).
         events: vec![
+            Event::Sold {
+                receipt,
+                issued: b.issued,
+            },
             Event::VisitCheckedOut {
                 visit_id: v.id,
                 checkout: Checkout {
@@ -197,10 +203,6 @@ pub fn checkout(
                     payments,
                     change_cents,
                 },
-            },
-            Event::Sold {
-                receipt,
-                issued: b.issued,
             },
         ],
         reply: Reply::Checkout(v.id),

@@ -236,8 +236,9 @@ pub enum Event {
         stock: i64,
         reason: String,
     },
-    /// A checkout's receipt: after `VisitCheckedOut` in the same batch for
-    /// a visit, alone for a sale. Takes products off the shelf, issues the
+    /// A checkout's receipt: just before `VisitCheckedOut` in the same batch
+    /// for a visit (the checkout stays the batch's last event), alone for a
+    /// sale. Takes products off the shelf, issues the
     /// gift cards sold, takes redeemed amounts off gift cards, and (a sale
     /// only: a visit's `VisitCheckedOut` already did) fills the drawer.
     Sold {

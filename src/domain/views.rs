@@ -555,6 +555,21 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
             snap.insert("services".into(), Value::Array(services));
             let products: Vec<Value> = state.till.products.values().map(product).collect();
             snap.insert("products".into(), Value::Array(products));
+            if viewer == Viewer::Office {
+                // The latest 50 of today's visits' receipts, for refunds
+                // per line (#17); older ones come with `receipt.updated`.
+                let receipts: Vec<Value> = state
+                    .visits
+                    .values()
+                    .rev()
+                    .filter(|v| v.day == now.day && v.checkout.is_some())
+                    .take(50)
+                    .filter_map(|v| state.till.receipt_of_visit.get(&v.id))
+                    .filter_map(|id| state.till.receipts.get(id))
+                    .map(|r| receipt_of(state, r))
+                    .collect();
+                snap.insert("receipts".into(), Value::Array(receipts));
+            }
             snap.insert("book".into(), book::views::today(viewer, state, now, None));
             if viewer == Viewer::Office {
                 let all_staff: Vec<Value> =

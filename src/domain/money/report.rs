@@ -10,7 +10,7 @@
 //! the tax rows like any other sale. So the tax rows' gross is what the
 //! day earned, whatever paid for it; `revenue_by_method` is what came in.
 //!
-//! A checkout from before receipts existed has no `Sold` event: its
+//! A checkout from before receipts existed has no `Sold` event before it: its
 //! services less discount count at rate 0, so past days keep their figures
 //! and gain rows that add up.
 
@@ -77,8 +77,10 @@ pub struct CounterTally {
     giftcards: GiftcardFigures,
     sales: Count,
     receipts: u64,
-    /// Visits checked out that day without a receipt (yet): their goods.
+    /// Visits checked out that day without a receipt: their goods.
     legacy: BTreeMap<Id, i64>,
+    /// Visits whose receipt came (just before their checkout).
+    receipted: std::collections::BTreeSet<Id>,
 }
 
 impl CounterTally {
@@ -86,6 +88,9 @@ impl CounterTally {
     pub fn add(&mut self, record: &EventRecord) {
         match &record.event {
             Event::VisitCheckedOut { visit_id, checkout } => {
+                if self.receipted.remove(visit_id) {
+                    return;
+                }
                 self.legacy
                     .insert(*visit_id, checkout.services_cents - checkout.discount_cents);
             }
@@ -96,8 +101,8 @@ impl CounterTally {
                     -1
                 };
                 self.receipts += 1;
-                if let Some(v) = receipt.visit_id {
-                    self.legacy.remove(&v);
+                if let (Some(v), ReceiptKind::Sale) = (receipt.visit_id, receipt.kind) {
+                    self.receipted.insert(v);
                 }
                 if receipt.kind == ReceiptKind::Sale && receipt.visit_id.is_none() {
                     self.sales.count += 1;
