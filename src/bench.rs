@@ -3,8 +3,9 @@
 //! - `writer`: durable commands per second through the single writer with
 //!   1, 8 and 64 concurrent submitters (group commit).
 //! - `startup`: time from process start to ready with a large database.
-//! - `core`: cost of deciding and applying `visit.call` on a busy floor, and
-//!   the size of the monitor's and cashier's views.
+//! - `core`: cost of deciding and applying `visit.call` on a busy floor,
+//!   the size of the monitor's and cashier's views, and a checkout with 10
+//!   lines and 3 payments (`bench_counter`).
 //! - `hub`: N Socket.IO monitors plus a driver against a running hub (or
 //!   the bench floor): connect time, ack and delivery latency, losses,
 //!   closed-loop throughput, and the server's memory per connection.
@@ -420,6 +421,7 @@ pub fn busy_floor() -> (State, Now, Rules) {
                 price_cents: 50_000,
                 skill: None,
                 turn_weight: 1.0,
+                tax_rate_bp: 0,
             }),
             now,
         );
@@ -524,4 +526,5 @@ fn core(iterations: u32) {
         therapist.len()
     );
     let _ = json!(null);
+    crate::bench_counter::checkout(&mut state, now, &rules, iterations.min(5_000));
 }

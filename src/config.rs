@@ -67,6 +67,8 @@ pub struct Config {
     pub metrics_allow: Vec<AddrRule>,
     /// The book's settings.
     pub book: BookSettings,
+    /// Currency, tax and the receipt printer (#17).
+    pub counter: counter::CounterSettings,
     /// Where the clock's synchronisation is read (`SPA_TIMESYNC_FILE`).
     pub timesync: crate::clock::SyncSource,
     /// `SPA_TLS_CERT` and `SPA_TLS_KEY`: HTTPS and WSS on `listen`.
@@ -272,7 +274,10 @@ pub const KEYS: &[(&str, &str, &str)] = &[
 
 /// Keys read elsewhere (tests, the lights) that are not warned about.
 fn is_known(key: &str) -> bool {
-    KEYS.iter().chain(nats::KEYS).any(|(k, _, _)| *k == key)
+    KEYS.iter()
+        .chain(nats::KEYS)
+        .chain(counter::KEYS)
+        .any(|(k, _, _)| *k == key)
 }
 
 /// Reads a systemd-style env file: `KEY=value` lines, `#` comments, blank
@@ -676,6 +681,7 @@ impl Config {
             public_url,
             metrics_allow,
             book: BookSettings::from(src)?,
+            counter: counter::CounterSettings::from(src)?,
             timesync,
             tls,
             nats: nats::site_settings(src)?,
@@ -713,6 +719,8 @@ impl Config {
             no_show_grace_min: self.book.no_show_grace_min,
             cancel_cutoff_hours: self.book.cancel_cutoff_hours,
             booking_counts_turn: self.book.counts_turn,
+            currency: self.counter.currency.clone(),
+            prices_include_tax: self.counter.prices_include_tax,
             ..crate::domain::Rules::default()
         }
     }
@@ -843,6 +851,7 @@ impl Config {
         ]
         .into_iter()
         .chain(self.book.describe())
+        .chain(self.counter.describe())
         .chain(self.nats.iter().flat_map(|n| {
             [
                 ("SPA_SITE_ID".to_string(), n.site.clone()),
@@ -867,6 +876,7 @@ impl Config {
 }
 
 pub mod access;
+pub mod counter;
 pub mod nats;
 
 #[cfg(test)]

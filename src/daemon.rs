@@ -156,6 +156,17 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
             lights: lights.clone(),
         }),
     ];
+    // Receipts and Z reports to the printer, like the fan-out: the writer
+    // only copies them into the printer's queue.
+    let printer = config
+        .counter
+        .receipt_printer
+        .clone()
+        .map(crate::printer::Printer::spawn);
+    if let Some(p) = &printer {
+        log::info!("printing receipts on {}", p.addr);
+        subscribers.push(Box::new(p.follower(config.time_zone())));
+    }
     let seq = state.seq();
     // The NATS publisher follows committed batches like the fan-out: the
     // writer only moves a watch; the log on disk is the outbox.
@@ -204,6 +215,7 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         log,
         replication: replication.as_ref().map(|(h, _)| h.clone()),
         polls: Default::default(),
+        printer,
     };
     hub.own_origins = crate::http::own_origins(&config, addr.port());
     let hub = Arc::new(hub);

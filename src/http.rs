@@ -51,6 +51,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .route("/api/login", post(login::login))
         .route("/api/logout", post(logout))
         .route("/api/reports/day.csv", get(day_csv))
+        .route("/receipt/{id}", get(crate::web::receipt::page))
+        .route("/api/printer", get(printer_status))
+        .route("/api/printer/retry", post(printer_retry))
         .merge(crate::web::routes())
         .with_state(hub)
 }
@@ -380,6 +383,7 @@ async fn healthz(
         "lights": lights,
         "clock": hub.clock.status(),
         "replication": hub.replication.as_ref().map(|r| r.json(hub.clock.now().ms)),
+        "printer": hub.printer.as_ref().map(|p| p.status.json(&p.addr)),
     });
     let status = if failing {
         StatusCode::SERVICE_UNAVAILABLE
@@ -512,6 +516,63 @@ async fn logout(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
             error_body(e.code.as_str(), &e.message),
         ),
     }
+}
+
+/// The office's token from `Authorization: Bearer`, or the refusal.
+async fn office(hub: &Hub, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(json_response(
+            StatusCode::UNAUTHORIZED,
+            error_body(
+                "unauthorized",
+                "send an admin or cashier token as Authorization: Bearer …",
+            ),
+        ));
+    };
+    match hub.identify(token).await {
+        Some(i) if crate::domain::permissions::allowed(i.role, "sale.checkout") => Ok(()),
+        Some(_) => Err(json_response(
+            StatusCode::FORBIDDEN,
+            error_body("forbidden", "for an admin or a cashier"),
+        )),
+        None => Err(json_response(
+            StatusCode::UNAUTHORIZED,
+            error_body("unauthorized", "unknown or expired token"),
+        )),
+    }
+}
+
+/// `GET /api/printer`: the receipt printer's state for the cashier's screen.
+async fn printer_status(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
+    if let Err(r) = office(&hub, &headers).await {
+        return r;
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"printer": hub.printer.as_ref().map(|p| p.status.json(&p.addr))}),
+    )
+}
+
+/// `POST /api/printer/retry`: sends what could not be printed again.
+async fn printer_retry(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Response {
+    if let Err(r) = office(&hub, &headers).await {
+        return r;
+    }
+    let Some(p) = &hub.printer else {
+        return json_response(
+            StatusCode::CONFLICT,
+            error_body(
+                "conflict",
+                "no receipt printer is set (SPA_RECEIPT_PRINTER)",
+            ),
+        );
+    };
+    let jobs = p.status.take_failed();
+    let n = jobs.len();
+    for job in jobs {
+        p.submit(job);
+    }
+    json_response(StatusCode::OK, json!({"queued": n}))
 }
 
 /// `GET /api/reports/day.csv?date=YYYY-MM-DD` for an admin or a cashier.

@@ -14,11 +14,14 @@
 //! - [`logging`]: the `log` facade to the journal or stderr.
 //! - [`replicate`]: the event log to NATS JetStream (a site in a chain) and
 //!   `spa-hub hq` (head office).
+//! - [`printer`]: ESC/POS receipts, Z reports and the drawer kick on a
+//!   network receipt printer, off the writer's path (#17).
 
 pub mod auth;
 pub mod bench;
 pub mod bench_book;
 mod bench_chain;
+mod bench_counter;
 mod bench_hub;
 mod bench_poll;
 pub mod bench_wear;
@@ -36,6 +39,7 @@ pub mod hub;
 pub mod lights;
 pub mod lockout;
 pub mod logging;
+pub mod printer;
 pub mod replicate;
 pub mod store;
 pub mod tls;

@@ -29,7 +29,7 @@ use crate::domain::state::{Record, RecordKey, Visit};
 use crate::domain::{EventRecord, State};
 
 /// The schema this binary writes. Bump it with a migration below.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BACKUP_MAGIC: &[u8] = b"SPAHUB-BACKUP-1\n";
@@ -63,7 +63,12 @@ type Migration = fn(&sled::Db) -> Result<(), StoreError>;
 
 /// Migrations in order: `MIGRATIONS[i]` takes a database from version `i` to
 /// `i + 1`. Version 0 is a database from before the version key existed.
-const MIGRATIONS: &[Migration] = &[migrate_0_to_1, migrate_1_to_2, migrate_2_to_3];
+const MIGRATIONS: &[Migration] = &[
+    migrate_0_to_1,
+    migrate_1_to_2,
+    migrate_2_to_3,
+    migrate_3_to_4,
+];
 
 fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
     // Version 1 is the first layout; nothing to convert.
@@ -86,6 +91,19 @@ fn migrate_2_to_3(_db: &sled::Db) -> Result<(), StoreError> {
     // `VisitRestored`, `ClockSet`) and the archive prefix `a`. Nothing is
     // rewritten: the writer's first archive pass, right after start-up,
     // moves what is old into the archive through the normal commit.
+    Ok(())
+}
+
+fn migrate_3_to_4(_db: &sled::Db) -> Result<(), StoreError> {
+    // Version 4 is the counter (#17): appended events (`ServiceTaxSet`,
+    // `ProductCreated`, `ProductUpdated`, `ProductStockChanged`, `Sold`,
+    // `Refunded`, `CorrectionApproved`), an appended payment method
+    // (`giftcard`), appended records and record key kinds (20 product,
+    // 21 gift card, 22 receipt, 23 service tax, 24 receipt counter). No
+    // existing record changes shape: a service without a tax record is
+    // taxed at 0 and a visit paid before has no receipt, so every past
+    // figure reads as it did. Nothing is rewritten; the version goes up so
+    // that an older binary refuses a database that may hold receipts.
     Ok(())
 }
 

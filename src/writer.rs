@@ -408,7 +408,7 @@ impl Core {
         now: Now,
     ) -> Option<crate::domain::state::Visit> {
         let visit_id = match command {
-            Command::VisitRefund(a) => a.visit_id,
+            Command::VisitRefund(a) => a.visit_id?,
             Command::VisitRetip(a) => a.visit_id,
             Command::BookingList(l) => {
                 let date = l

@@ -57,6 +57,7 @@ async fn floor_in_every_state(dir: &std::path::Path) {
                 price_cents: 100,
                 skill: None,
                 turn_weight: 1.0,
+                tax_rate_bp: 0,
             }),
         )
         .await,
@@ -72,6 +73,7 @@ async fn floor_in_every_state(dir: &std::path::Path) {
                 price_cents: 100,
                 skill: None,
                 turn_weight: 1.0,
+                tax_rate_bp: 0,
             }),
         )
         .await,

@@ -70,6 +70,7 @@ async fn session(
                 price_cents: 100,
                 skill: None,
                 turn_weight: 1.0,
+                tax_rate_bp: 0,
             }),
         )
         .await,

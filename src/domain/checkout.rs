@@ -15,7 +15,6 @@ use super::money::{
 use super::state::{State, VisitState};
 use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
 
-const MAX_PAYMENTS: usize = 8;
 /// No single amount above ten million in the currency (10^9 cents): a typo
 /// guard far above any spa bill, and far below any overflow.
 const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
@@ -44,7 +43,7 @@ fn owner(actor: &Actor) -> Option<Id> {
 }
 
 /// The acting cashier's open drawer (an admin may name any open drawer).
-fn open_drawer<'a>(
+pub(crate) fn open_drawer<'a>(
     state: &'a State,
     actor: &Actor,
     named: Option<Id>,
@@ -136,94 +135,27 @@ pub fn checkout(
     let drawer = open_drawer(state, actor, None)?;
 
     let services = v.services_cents;
-    let (discount_cents, discount_reason) = match &a.discount {
-        None => (0, None),
-        Some(d) => {
-            let reason =
-                reason_text(&d.reason).map_err(|_| invalid("`discount.reason` is required"))?;
-            let cents = match (d.amount_cents, d.percent) {
-                (Some(c), None) => amount("discount.amount_cents", c, true)?,
-                (None, Some(p)) if p <= 100 => {
-                    // Rounded half up to the cent (15% of 9.99 is 1.50), as
-                    // tax is: half away from zero on amounts that are ≥ 0.
-                    let exact = (i128::from(services) * i128::from(p) + 50) / 100;
-                    i64::try_from(exact)
-                        .map_err(|_| invalid("`discount.percent` gives too large an amount"))?
-                }
-                (None, Some(_)) => return Err(invalid("`discount.percent` must be 0 to 100")),
-                _ => {
-                    return Err(invalid(
-                        "`discount` needs either `amount_cents` or `percent`",
-                    ))
-                }
-            };
-            if cents > services {
-                return Err(invalid(format!(
-                    "`discount.amount_cents` {cents} is more than the services ({services} cents)"
-                )));
-            }
-            // Above the threshold only an admin may give it.
-            let over = i128::from(cents) * 100
-                > i128::from(services) * i128::from(rules.discount_approval_percent);
-            if over && actor.role() != Some(Role::Admin) {
-                return Err(forbidden(format!(
-                    "a discount above {}% needs an admin",
-                    rules.discount_approval_percent
-                )));
-            }
-            (cents, Some(reason))
-        }
-    };
-    let tip_cents = amount("tip_cents", a.tip_cents, true)?;
-    let total = services
-        .checked_sub(discount_cents)
-        .and_then(|t| t.checked_add(tip_cents))
-        .ok_or_else(|| invalid("`tip_cents`: the total is too large"))?;
-
-    // A visit that costs nothing (a free service, a 100% discount) is
-    // checked out with no payment at all; anything else needs one.
-    if (total > 0 && a.payments.is_empty()) || a.payments.len() > MAX_PAYMENTS {
-        return Err(invalid(format!(
-            "`payments` must list 1 to {MAX_PAYMENTS} payments (none only when the total is 0)"
-        )));
-    }
-    let mut payments = Vec::with_capacity(a.payments.len());
-    for p in &a.payments {
-        let reference = match p.reference.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(r) if r.chars().count() <= 64 && !r.chars().any(char::is_control) => {
-                Some(r.to_string())
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "`payments.reference` must be at most 64 characters",
-                ))
-            }
-        };
-        payments.push(super::money::Payment {
-            method: p.method,
-            amount_cents: amount("payments.amount_cents", p.amount_cents, false)?,
-            reference,
-        });
-    }
-    let paid = checked_sum("payments", payments.iter().map(|p| p.amount_cents))?;
-    let cash: i64 = checked_sum(
-        "payments",
-        payments
-            .iter()
-            .filter(|p| p.method == Method::Cash)
-            .map(|p| p.amount_cents),
+    let receipt_id = state.counters.next_id.max(1);
+    let b = super::money::bill::bill(
+        state,
+        actor,
+        &super::money::bill::BillArgs {
+            services: super::money::bill::service_lines(state, &v.service_ids, services),
+            items: &a.items,
+            giftcards: &a.giftcards,
+            discount: a.discount.as_ref(),
+            tip_cents: a.tip_cents,
+            payments: &a.payments,
+        },
+        now,
+        rules,
+        receipt_id + 1,
     )?;
-    let change_cents = if paid == total {
-        0
-    } else if paid > total && paid - total <= cash {
-        // Cash may be over-tendered; the change comes out of the drawer.
-        paid - total
-    } else {
-        return Err(invalid(format!(
-            "`payments` add up to {paid} cents but the total is {total} cents (services {services} − discount {discount_cents} + tip {tip_cents}); only cash may be over-tendered"
-        )));
-    };
+    let tip_cents = a.tip_cents;
+    let discount_cents = b.discount_cents;
+    let discount_reason = b.receipt.discount_reason.clone();
+    let payments = b.receipt.payments.clone();
+    let change_cents = b.receipt.change_cents;
 
     let tips = match &a.tip_split {
         Some(split) => tip_split(state, "tip_split", split, tip_cents)?,
@@ -242,24 +174,37 @@ pub fn checkout(
         }
     };
 
+    let mut receipt = b.receipt;
+    receipt.id = receipt_id;
+    receipt.number = state.till.counter.last + 1;
+    receipt.visit_id = Some(v.id);
+    receipt.drawer_id = Some(drawer.id);
     Ok(Decided {
-        events: vec![Event::VisitCheckedOut {
-            visit_id: v.id,
-            checkout: Checkout {
-                request_id: request_id.to_string(),
-                seq: 0,
-                at: now.ms,
-                drawer_id: drawer.id,
-                cashier: owner(actor),
-                services_cents: services,
-                discount_cents,
-                discount_reason,
-                tip_cents,
-                tips,
-                payments,
-                change_cents,
+        // The receipt first: the checkout is the batch's last event, so its
+        // seq is the batch's (a retried request answers with it).
+        events: vec![
+            Event::Sold {
+                receipt,
+                issued: b.issued,
             },
-        }],
+            Event::VisitCheckedOut {
+                visit_id: v.id,
+                checkout: Checkout {
+                    request_id: request_id.to_string(),
+                    seq: 0,
+                    at: now.ms,
+                    drawer_id: drawer.id,
+                    cashier: owner(actor),
+                    services_cents: services,
+                    discount_cents,
+                    discount_reason,
+                    tip_cents,
+                    tips,
+                    payments,
+                    change_cents,
+                },
+            },
+        ],
         reply: Reply::Checkout(v.id),
     })
 }
@@ -270,7 +215,13 @@ pub fn refund(
     a: &VisitRefund,
     now: Now,
 ) -> Result<Decided, DomainError> {
-    let v = visit_ref(state, a.visit_id)?;
+    let Some(visit_id) = a.visit_id else {
+        return Err(invalid("`visit_id` is required"));
+    };
+    if a.sale_id.is_some() {
+        return Err(invalid("`sale_id` is for sale.refund"));
+    }
+    let v = visit_ref(state, visit_id)?;
     let reason = reason_text(&a.reason)?;
     if v.state != VisitState::Closed || v.checkout.is_none() {
         return Err(conflict(format!(
@@ -278,7 +229,20 @@ pub fn refund(
             v.number
         )));
     }
-    let cents = amount("amount_cents", a.amount_cents, false)?;
+    if let Some(sale) = state
+        .till
+        .receipt_of_visit
+        .get(&v.id)
+        .and_then(|r| state.till.receipts.get(r))
+    {
+        return super::money::sale::refund_receipt(state, actor, sale, a, now);
+    }
+    // Paid before receipts existed (#17): by amount only, as it always was.
+    super::money::sale::correction_allowed(state, actor, a.approved_by, "refund")?;
+    let Some(cents) = a.amount_cents.filter(|_| a.lines.is_none() && !a.full) else {
+        return Err(super::money::sale::no_receipt(&v.number));
+    };
+    let cents = amount("amount_cents", cents, false)?;
     let left = v.refundable_cents();
     if cents > left {
         return Err(invalid(format!(
@@ -349,9 +313,11 @@ pub fn refund(
     })
 }
 
-pub fn retip(state: &State, a: &VisitRetip) -> Result<Decided, DomainError> {
+pub fn retip(state: &State, actor: &Actor, a: &VisitRetip) -> Result<Decided, DomainError> {
     let v = visit_ref(state, a.visit_id)?;
     let reason = reason_text(&a.reason)?;
+    let approved =
+        super::money::sale::correction_allowed(state, actor, a.approved_by, "tip re-split")?;
     let Some(c) = &v.checkout else {
         return Err(conflict(format!(
             "{} is not paid: there is no tip to split",
@@ -359,12 +325,18 @@ pub fn retip(state: &State, a: &VisitRetip) -> Result<Decided, DomainError> {
         )));
     };
     let tips = tip_split(state, "tip_split", &a.tip_split, c.tip_cents)?;
+    let mut events = vec![Event::VisitRetipped {
+        visit_id: v.id,
+        tips,
+        reason,
+    }];
+    events.extend(approved.map(|admin_id| Event::CorrectionApproved {
+        admin_id,
+        action: "visit.retip".into(),
+        visit_id: v.id,
+    }));
     Ok(Decided {
-        events: vec![Event::VisitRetipped {
-            visit_id: v.id,
-            tips,
-            reason,
-        }],
+        events,
         reply: Reply::Checkout(v.id),
     })
 }

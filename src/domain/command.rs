@@ -76,6 +76,9 @@ pub struct ServiceCreate {
     pub skill: Option<String>,
     #[serde(default = "one_f64")]
     pub turn_weight: f64,
+    /// Basis points (7.25% is 725); default 0.
+    #[serde(default)]
+    pub tax_rate_bp: i64,
 }
 
 fn one_f64() -> f64 {
@@ -98,6 +101,8 @@ pub struct ServiceUpdate {
     pub skill: Option<Option<String>>,
     #[serde(default)]
     pub turn_weight: Option<f64>,
+    #[serde(default)]
+    pub tax_rate_bp: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -213,6 +218,21 @@ pub struct VisitExtend {
 pub struct VisitReason {
     pub visit_id: Id,
     pub reason: String,
+    /// A cashier's void: an admin's PIN entered at the counter.
+    #[serde(default)]
+    pub approval: Option<ApprovalArg>,
+    #[serde(skip)]
+    pub approved_by: Option<Id>,
+}
+
+/// An admin's say-so at the counter: the admin picks their name and types
+/// their PIN on the cashier's screen. The shell checks the PIN (argon2, off
+/// the writer, with the login lockout) and passes on only `approved_by`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalArg {
+    pub admin_id: Id,
+    pub pin: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -222,6 +242,32 @@ pub struct PaymentArg {
     pub amount_cents: i64,
     #[serde(default)]
     pub reference: Option<String>,
+    /// A gift card payment's code (the shell hashes it into `code_hash`
+    /// and drops it).
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(skip)]
+    pub code_hash: Option<String>,
+}
+
+/// A product line of a checkout.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ItemArg {
+    pub product_id: Id,
+    pub qty: u32,
+}
+
+/// A gift card sold: its amount. The shell makes its code (shown once in
+/// the ack) and passes only the hash and the last four characters.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GiftcardArg {
+    pub amount_cents: i64,
+    #[serde(skip)]
+    pub code_hash: String,
+    #[serde(skip)]
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -257,14 +303,113 @@ pub struct VisitCheckout {
     pub tip_split: Option<Vec<TipShareArg>>,
     #[serde(default)]
     pub discount: Option<DiscountArg>,
+    /// Products sold with the visit.
+    #[serde(default)]
+    pub items: Vec<ItemArg>,
+    /// Gift cards sold with the visit.
+    #[serde(default)]
+    pub giftcards: Vec<GiftcardArg>,
+}
+
+/// `sale.checkout` (and `giftcard.issue`): a checkout without a visit.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SaleCheckout {
+    pub request_id: String,
+    #[serde(default)]
+    pub items: Vec<ItemArg>,
+    #[serde(default)]
+    pub giftcards: Vec<GiftcardArg>,
+    #[serde(default)]
+    pub payments: Vec<PaymentArg>,
+    #[serde(default)]
+    pub discount: Option<DiscountArg>,
+}
+
+/// `giftcard.issue`: one gift card sold on its own (a sale of one card).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GiftcardIssue {
+    pub request_id: String,
+    pub amount_cents: i64,
+    #[serde(default)]
+    pub payments: Vec<PaymentArg>,
+    #[serde(skip)]
+    pub code_hash: String,
+    #[serde(skip)]
+    pub hint: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct VisitRefund {
-    pub visit_id: Id,
-    pub amount_cents: i64,
-    /// Default: the one tender the visit was paid with.
+pub struct GiftcardBalance {
+    pub code: String,
+    #[serde(skip)]
+    pub code_hash: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProductCreate {
+    pub name: String,
+    pub sku: String,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub tax_rate_bp: i64,
+    #[serde(default)]
+    pub stock: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProductUpdate {
+    pub product_id: Id,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub price_cents: Option<i64>,
+    #[serde(default)]
+    pub tax_rate_bp: Option<i64>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProductStock {
+    pub product_id: Id,
+    pub delta: i64,
+    pub reason: String,
+}
+
+/// One line of a receipt to refund: its index, and how many of it
+/// (default: all that is left).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LineRefundArg {
+    pub line: usize,
+    #[serde(default)]
+    pub qty: Option<u32>,
+}
+
+/// `visit.refund` (`visit_id`) and `sale.refund` (`sale_id`): exactly one
+/// of `amount_cents`, `lines` or `full`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RefundArgs {
+    #[serde(default)]
+    pub visit_id: Option<Id>,
+    #[serde(default)]
+    pub sale_id: Option<Id>,
+    #[serde(default)]
+    pub amount_cents: Option<i64>,
+    #[serde(default)]
+    pub lines: Option<Vec<LineRefundArg>>,
+    #[serde(default)]
+    pub full: bool,
+    /// Default: the one tender the sale was paid with.
     #[serde(default)]
     pub method: Option<Method>,
     pub reason: String,
@@ -272,7 +417,17 @@ pub struct VisitRefund {
     /// (or more than was paid in it).
     #[serde(default)]
     pub other_tender: bool,
+    /// Put refunded products back on the shelf.
+    #[serde(default)]
+    pub restock: bool,
+    #[serde(default)]
+    pub approval: Option<ApprovalArg>,
+    #[serde(skip)]
+    pub approved_by: Option<Id>,
 }
+
+/// `visit.refund`'s arguments (kept under this name for the callers).
+pub type VisitRefund = RefundArgs;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +435,10 @@ pub struct VisitRetip {
     pub visit_id: Id,
     pub tip_split: Vec<TipShareArg>,
     pub reason: String,
+    #[serde(default)]
+    pub approval: Option<ApprovalArg>,
+    #[serde(skip)]
+    pub approved_by: Option<Id>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -469,6 +628,14 @@ pub enum Command {
     BookingNoShow(BookingRef),
     BookingList(BookingList),
     ClockSet(ClockSet),
+    // The counter (#17).
+    ProductCreate(ProductCreate),
+    ProductUpdate(ProductUpdate),
+    ProductStock(ProductStock),
+    GiftcardIssue(GiftcardIssue),
+    GiftcardBalance(GiftcardBalance),
+    SaleCheckout(SaleCheckout),
+    SaleRefund(RefundArgs),
     // Internal: never decoded from the wire.
     /// A staff member logged in (the shell checked the PIN).
     SessionOpen {
@@ -548,6 +715,13 @@ pub const WIRE_COMMANDS: &[&str] = &[
     "booking.no_show",
     "booking.list",
     "clock.set",
+    "product.create",
+    "product.update",
+    "product.stock",
+    "giftcard.issue",
+    "giftcard.balance",
+    "sale.checkout",
+    "sale.refund",
     "sync",
 ];
 
@@ -619,6 +793,13 @@ impl Command {
             "booking.no_show" => Command::BookingNoShow(args(name, value)?),
             "booking.list" => Command::BookingList(args(name, value)?),
             "clock.set" => Command::ClockSet(args(name, value)?),
+            "product.create" => Command::ProductCreate(args(name, value)?),
+            "product.update" => Command::ProductUpdate(args(name, value)?),
+            "product.stock" => Command::ProductStock(args(name, value)?),
+            "giftcard.issue" => Command::GiftcardIssue(args(name, value)?),
+            "giftcard.balance" => Command::GiftcardBalance(args(name, value)?),
+            "sale.checkout" => Command::SaleCheckout(args(name, value)?),
+            "sale.refund" => Command::SaleRefund(args(name, value)?),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(invalid(format!("unknown command `{shown}`")));
@@ -631,7 +812,7 @@ impl Command {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Command::BookingAvailability(_) | Command::BookingList(_)
+            Command::BookingAvailability(_) | Command::BookingList(_) | Command::GiftcardBalance(_)
         )
     }
 
@@ -679,6 +860,13 @@ impl Command {
             Command::BookingNoShow(_) => "booking.no_show",
             Command::BookingList(_) => "booking.list",
             Command::ClockSet(_) => "clock.set",
+            Command::ProductCreate(_) => "product.create",
+            Command::ProductUpdate(_) => "product.update",
+            Command::ProductStock(_) => "product.stock",
+            Command::GiftcardIssue(_) => "giftcard.issue",
+            Command::GiftcardBalance(_) => "giftcard.balance",
+            Command::SaleCheckout(_) => "sale.checkout",
+            Command::SaleRefund(_) => "sale.refund",
             Command::SessionOpen { .. } => "session.open",
             Command::SessionClose { .. } => "session.close",
             Command::CleanupElapsed { .. } => "timer.cleanup",

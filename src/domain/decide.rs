@@ -40,6 +40,13 @@ pub enum Reply {
     Checkout(Id),
     Drawer(Id),
     Booking(Id),
+    Product(Id),
+    /// A receipt (a sale's, or a refund's), and whether this answers a
+    /// retried `request_id` (then no new gift card code is shown).
+    Receipt {
+        id: Id,
+        retried: bool,
+    },
     /// The same booking again for a retried `request_id` (its link was
     /// shown the first time).
     BookingRetry(Id),
@@ -76,7 +83,10 @@ impl Reply {
                     .get(id)
                     .and_then(|r| views::room_for(viewer, r, state, now.ms)),
             ),
-            Reply::Service(id) => entity("service", state.services.get(id).map(views::service)),
+            Reply::Service(id) => entity(
+                "service",
+                state.services.get(id).map(|s| views::service_of(state, s)),
+            ),
             Reply::Staff(id) => entity(
                 "staff",
                 state.staff.get(id).map(|s| views::staff(s, now.day)),
@@ -96,11 +106,17 @@ impl Reply {
             Reply::Checkout(id) => match state.visits.get(id) {
                 Some(v) => json!({
                     "visit": views::visit_for(viewer, v),
-                    "receipt": if viewer == Viewer::Office { views::receipt(v) } else { Value::Null },
+                    "receipt": if viewer == Viewer::Office { views::receipt_with_sale(state, v) } else { Value::Null },
                     "seq": v.checkout.as_ref().map(|c| c.seq),
                 }),
                 None => Value::Null,
             },
+            Reply::Product(id) => {
+                entity("product", state.till.products.get(id).map(views::product))
+            }
+            Reply::Receipt { id, retried } => {
+                super::money::sale::receipt_reply(state, *id, *retried)
+            }
             Reply::Drawer(id) => match state.drawers.get(id) {
                 Some(d) => json!({ "drawer": views::drawer(d), "z_report": d.z_report }),
                 None => Value::Null,
@@ -456,8 +472,18 @@ pub fn decide(
                 turn_weight,
                 active: true,
             };
+            let rate_bp = super::money::tax::rate("tax_rate_bp", a.tax_rate_bp)?;
             let reply = Reply::Service(service.id);
-            one(Event::ServiceCreated { service }, reply)
+            let mut events = vec![Event::ServiceCreated {
+                service: service.clone(),
+            }];
+            if rate_bp > 0 {
+                events.push(Event::ServiceTaxSet {
+                    service_id: service.id,
+                    rate_bp,
+                });
+            }
+            Ok(Decided { events, reply })
         }
         Command::ServiceUpdate(a) => {
             let s = service(state, a.service_id)?;
@@ -483,8 +509,25 @@ pub fn decide(
                 price_cents: after.price_cents,
             })?;
             check_service_name(state, &after.name, Some(s.id))?;
+            let rate_bp = a
+                .tax_rate_bp
+                .map(|r| super::money::tax::rate("tax_rate_bp", r))
+                .transpose()?;
             let reply = Reply::Service(after.id);
-            one(Event::ServiceUpdated { service: after }, reply)
+            let mut events = Vec::with_capacity(2);
+            if after != *s || rate_bp.is_none() {
+                events.push(Event::ServiceUpdated { service: after });
+            }
+            if let Some(rate_bp) = rate_bp.filter(|r| *r != state.till.service_rate(s.id)) {
+                events.push(Event::ServiceTaxSet {
+                    service_id: s.id,
+                    rate_bp,
+                });
+            }
+            if events.is_empty() {
+                events.push(Event::ServiceUpdated { service: s.clone() });
+            }
+            Ok(Decided { events, reply })
         }
         Command::ServiceRemove(a) => {
             let s = service(state, a.service_id)?;
@@ -620,10 +663,19 @@ pub fn decide(
         Command::VisitExtend(a) => super::visits::extend(state, actor, a, now),
         Command::VisitUndo(a) => super::visits::undo(state, actor, a.visit_id, now, rules),
         Command::VisitLeave(a) => super::visits::leave(state, a, now),
-        Command::VisitVoid(a) => super::visits::void(state, a, now),
+        Command::VisitVoid(a) => super::visits::void(state, actor, a, now),
         Command::VisitCheckout(a) => super::checkout::checkout(state, actor, a, now, rules),
         Command::VisitRefund(a) => super::checkout::refund(state, actor, a, now),
-        Command::VisitRetip(a) => super::checkout::retip(state, a),
+        Command::VisitRetip(a) => super::checkout::retip(state, actor, a),
+        Command::ProductCreate(a) => super::money::retail::product_create(state, a),
+        Command::ProductUpdate(a) => super::money::retail::product_update(state, a),
+        Command::ProductStock(a) => super::money::retail::product_stock(state, a),
+        Command::GiftcardIssue(a) => {
+            super::money::sale::giftcard_issue(state, actor, a, now, rules)
+        }
+        Command::GiftcardBalance(a) => super::money::retail::giftcard_balance(state, a),
+        Command::SaleCheckout(a) => super::money::sale::sale_checkout(state, actor, a, now, rules),
+        Command::SaleRefund(a) => super::money::sale::sale_refund(state, actor, a, now),
         Command::DrawerOpen(a) => super::checkout::drawer_open(state, actor, a, now),
         Command::DrawerMove(a) => super::checkout::drawer_move(state, actor, a, now),
         Command::DrawerClose(a) => super::checkout::drawer_close(state, actor, a),

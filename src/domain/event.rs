@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::Archive;
 use super::book::{Block, Booking, Shift};
+use super::money::receipt::Receipt;
+use super::money::retail::{GiftCard, Product};
 use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::rotation::Turns;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
@@ -213,6 +215,49 @@ pub enum Event {
         from_ms: i64,
         to_ms: i64,
     },
+    // Schema 4: the counter (#17), appended as ever.
+    /// A service's tax rate (with `service.create`/`service.update`).
+    ServiceTaxSet {
+        service_id: Id,
+        rate_bp: u32,
+    },
+    ProductCreated {
+        product: Product,
+    },
+    /// Name, SKU, price, tax rate or active changed (stock moves by
+    /// `ProductStockChanged` and sales only).
+    ProductUpdated {
+        product: Product,
+    },
+    ProductStockChanged {
+        product_id: Id,
+        delta: i64,
+        /// The stock after the change.
+        stock: i64,
+        reason: String,
+    },
+    /// A checkout's receipt: just before `VisitCheckedOut` in the same batch
+    /// for a visit (the checkout stays the batch's last event), alone for a
+    /// sale. Takes products off the shelf, issues the
+    /// gift cards sold, takes redeemed amounts off gift cards, and (a sale
+    /// only: a visit's `VisitCheckedOut` already did) fills the drawer.
+    Sold {
+        receipt: Receipt,
+        issued: Vec<GiftCard>,
+    },
+    /// A refund's receipt: after `VisitRefunded` for a visit, alone for a
+    /// sale. Marks the sale's lines refunded, restocks, gives gift card
+    /// balances back, and (a sale only) takes the cash out of the drawer.
+    Refunded {
+        receipt: Receipt,
+    },
+    /// An admin approved a cashier's void or tip re-split with their PIN
+    /// at the counter (a refund's receipt names its approver itself).
+    CorrectionApproved {
+        admin_id: Id,
+        action: String,
+        visit_id: Id,
+    },
 }
 
 /// Where and when a booking is (what `booking.move` changes).
@@ -277,6 +322,13 @@ impl Event {
             Event::Archived { .. } => "archived",
             Event::VisitRestored { .. } => "visit_restored",
             Event::ClockSet { .. } => "clock_set",
+            Event::ServiceTaxSet { .. } => "service_tax_set",
+            Event::ProductCreated { .. } => "product_created",
+            Event::ProductUpdated { .. } => "product_updated",
+            Event::ProductStockChanged { .. } => "product_stock_changed",
+            Event::Sold { .. } => "sold",
+            Event::Refunded { .. } => "refunded",
+            Event::CorrectionApproved { .. } => "correction_approved",
         }
     }
 }

@@ -66,6 +66,11 @@ pub struct Rules {
     pub cancel_cutoff_hours: u32,
     /// Whether a booked session counts as a rotation turn.
     pub booking_counts_turn: bool,
+    /// `SPA_CURRENCY`: receipts record it; amounts are minor units of it.
+    pub currency: money::currency::Currency,
+    /// `SPA_PRICES_INCLUDE_TAX`: whether prices are gross (tax inside) or
+    /// net (tax added on top at the checkout).
+    pub prices_include_tax: bool,
 }
 
 impl Default for Rules {
@@ -82,6 +87,8 @@ impl Default for Rules {
             no_show_grace_min: 15,
             cancel_cutoff_hours: 24,
             booking_counts_turn: false,
+            currency: money::currency::Currency::default(),
+            prices_include_tax: true,
         }
     }
 }

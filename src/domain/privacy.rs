@@ -63,6 +63,8 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
         Event::SessionClosed { token_hash } => token_hash.clear(),
         // Ids, and the expired sessions' token hashes (credentials).
         Event::Archived { archive } => archive.sessions.iter_mut().for_each(String::clear),
+        // A gift card's code hash is a credential (the code pays): never.
+        Event::Sold { issued, .. } => issued.iter_mut().for_each(|c| c.code_hash.clear()),
         // A customer's forget (#16) goes as it is, so head office forgets
         // too; the customer records themselves are customer data above.
         //
@@ -100,7 +102,16 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
         | Event::BookingMoved { .. }
         | Event::BookingCancelled { .. }
         | Event::BookingNoShow { .. }
-        | Event::ClockSet { .. } => {}
+        | Event::ClockSet { .. }
+        // The counter (#17): products, tax rates, refund receipts (lines,
+        // amounts, staff ids and the staff's reason; no customer field) and
+        // approvals (staff ids).
+        | Event::ServiceTaxSet { .. }
+        | Event::ProductCreated { .. }
+        | Event::ProductUpdated { .. }
+        | Event::ProductStockChanged { .. }
+        | Event::Refunded { .. }
+        | Event::CorrectionApproved { .. } => {}
     }
     out
 }

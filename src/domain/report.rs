@@ -140,6 +140,9 @@ pub struct DayReport {
     pub first_event_at: Option<i64>,
     pub last_event_at: Option<i64>,
     pub events: u64,
+    /// Tax per rate, products, gift cards, sales without a visit (#17).
+    #[serde(flatten)]
+    pub counter: super::money::report::CounterReport,
 }
 
 fn average(xs: &[i64]) -> Option<f64> {
@@ -178,6 +181,7 @@ struct Tally {
     /// Names seen in use that day (for rooms removed before its end).
     room_names: BTreeMap<Id, String>,
     drawers: Vec<DrawerLine>,
+    counter: super::money::report::CounterTally,
 }
 
 /// Replay-wide bookkeeping that is not in the state: the per-line prices a
@@ -214,7 +218,25 @@ fn tip_moves(before: &[TipShare], after: &[TipShare]) -> BTreeMap<Id, i64> {
 impl Tally {
     /// Adds one event of the day, looking at the state as it was before it.
     fn add(&mut self, state: &State, open: &Open, record: &EventRecord, day: u32) {
+        self.counter.add(record);
         match &record.event {
+            // A sale without a visit takes money like a checkout (a visit's
+            // own receipt is counted by its `VisitCheckedOut`), and its
+            // refund gives it back like `VisitRefunded`.
+            Event::Sold { receipt, .. } if receipt.visit_id.is_none() => {
+                for p in &receipt.payments {
+                    self.revenue.add(p.method, p.amount_cents);
+                }
+                self.revenue.add(Method::Cash, -receipt.change_cents);
+            }
+            Event::Refunded { receipt } if receipt.visit_id.is_none() => {
+                let cents = receipt.paid_cents();
+                self.refunds.count += 1;
+                self.refunds.cents += cents;
+                for p in &receipt.payments {
+                    self.refunds_by_method.add(p.method, p.amount_cents);
+                }
+            }
             Event::VisitCalled {
                 visit_id,
                 therapist_id,
@@ -670,6 +692,7 @@ fn finish(
         first_event_at: first,
         last_event_at: last,
         events,
+        counter: tally.counter.finish(&state),
     }
 }
 
@@ -849,5 +872,6 @@ pub fn csv_rows(r: &DayReport) -> Vec<[String; 4]> {
             }
         }
     }
+    super::money::report::csv_rows(&r.counter, &mut |s, k, n, v| row(s, k, n, v));
     rows
 }

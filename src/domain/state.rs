@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::book::{Block, BookIndex, Booking, Shift};
 use super::event::{Event, EventRecord};
+use super::money::receipt::{Receipt, ReceiptCounter};
+use super::money::retail::{GiftCard, Product, ServiceTax, Till};
 use super::money::{Checkout, Drawer, Method, Refund};
 use super::rotation::Turns;
 use super::{Id, Role};
@@ -272,6 +274,12 @@ pub enum Record {
     Shift(Shift),
     Block(Block),
     Booking(Booking),
+    // Schema 4 (the counter, #17): appended.
+    Product(Product),
+    Giftcard(GiftCard),
+    Receipt(Receipt),
+    ServiceTax(ServiceTax),
+    ReceiptCounter(ReceiptCounter),
 }
 
 impl Record {
@@ -289,6 +297,11 @@ impl Record {
             Record::Booking(b) => RecordKey::Booking(b.id),
             Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
             Record::Drawer(d) => RecordKey::Drawer(d.id),
+            Record::Product(p) => RecordKey::Product(p.id),
+            Record::Giftcard(g) => RecordKey::Giftcard(g.id),
+            Record::Receipt(r) => RecordKey::Receipt(r.id),
+            Record::ServiceTax(t) => RecordKey::ServiceTax(t.service_id),
+            Record::ReceiptCounter(_) => RecordKey::ReceiptCounter,
         }
     }
 }
@@ -307,6 +320,11 @@ pub enum RecordKey {
     Shift(Id, u32),
     Block(Id),
     Booking(Id),
+    Product(Id),
+    Giftcard(Id),
+    Receipt(Id),
+    ServiceTax(Id),
+    ReceiptCounter,
 }
 
 impl RecordKey {
@@ -328,6 +346,13 @@ impl RecordKey {
             }
             RecordKey::Block(id) => (9, id.to_be_bytes().to_vec()),
             RecordKey::Booking(id) => (10, id.to_be_bytes().to_vec()),
+            // The counter's kinds start at 20, leaving 11–19 to the
+            // customer records (#16).
+            RecordKey::Product(id) => (20, id.to_be_bytes().to_vec()),
+            RecordKey::Giftcard(id) => (21, id.to_be_bytes().to_vec()),
+            RecordKey::Receipt(id) => (22, id.to_be_bytes().to_vec()),
+            RecordKey::ServiceTax(id) => (23, id.to_be_bytes().to_vec()),
+            RecordKey::ReceiptCounter => (24, Vec::new()),
         };
         let mut bytes = Vec::with_capacity(1 + tail.len());
         bytes.push(kind);
@@ -352,6 +377,8 @@ pub struct State {
     pub bookings: BTreeMap<Id, Booking>,
     /// Derived from `bookings` (never persisted).
     pub book_index: BookIndex,
+    /// Products, gift cards, receipts, service tax rates (#17).
+    pub till: Till,
 }
 
 impl State {
@@ -373,6 +400,16 @@ impl State {
             RecordKey::Shift(t, d) => self.shifts.get(&(*t, *d)).cloned().map(Record::Shift),
             RecordKey::Block(id) => self.blocks.get(id).cloned().map(Record::Block),
             RecordKey::Booking(id) => self.bookings.get(id).cloned().map(Record::Booking),
+            RecordKey::Product(id) => self.till.products.get(id).cloned().map(Record::Product),
+            RecordKey::Giftcard(id) => self.till.giftcards.get(id).cloned().map(Record::Giftcard),
+            RecordKey::Receipt(id) => self.till.receipts.get(id).cloned().map(Record::Receipt),
+            RecordKey::ServiceTax(id) => self.till.service_tax.get(id).map(|r| {
+                Record::ServiceTax(ServiceTax {
+                    service_id: *id,
+                    rate_bp: *r,
+                })
+            }),
+            RecordKey::ReceiptCounter => Some(Record::ReceiptCounter(self.till.counter)),
         }
     }
 
@@ -423,6 +460,45 @@ impl State {
                 self.blocks.insert(b.id, b);
             }
             (_, Some(Record::Booking(b))) => self.put_booking(b),
+            (_, Some(Record::Product(p))) => {
+                self.till.products.insert(p.id, p);
+            }
+            (_, Some(Record::Giftcard(g))) => self.till.put_card(g),
+            (_, Some(Record::Receipt(r))) => self.till.put_receipt(r),
+            (_, Some(Record::ServiceTax(t))) => {
+                self.till.service_tax.insert(t.service_id, t.rate_bp);
+            }
+            (_, Some(Record::ReceiptCounter(c))) => self.till.counter = c,
+            (RecordKey::Product(id), None) => {
+                self.till.products.remove(id);
+            }
+            (RecordKey::Giftcard(id), None) => {
+                if let Some(g) = self.till.giftcards.remove(id) {
+                    self.till.card_by_hash.remove(&g.code_hash);
+                }
+            }
+            (RecordKey::Receipt(id), None) => {
+                if let Some(r) = self.till.receipts.remove(id) {
+                    if let Some(q) = &r.request_id {
+                        self.till.receipt_by_request.remove(q);
+                    }
+                    if let Some(refunds) = r
+                        .refund_of
+                        .and_then(|s| self.till.refunds_by_sale.get_mut(&s))
+                    {
+                        refunds.retain(|x| x != id);
+                    }
+                    if let Some(v) = r.visit_id {
+                        if self.till.receipt_of_visit.get(&v) == Some(id) {
+                            self.till.receipt_of_visit.remove(&v);
+                        }
+                    }
+                }
+            }
+            (RecordKey::ServiceTax(id), None) => {
+                self.till.service_tax.remove(id);
+            }
+            (RecordKey::ReceiptCounter, None) => self.till.counter = ReceiptCounter::default(),
             (RecordKey::Shift(t, d), None) => {
                 self.shifts.remove(&(*t, *d));
             }
@@ -510,6 +586,7 @@ impl State {
                 .values()
                 .map(|b| (RecordKey::Booking(b.id), Record::Booking(b.clone()))),
         );
+        out.extend(self.till.records());
         out
     }
 
@@ -530,6 +607,13 @@ impl State {
             | Event::BookingLate { .. } => self.apply_book(&record.event, at),
             // The shell moves its clock; the state holds nothing of it.
             Event::ClockSet { .. } => {}
+            Event::ServiceTaxSet { .. }
+            | Event::ProductCreated { .. }
+            | Event::ProductUpdated { .. }
+            | Event::ProductStockChanged { .. }
+            | Event::Sold { .. }
+            | Event::Refunded { .. }
+            | Event::CorrectionApproved { .. } => self.apply_till(&record.event, at),
             Event::VisitCheckedOut { .. }
             | Event::VisitRefunded { .. }
             | Event::VisitRetipped { .. }
@@ -1128,6 +1212,13 @@ impl State {
             }
             Event::Archived { archive } => keys.extend(archive.keys()),
             Event::VisitRestored { visit } => keys.push(RecordKey::Visit(visit.id)),
+            Event::ServiceTaxSet { .. }
+            | Event::ProductCreated { .. }
+            | Event::ProductUpdated { .. }
+            | Event::ProductStockChanged { .. }
+            | Event::Sold { .. }
+            | Event::Refunded { .. }
+            | Event::CorrectionApproved { .. } => self.touched_till(event, &mut keys),
         }
         keys.sort();
         keys.dedup();

@@ -164,6 +164,17 @@ pub fn device(d: &Device) -> Value {
     })
 }
 
+pub use super::money::view::{product, receipt_of};
+
+/// A service with its tax rate (kept beside it, #17).
+pub fn service_of(state: &State, s: &Service) -> Value {
+    let mut v = service(s);
+    if let Value::Object(m) = &mut v {
+        m.insert("tax_rate_bp".into(), json!(state.till.service_rate(s.id)));
+    }
+    v
+}
+
 /// The receipt of a closed visit (totals, payments, tips, refunds).
 pub fn receipt(v: &Visit) -> Value {
     let Some(c) = &v.checkout else {
@@ -174,7 +185,9 @@ pub fn receipt(v: &Visit) -> Value {
         "discount_cents": c.discount_cents,
         "discount_reason": c.discount_reason,
         "tip_cents": c.tip_cents,
-        "total_cents": c.total_cents(),
+        // Paid less change is the bill's total, products, gift cards and
+        // tax added on top of the services included (#17).
+        "total_cents": c.paid_cents() - c.change_cents,
         "paid_cents": c.paid_cents(),
         "change_cents": c.change_cents,
         "payments": c.payments.iter().map(|p| json!({
@@ -193,6 +206,21 @@ pub fn receipt(v: &Visit) -> Value {
         "cashier_id": c.cashier,
         "drawer_id": c.drawer_id,
     })
+}
+
+/// `receipt`, with the visit's receipt (lines, tax per rate) as `sale`.
+pub fn receipt_with_sale(state: &State, v: &Visit) -> Value {
+    let mut out = receipt(v);
+    if let Value::Object(m) = &mut out {
+        let sale = state
+            .till
+            .receipt_of_visit
+            .get(&v.id)
+            .and_then(|r| state.till.receipts.get(r))
+            .map(|r| receipt_of(state, r));
+        m.insert("sale".into(), sale.unwrap_or(Value::Null));
+    }
+    out
 }
 
 pub fn drawer(d: &crate::domain::money::Drawer) -> Value {
@@ -522,9 +550,26 @@ pub fn snapshot(viewer: Viewer, state: &State, now: Now) -> Value {
                 .services
                 .values()
                 .filter(|s| s.active)
-                .map(service)
+                .map(|s| service_of(state, s))
                 .collect();
             snap.insert("services".into(), Value::Array(services));
+            let products: Vec<Value> = state.till.products.values().map(product).collect();
+            snap.insert("products".into(), Value::Array(products));
+            if viewer == Viewer::Office {
+                // The latest 50 of today's visits' receipts, for refunds
+                // per line (#17); older ones come with `receipt.updated`.
+                let receipts: Vec<Value> = state
+                    .visits
+                    .values()
+                    .rev()
+                    .filter(|v| v.day == now.day && v.checkout.is_some())
+                    .take(50)
+                    .filter_map(|v| state.till.receipt_of_visit.get(&v.id))
+                    .filter_map(|id| state.till.receipts.get(id))
+                    .map(|r| receipt_of(state, r))
+                    .collect();
+                snap.insert("receipts".into(), Value::Array(receipts));
+            }
             snap.insert("book".into(), book::views::today(viewer, state, now, None));
             if viewer == Viewer::Office {
                 let all_staff: Vec<Value> =

@@ -541,17 +541,29 @@ pub fn leave(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, Domai
     })
 }
 
-pub fn void(state: &State, a: &VisitReason, _now: Now) -> Result<Decided, DomainError> {
+pub fn void(
+    state: &State,
+    actor: &Actor,
+    a: &VisitReason,
+    _now: Now,
+) -> Result<Decided, DomainError> {
     let v = visit_ref(state, a.visit_id)?;
     let reason = reason_text(&a.reason)?;
+    let approved = super::money::sale::correction_allowed(state, actor, a.approved_by, "void")?;
     if v.state.is_terminal() {
         return Err(wrong_state(v, "voided"));
     }
+    let mut events = vec![Event::VisitVoided {
+        visit_id: v.id,
+        reason,
+    }];
+    events.extend(approved.map(|admin_id| Event::CorrectionApproved {
+        admin_id,
+        action: "visit.void".into(),
+        visit_id: v.id,
+    }));
     Ok(Decided {
-        events: vec![Event::VisitVoided {
-            visit_id: v.id,
-            reason,
-        }],
+        events,
         reply: Reply::Visit(v.id),
     })
 }

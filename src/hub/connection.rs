@@ -782,6 +782,16 @@ where
         };
         if let Value::Object(map) = &mut snap {
             map.insert("me".into(), identity.me.clone());
+            // Every amount is shown with the spa's currency (#17).
+            let counter = &self.hub.config.counter;
+            map.insert(
+                "currency".into(),
+                json!({
+                    "code": counter.currency.code,
+                    "minor_units": counter.currency.minor_units,
+                    "prices_include_tax": counter.prices_include_tax,
+                }),
+            );
             // The office compares its own clock with the hub's (clock.set)
             // and makes links for phones and monitors.
             if matches!(role, Role::Admin | Role::Cashier) {

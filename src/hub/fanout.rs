@@ -251,7 +251,7 @@ pub fn render(
                             Audience::Staff,
                             frame(
                                 "service.updated",
-                                &with_seq(seq, "service", views::service(s)),
+                                &with_seq(seq, "service", views::service_of(state, s)),
                             ),
                         ));
                     }
@@ -291,6 +291,44 @@ pub fn render(
                         frame("block.updated", &with_seq(seq, "block", block)),
                     ));
                 }
+                RecordKey::Product(id) => {
+                    if let Some(p) = state.till.products.get(id) {
+                        frames.push((
+                            Audience::Staff,
+                            frame(
+                                "product.updated",
+                                &with_seq(seq, "product", views::product(p)),
+                            ),
+                        ));
+                    }
+                }
+                RecordKey::ServiceTax(id) => {
+                    if let Some(s) = state.services.get(id) {
+                        frames.push((
+                            Audience::Staff,
+                            frame(
+                                "service.updated",
+                                &with_seq(seq, "service", views::service_of(state, s)),
+                            ),
+                        ));
+                    }
+                }
+                // Receipts carry payments: the office only (a customer
+                // sees their visit's totals in `visit.updated`).
+                RecordKey::Receipt(id) => {
+                    if let Some(r) = state.till.receipts.get(id) {
+                        frames.push((
+                            Audience::Office,
+                            frame(
+                                "receipt.updated",
+                                &with_seq(seq, "receipt", views::receipt_of(state, r)),
+                            ),
+                        ));
+                    }
+                }
+                // Gift cards are told to nobody (a balance is asked for
+                // with the code); the counter is internal.
+                RecordKey::Giftcard(_) | RecordKey::ReceiptCounter => {}
                 RecordKey::Session(_) | RecordKey::Counters => {}
             }
         }

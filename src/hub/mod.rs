@@ -64,6 +64,8 @@ pub struct Hub {
     pub replication: Option<Arc<crate::replicate::site::ReplicationHealth>>,
     /// Live long-polling sessions, by `sid`.
     pub polls: Arc<polling::Sessions>,
+    /// The ESC/POS receipt printer (`SPA_RECEIPT_PRINTER`), if any.
+    pub printer: Option<crate::printer::Printer>,
 }
 
 impl Hub {
@@ -89,6 +91,9 @@ impl Hub {
     /// runtime, runs it through the writer, and completes the reply data.
     pub async fn execute(&self, actor: Actor, mut command: Command) -> Result<Value, DomainError> {
         let mut token: Option<String> = None;
+        // Gift card codes made for this command (shown once, in the ack).
+        let mut codes: Vec<String> = Vec::new();
+        self.prepare_counter(&mut command, &mut codes).await?;
         match &mut command {
             Command::StaffCreate(a) => {
                 if let Some(pin) = a.pin.take() {
@@ -124,6 +129,22 @@ impl Hub {
             _ => None,
         };
         let mut data = self.writer.execute(actor, command).await?;
+        if let Value::Object(map) = &mut data {
+            // A retried sale answers with the first receipt, whose codes
+            // were shown the first time: these new ones are not its codes.
+            if !codes.is_empty() && map.get("retried") != Some(&Value::Bool(true)) {
+                if let Some(Value::Array(cards)) = map.get_mut("giftcards") {
+                    for (card, code) in cards.iter_mut().zip(&codes) {
+                        if let Value::Object(c) = card {
+                            c.insert("code".into(), json!(code));
+                        }
+                    }
+                }
+                if codes.len() == 1 {
+                    map.insert("code".into(), json!(codes[0]));
+                }
+            }
+        }
         if let (Some(t), Value::Object(map)) = (token, &mut data) {
             match link {
                 Some(prefix) => {
@@ -202,5 +223,125 @@ impl Hub {
             .await
             .map_err(|_| DomainError::new(ErrorCode::Internal, "PIN hashing failed"))?
             .map_err(|e| DomainError::new(ErrorCode::Internal, format!("PIN hashing failed: {e}")))
+    }
+}
+
+impl Hub {
+    /// The counter's secrets (#17): a code for each gift card sold (only its
+    /// hash and last four characters reach the core), the hash of each gift
+    /// card code given in payment or a balance enquiry, and an admin's PIN
+    /// approving a cashier's correction (checked here, off the writer,
+    /// under the login lockout; the core sees only `approved_by`).
+    async fn prepare_counter(
+        &self,
+        command: &mut Command,
+        codes: &mut Vec<String>,
+    ) -> Result<(), DomainError> {
+        let mut new_card = |hash: &mut String, hint: &mut String| {
+            let code = auth::new_giftcard_code();
+            *hash = auth::hash_token(&crate::domain::money::giftcode::normalise(&code));
+            *hint = crate::domain::money::giftcode::hint(&code);
+            codes.push(code);
+        };
+        let hash_payments = |payments: &mut [crate::domain::command::PaymentArg]| {
+            for p in payments {
+                if let Some(code) = p.code.take() {
+                    p.code_hash = Some(auth::hash_token(
+                        &crate::domain::money::giftcode::normalise(&code),
+                    ));
+                }
+            }
+        };
+        let approval = match command {
+            Command::VisitCheckout(a) => {
+                for g in &mut a.giftcards {
+                    new_card(&mut g.code_hash, &mut g.hint);
+                }
+                hash_payments(&mut a.payments);
+                None
+            }
+            Command::SaleCheckout(a) => {
+                for g in &mut a.giftcards {
+                    new_card(&mut g.code_hash, &mut g.hint);
+                }
+                hash_payments(&mut a.payments);
+                None
+            }
+            Command::GiftcardIssue(a) => {
+                new_card(&mut a.code_hash, &mut a.hint);
+                hash_payments(&mut a.payments);
+                None
+            }
+            Command::GiftcardBalance(a) => {
+                a.code_hash = auth::hash_token(&crate::domain::money::giftcode::normalise(
+                    &std::mem::take(&mut a.code),
+                ));
+                None
+            }
+            Command::VisitRefund(a) | Command::SaleRefund(a) => {
+                a.approval.take().map(|x| (x, &mut a.approved_by))
+            }
+            Command::VisitVoid(a) => a.approval.take().map(|x| (x, &mut a.approved_by)),
+            Command::VisitRetip(a) => a.approval.take().map(|x| (x, &mut a.approved_by)),
+            _ => None,
+        };
+        if let Some((approval, approved_by)) = approval {
+            *approved_by = Some(self.check_approval(approval).await?);
+        }
+        Ok(())
+    }
+
+    /// An admin's PIN typed at the counter: the admin's id when right.
+    async fn check_approval(
+        &self,
+        a: crate::domain::command::ApprovalArg,
+    ) -> Result<crate::domain::Id, DomainError> {
+        let refused = || DomainError::new(ErrorCode::Forbidden, "wrong admin or PIN");
+        let id = a.admin_id;
+        let found = self
+            .writer
+            .read(move |state, _| {
+                state
+                    .staff
+                    .get(&id)
+                    .filter(|s| s.active && s.role == crate::domain::Role::Admin)
+                    .map(|s| (s.name.clone(), s.pin_hash.clone()))
+            })
+            .await
+            .ok()
+            .flatten();
+        let Some((name, hash)) = found else {
+            return Err(refused());
+        };
+        // The same lockout as logins, counted under the admin's name (the
+        // counter's address is not known here: the name alone limits it).
+        let attempt = self
+            .lockout
+            .begin(&name, std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+            .map_err(|l| {
+                DomainError::new(
+                    ErrorCode::RateLimited,
+                    format!("too many wrong PINs; try again in {} s", l.retry_after_s),
+                )
+            })?;
+        let Some(mut place) = self.pin_checks.place_when_free().await else {
+            attempt.cancel();
+            return Err(DomainError::new(
+                ErrorCode::Unavailable,
+                "the hub is stopping",
+            ));
+        };
+        let pin = a.pin;
+        let ok = tokio::task::spawn_blocking(move || place.verify(&pin, &hash))
+            .await
+            .unwrap_or(false);
+        if ok {
+            attempt.succeeded();
+            Ok(id)
+        } else {
+            attempt.failed();
+            log::warn!("a wrong admin PIN for {name:?} at the counter");
+            Err(refused())
+        }
     }
 }

@@ -21,6 +21,8 @@ use axum::Router;
 
 use crate::hub::Hub;
 
+pub mod receipt;
+
 /// One embedded file.
 pub struct Asset {
     pub name: &'static str,
@@ -47,6 +49,8 @@ macro_rules! embed {
 pub static ASSETS: &[Asset] = &[
     embed!("app.css", "assets/app.css", CSS),
     embed!("monitor.css", "assets/monitor.css", CSS),
+    embed!("receipt.css", "assets/receipt.css", CSS),
+    embed!("receipt-a4.css", "assets/receipt-a4.css", CSS),
     embed!("common.js", "assets/common.js", JS),
     embed!("index.js", "assets/index.js", JS),
     embed!("monitor.js", "assets/monitor.js", JS),

@@ -501,8 +501,99 @@ async function run(peers) {
   got = await admin.waitFor((n, x) => n === "visit.updated" && x.visit.id === va && x.visit.customer_name === nameA);
   check("admin: did receive the names the others must not", got !== null);
 
+  await counter(admin, monitor, seqs);
   await book(admin, peers, room, service, seqs);
   await recovery(admin, peers, service, seqs);
+}
+
+// --- the counter (#17): a product and a gift card; a visit paid with the
+// gift card, card and cash (split tender) for its service and two bottles;
+// its receipt (number, tax per rate, lines adding up to the payments); a
+// refund of one bottle onto the gift card with restock, and one by amount
+// to the card; the monitor never sees a receipt or a code.
+async function counter(admin, monitor, seqs) {
+  const m = admin.mark();
+  const product = okAck("product.create", await admin.call("product.create", {
+    name: `Node oil ${RUN}`, sku: `NODE-${RUN}`, price_cents: 1299, tax_rate_bp: 1900, stock: 5 }), seqs).product || {};
+  check("product.create: stock 5 at 19%", product.stock === 5 && product.tax_rate_bp === 1900, short(product));
+  const taxed = okAck("service.create (taxed)", await admin.call("service.create", {
+    name: `Node facial ${RUN}`, duration_min: 30, price_cents: 4545, tax_rate_bp: 725 }), seqs).service || {};
+  check("service.create: tax_rate_bp 725", taxed.tax_rate_bp === 725, short(taxed));
+  await admin.call("drawer.open", { float_cents: 10000 });
+  errorAck("giftcard.issue without payment", await admin.call("giftcard.issue", { request_id: `gc0-${RUN}`, amount_cents: 3000 }), "invalid");
+  let d = okAck("giftcard.issue", await admin.call("giftcard.issue", {
+    request_id: `gc-${RUN}`, amount_cents: 3000, payments: [{ method: "cash", amount_cents: 3000 }] }), seqs);
+  const code = d.code || "";
+  check("giftcard.issue: the code is shown once, grouped", /^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/.test(code), short(d));
+  const again = await admin.call("giftcard.issue", {
+    request_id: `gc-${RUN}`, amount_cents: 3000, payments: [{ method: "cash", amount_cents: 3000 }] });
+  check("giftcard.issue retried: the first receipt, no code again",
+    again && again.ok && again.data.retried === true && again.data.code === undefined, short(again));
+  d = await admin.call("giftcard.balance", { code: code.toLowerCase().replace(/-/g, " ") });
+  check("giftcard.balance: 3000, typed in lower case with spaces", d && d.ok && d.data.balance_cents === 3000, short(d));
+  errorAck("giftcard.balance of an unknown code", await admin.call("giftcard.balance", { code: "0000-0000-0000-0000" }), "conflict");
+
+  const therapist = okAck("staff.create (counter)", await admin.call("staff.create", {
+    name: `Counter Cara ${RUN}`, role: "therapist", pin: "86420" }), seqs).staff || {};
+  okAck("therapist.clock_in (counter)", await admin.call("therapist.clock_in", { therapist_id: therapist.id }), seqs);
+  const room = okAck("room.create (counter)", await admin.call("room.create", { name: `Counter room ${RUN}` }), seqs).room || {};
+  const visit = okAck("visit.create (counter)", await admin.call("visit.create", {
+    customer_name: `Counter Cleo ${RUN}`, service_ids: [taxed.id] }), seqs).visit || {};
+  okAck("visit.call (counter)", await admin.call("visit.call", { visit_id: visit.id, therapist_id: therapist.id, room_id: room.id }), seqs);
+  okAck("visit.start (counter)", await admin.call("visit.start", { visit_id: visit.id }), seqs);
+  okAck("visit.finish (counter)", await admin.call("visit.finish", { visit_id: visit.id }), seqs);
+  // 45.45 + 2 × 12.99 = 71.43: 30.00 gift card, 30.00 card, 11.43 cash given as 20.00.
+  const total = 4545 + 2 * 1299;
+  errorAck("visit.checkout over the gift card's balance", await admin.call("visit.checkout", {
+    visit_id: visit.id, request_id: `pay0-${RUN}`, items: [{ product_id: product.id, qty: 2 }],
+    payments: [{ method: "giftcard", amount_cents: 3001, code }, { method: "card", amount_cents: total - 3001 }] }), "conflict");
+  errorAck("visit.checkout of more bottles than stock", await admin.call("visit.checkout", {
+    visit_id: visit.id, request_id: `pay1-${RUN}`, items: [{ product_id: product.id, qty: 6 }],
+    payments: [{ method: "card", amount_cents: 4545 + 6 * 1299 }] }), "conflict");
+  d = okAck("visit.checkout: product + gift card + card + cash", await admin.call("visit.checkout", {
+    visit_id: visit.id, request_id: `pay-${RUN}`, items: [{ product_id: product.id, qty: 2 }],
+    payments: [{ method: "giftcard", amount_cents: 3000, code }, { method: "card", amount_cents: 3000 },
+      { method: "cash", amount_cents: 2000 }] }), seqs);
+  const sale = (d.receipt && d.receipt.sale) || {};
+  const lines = sale.lines || [];
+  const gross = lines.reduce((t, l) => t + l.gross_cents, 0);
+  check("receipt: a number R-…, 2 lines, change 8.57", /^R-\d{6}$/.test(sale.number || "") && lines.length === 2 && sale.change_cents === 857, short(sale));
+  check("receipt: the lines add up to the payments less change", gross === total && sale.paid_cents - sale.change_cents === gross, short(sale));
+  const rows = sale.taxes || [];
+  check("receipt: net + tax = gross per rate, at 7.25% and 19%",
+    rows.length === 2 && rows.every((r) => r.net_cents + r.tax_cents === r.gross_cents) &&
+    rows[0].rate === "7.25%" && rows[1].rate === "19%" && rows[1].tax_cents === 415, short(rows));
+  d = await admin.call("giftcard.balance", { code });
+  check("giftcard.balance after paying: 0", d && d.ok && d.data.balance_cents === 0, short(d));
+  let got = await admin.waitFor((n, x) => n === "product.updated" && x.product.id === product.id && x.product.stock === 3, m);
+  check("product.updated: stock 3 after two sold", got !== null);
+  got = await admin.waitFor((n, x) => n === "receipt.updated" && x.receipt.number === sale.number, m);
+  check("receipt.updated reaches the office", got !== null);
+
+  // One bottle back onto the gift card, restocked; then 10.00 to the card.
+  d = okAck("visit.refund a line onto the gift card", await admin.call("visit.refund", {
+    visit_id: visit.id, lines: [{ line: 1, qty: 1 }], method: "giftcard", restock: true, reason: "leaking bottle" }), seqs);
+  const back = d.receipt || {};
+  check("refund receipt: its own number, kind refund, 12.99 at 19%",
+    back.kind === "refund" && back.number !== sale.number && back.total_cents === 1299 &&
+    back.taxes.length === 1 && back.taxes[0].rate_bp === 1900, short(back));
+  d = await admin.call("giftcard.balance", { code });
+  check("giftcard.balance after the refund: 12.99 back", d && d.ok && d.data.balance_cents === 1299, short(d));
+  got = await admin.waitFor((n, x) => n === "product.updated" && x.product.id === product.id && x.product.stock === 4, m);
+  check("product.updated: restocked to 4", got !== null);
+  errorAck("visit.refund beyond the line", await admin.call("visit.refund", {
+    visit_id: visit.id, lines: [{ line: 1, qty: 2 }], method: "card", reason: "x" }), "invalid");
+  d = okAck("visit.refund by amount to the card", await admin.call("visit.refund", {
+    visit_id: visit.id, amount_cents: 1000, method: "card", reason: "goodwill" }), seqs);
+  check("refund by amount: a receipt of 10.00", d.receipt && d.receipt.total_cents === 1000, short(d));
+  const report = await admin.call("report.day", {});
+  const r = (report && report.ok && report.data.report) || {};
+  check("report.day: tax per rate, gift cards sold and redeemed, products",
+    Array.isArray(r.taxes) && r.giftcards && r.giftcards.sold.cents >= 3000 && r.giftcards.redeemed.cents >= 3000 &&
+    Array.isArray(r.products_sold) && r.products_sold.some((p) => p.product_id === product.id && p.sold === 2 && p.returned === 1),
+    short({ taxes: r.taxes, giftcards: r.giftcards }));
+  await monitor.waitFor((n, x) => isInt(x.seq) && x.seq >= seqs[seqs.length - 1], 0);
+  noLeak("monitor (counter)", monitor, [code, code.replace(/-/g, "")], ["receipt", "payments", "giftcards_used", "giftcards"]);
 }
 
 // --- connection state recovery: a customer that misses events (a dropped

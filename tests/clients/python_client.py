@@ -536,7 +536,56 @@ def run(peers):
                          and x["visit"].get("customer_name") == name_a)
     R.check("admin: did receive the names the others must not", got is not None)
 
+    counter(admin, seqs)
     book(admin, service, seqs, peers)
+
+
+def counter(admin, seqs):
+    """The counter (#17) through python-socketio: a sale without a visit of
+    a product and a gift card, paid card + cash (split tender); the card
+    redeemed in a second sale beside card; its refund by line back onto
+    the card, restocked; the receipts add up."""
+    product = ok_ack("product.create", admin.call("product.create", {
+        "name": f"Py cream {RUN}", "sku": f"PY-{RUN}", "price_cents": 2005, "tax_rate_bp": 725,
+        "stock": 4}), seqs).get("product", {})
+    admin.call("drawer.open", {"float_cents": 5000})
+    error_ack("sale.checkout with a quantity of 0", admin.call("sale.checkout", {
+        "request_id": f"py-s0-{RUN}", "items": [{"product_id": product.get("id"), "qty": 0}],
+        "payments": [{"method": "card", "amount_cents": 1}]}), "invalid")
+    data = ok_ack("sale.checkout: product + gift card, card + cash", admin.call("sale.checkout", {
+        "request_id": f"py-s1-{RUN}", "items": [{"product_id": product.get("id"), "qty": 1}],
+        "giftcards": [{"amount_cents": 5000}],
+        "payments": [{"method": "card", "amount_cents": 4005}, {"method": "cash", "amount_cents": 3000}]}), seqs)
+    receipt = data.get("receipt", {})
+    cards = data.get("giftcards", [])
+    code = cards[0].get("code", "") if cards else ""
+    R.check("sale.checkout: a sale id, a receipt R-…, one card with its code",
+            isinstance(data.get("sale_id"), int) and receipt.get("number", "").startswith("R-")
+            and len(code) == 19 and cards[0].get("balance_cents") == 5000, short(data))
+    lines = receipt.get("lines", [])
+    R.check("sale receipt: lines add up to the payments; the card is outside tax",
+            sum(x["gross_cents"] for x in lines) == 7005 == receipt.get("paid_cents")
+            and [t["gross_cents"] for t in receipt.get("taxes", [])] == [2005], short(receipt))
+    data = ok_ack("sale.checkout paid with the gift card", admin.call("sale.checkout", {
+        "request_id": f"py-s2-{RUN}", "items": [{"product_id": product.get("id"), "qty": 2}],
+        "payments": [{"method": "giftcard", "amount_cents": 4000, "code": code},
+                     {"method": "card", "amount_cents": 10}]}), seqs)
+    sale2 = data.get("sale_id")
+    ack = admin.call("giftcard.balance", {"code": code})
+    R.check("giftcard.balance: 10.00 left", ack.get("ok") and ack["data"]["balance_cents"] == 1000, short(ack))
+    error_ack("sale.checkout over the card's balance", admin.call("sale.checkout", {
+        "request_id": f"py-s3-{RUN}", "items": [{"product_id": product.get("id"), "qty": 1}],
+        "payments": [{"method": "giftcard", "amount_cents": 2005, "code": code}]}), "conflict")
+    data = ok_ack("sale.refund a line onto the gift card", admin.call("sale.refund", {
+        "sale_id": sale2, "lines": [{"line": 0, "qty": 1}], "method": "giftcard", "restock": True,
+        "reason": "wrong scent"}), seqs)
+    back = data.get("receipt", {})
+    R.check("refund receipt: kind refund, 20.05 (the line's share)", back.get("kind") == "refund"
+            and back.get("total_cents") == 2005 and back.get("refund_of") == sale2, short(back))
+    ack = admin.call("giftcard.balance", {"code": code})
+    R.check("giftcard.balance after the refund: 30.05", ack.get("ok") and ack["data"]["balance_cents"] == 3005, short(ack))
+    error_ack("sale.refund more than is left", admin.call("sale.refund", {
+        "sale_id": sale2, "amount_cents": 999999, "method": "card", "reason": "x"}), "invalid")
 
 
 def book(admin, service, seqs, peers):

@@ -414,6 +414,8 @@ impl Sim {
                         .pick(&self.visits_in(VisitState::Waiting))
                         .unwrap_or(0),
                     reason: "seeded".into(),
+                    approval: None,
+                    approved_by: None,
                 }),
             ),
         }

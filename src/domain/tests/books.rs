@@ -608,6 +608,37 @@ fn json_rows(r: &DayReport) -> BTreeSet<[String; 4]> {
             }
         }
     }
+    // The counter (#17).
+    let rates = j["taxes"].as_array().expect("taxes");
+    for (t, key) in rates
+        .iter()
+        .map(|t| (t, num(&t["rate_bp"])))
+        .chain(std::iter::once((&j["taxes_total"], "total".to_string())))
+    {
+        add("tax_net_cents", key.clone(), "", num(&t["net_cents"]));
+        add("tax_cents", key.clone(), "", num(&t["tax_cents"]));
+        add("tax_gross_cents", key, "", num(&t["gross_cents"]));
+    }
+    for p in j["products_sold"].as_array().expect("products") {
+        let (id, name) = (num(&p["product_id"]), p["name"].as_str().expect("name"));
+        add("products_sold", id.clone(), name, num(&p["sold"]));
+        add("products_returned", id.clone(), name, num(&p["returned"]));
+        add("products_gross_cents", id, name, num(&p["gross_cents"]));
+    }
+    for key in ["sold", "redeemed", "refunded_to_cards", "cancelled"] {
+        let g = &j["giftcards"][key];
+        add("giftcards_count", key.into(), "", num(&g["count"]));
+        add("giftcards_cents", key.into(), "", num(&g["cents"]));
+    }
+    add(
+        "giftcards_cents",
+        "liability_change".into(),
+        "",
+        num(&j["giftcards"]["liability_change_cents"]),
+    );
+    add("sales", "count".into(), "", num(&j["sales"]["count"]));
+    add("sales", "cents".into(), "", num(&j["sales"]["cents"]));
+    add("receipts", "count".into(), "", num(&j["receipts"]));
     rows
 }
 

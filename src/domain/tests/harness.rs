@@ -149,7 +149,10 @@ impl Floor {
                         || command.is_read_only()
                         || matches!(
                             command,
-                            Command::VisitCheckout(_) | Command::BookingCreate(_)
+                            Command::VisitCheckout(_)
+                                | Command::BookingCreate(_)
+                                | Command::SaleCheckout(_)
+                                | Command::GiftcardIssue(_)
                         ),
                     "{} was accepted without an event",
                     command.name()
@@ -453,6 +456,7 @@ pub fn new_service(name: &str, duration_min: u32, cleanup_min: u32) -> ServiceCr
         price_cents: 5_000,
         skill: None,
         turn_weight: 1.0,
+        tax_rate_bp: 0,
     }
 }
 
@@ -465,6 +469,7 @@ pub fn service_update(service_id: Id) -> ServiceUpdate {
         price_cents: None,
         skill: None,
         turn_weight: None,
+        tax_rate_bp: None,
     }
 }
 
@@ -546,12 +551,16 @@ pub fn leave(visit: Id, reason: &str) -> Command {
     Command::VisitLeave(VisitReason {
         visit_id: visit,
         reason: reason.into(),
+        approval: None,
+        approved_by: None,
     })
 }
 pub fn void(visit: Id, reason: &str) -> Command {
     Command::VisitVoid(VisitReason {
         visit_id: visit,
         reason: reason.into(),
+        approval: None,
+        approved_by: None,
     })
 }
 

@@ -26,7 +26,13 @@ struct Ids {
     /// A booking of Tess (see `scenario`), and Tess's own block.
     booking: u64,
     block: u64,
+    /// A product on the shelf, and a sale (card-paid) of it.
+    product: u64,
+    sale: u64,
 }
+
+/// The code hash of the gift card the counter's scenarios sell.
+const CARD_HASH: &str = "giftcard-code-hash";
 
 /// A floor where `name`, sent by anyone allowed to, makes sense.
 fn scenario(name: &str) -> (Floor, Ids) {
@@ -51,6 +57,8 @@ fn scenario(name: &str) -> (Floor, Ids) {
     // Money: every office actor has an open drawer, and the visit is ready.
     if name.starts_with("visit.checkout")
         || name.starts_with("visit.re")
+        || name.starts_with("sale.")
+        || name.starts_with("giftcard.")
         || name == "drawer.move"
         || name == "drawer.close"
     {
@@ -125,6 +133,35 @@ fn scenario(name: &str) -> (Floor, Ids) {
         }
         _ => {}
     }
+    // The counter: a product, a gift card with 50.00 on it, a card sale.
+    let (mut product, mut sale) = (0, 0);
+    if name.starts_with("product.") || name.starts_with("sale.") || name.starts_with("giftcard.") {
+        f.run(
+            &ADMIN,
+            book_cmd(
+                "product.create",
+                json!({"name": "Lavender oil", "sku": "LAV-50", "price_cents": 1_250, "tax_rate_bp": 1_900, "stock": 10}),
+            ),
+        );
+        product = f.state.till.products.keys().copied().max().unwrap_or(0);
+    }
+    if name.starts_with("sale.") || name.starts_with("giftcard.") {
+        let mut issue = book_cmd(
+            "giftcard.issue",
+            json!({"request_id": "card-1", "amount_cents": 5_000, "payments": [{"method": "card", "amount_cents": 5_000}]}),
+        );
+        if let Command::GiftcardIssue(c) = &mut issue {
+            c.code_hash = CARD_HASH.into();
+            c.hint = "WXYZ".into();
+        }
+        f.run(&ADMIN, issue);
+        let sell = book_cmd(
+            "sale.checkout",
+            json!({"request_id": "sale-1", "items": [{"product_id": product, "qty": 2}], "payments": [{"method": "card", "amount_cents": 2_500}]}),
+        );
+        let done = f.run(&ADMIN, sell);
+        sale = done.reply["sale_id"].as_u64().expect("sale id");
+    }
     let ids = Ids {
         admin,
         cashier,
@@ -137,6 +174,8 @@ fn scenario(name: &str) -> (Floor, Ids) {
         visit,
         booking,
         block,
+        product,
+        sale,
     };
     (f, ids)
 }
@@ -207,6 +246,23 @@ fn wire_args(name: &str, ids: &Ids) -> Value {
         "booking.list" => json!({"date": "2026-11-26"}),
         // A day past the fixture's clock (harness::T0 plus its steps).
         "clock.set" => json!({"now_ms": super::harness::T0 + 86_400_000}),
+        "product.create" => {
+            json!({"name": "Rose cream", "sku": "ROSE-1", "price_cents": 2_000, "tax_rate_bp": 725, "stock": 3})
+        }
+        "product.update" => json!({"product_id": ids.product, "price_cents": 1_300}),
+        "product.stock" => json!({"product_id": ids.product, "delta": -2, "reason": "damaged"}),
+        "giftcard.issue" => {
+            json!({"request_id": "card-2", "amount_cents": 2_000, "payments": [{"method": "cash", "amount_cents": 2_000}]})
+        }
+        "giftcard.balance" => json!({"code": "ignored: the hash is set"}),
+        "sale.checkout" => json!({
+            "request_id": "sale-2",
+            "items": [{"product_id": ids.product, "qty": 1}],
+            "payments": [{"method": "giftcard", "amount_cents": 1_000, "code": "x"}, {"method": "cash", "amount_cents": 250}],
+        }),
+        "sale.refund" => {
+            json!({"sale_id": ids.sale, "lines": [{"line": 0, "qty": 1}], "restock": true, "reason": "leaking bottle"})
+        }
         other => panic!("no arguments for {other}: add it to the matrix"),
     }
 }
@@ -220,6 +276,23 @@ fn command(name: &str, ids: &Ids) -> Command {
         Command::DevicePair(c) => c.token_hash = "device-token-hash".into(),
         Command::VisitCreate(c) => c.token_hash = "customer-token-hash".into(),
         Command::BookingCreate(c) => c.token_hash = "another-booking-token-hash".into(),
+        Command::GiftcardIssue(c) => {
+            c.code_hash = "another-giftcard-hash".into();
+            c.hint = "ABCD".into();
+        }
+        Command::GiftcardBalance(c) => c.code_hash = CARD_HASH.into(),
+        Command::SaleCheckout(c) => {
+            for p in &mut c.payments {
+                if p.code.take().is_some() {
+                    p.code_hash = Some(CARD_HASH.into());
+                }
+            }
+        }
+        // A cashier's correction carries the admin's approval the shell
+        // checked (the PIN); an admin's needs none.
+        Command::VisitVoid(c) => c.approved_by = Some(ids.admin),
+        Command::VisitRetip(c) => c.approved_by = Some(ids.admin),
+        Command::VisitRefund(c) | Command::SaleRefund(c) => c.approved_by = Some(ids.admin),
         _ => {}
     }
     assert_eq!(cmd.name(), name);
@@ -311,6 +384,9 @@ fn the_table_matches_the_protocol() {
                 vec![Admin, Cashier, Therapist]
             }
             "visit.create" | "visit.leave" | "visit.checkout" | "report.day" => office.to_vec(),
+            // A cashier's correction needs an admin's PIN (decide checks).
+            "visit.void" | "visit.refund" | "visit.retip" => office.to_vec(),
+            n if n.starts_with("sale.") || n.starts_with("giftcard.") => office.to_vec(),
             "block.create" | "block.remove" | "booking.list" => vec![Admin, Cashier, Therapist],
             "booking.cancel" => vec![Admin, Cashier, Customer],
             n if n.starts_with("booking.") || n == "schedule.set" => office.to_vec(),

@@ -11,6 +11,8 @@ mod book;
 mod book_sim;
 mod books;
 mod books_day;
+mod counter;
+mod counter_sim;
 mod harness;
 mod matrix;
 mod money;

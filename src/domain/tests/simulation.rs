@@ -519,6 +519,7 @@ impl Sim {
                     price_cents: self.rng.below(20_000) as i64 - 100,
                     skill,
                     turn_weight: self.rng.below(5) as f64 * 0.5,
+                    tax_rate_bp: 0,
                 })
             }
             4 => {

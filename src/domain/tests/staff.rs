@@ -513,6 +513,7 @@ fn update_service_refusals() {
             price_cents: Some(c.price_cents),
             skill: Some(c.skill),
             turn_weight: Some(c.turn_weight),
+            tax_rate_bp: None,
         };
         f.refuse(&ADMIN, Command::ServiceUpdate(u), Invalid, &[field]);
     }

@@ -465,10 +465,16 @@ fn void_in_every_open_state() {
         "a used room needs cleaning"
     );
     assert_eq!(jade.cleaning_until, None, "untimed");
-    // Only an admin voids.
+    // An admin voids.
     let cashier = s.f.add_staff("Cass", Role::Cashier, &[]);
     let cass = s.f.as_staff(cashier);
-    s.f.refuse(&cass, void(all[0].1, "x"), Forbidden, &["visit.void"]);
+    // A cashier voids only with an admin's PIN at the counter.
+    s.f.refuse(
+        &cass,
+        void(all[0].1, "x"),
+        Forbidden,
+        &["needs an admin", "PIN"],
+    );
     let ada = s.f.add_staff("Ada", Role::Admin, &[]);
     let ada = s.f.as_staff(ada);
     s.f.run(&ada, void(all[0].1, "x"));

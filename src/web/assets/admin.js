@@ -186,7 +186,7 @@
         { name: "name", label: "Name", value: s.name },
         { name: "duration_min", label: "Minutes", value: s.duration_min },
         { name: "cleanup_min", label: "Cleanup minutes", value: s.cleanup_min },
-        { name: "price", label: "Price", type: "money", value: Spa.money(s.price_cents) },
+        { name: "price", label: "Price", type: "money", value: Spa.amount(s.price_cents) },
         { name: "skill", label: "Skill (empty: none)", value: s.skill || "" },
         { name: "turn_weight", label: "Turn weight", value: s.turn_weight },
       ],

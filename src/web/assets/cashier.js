@@ -14,6 +14,10 @@
   let drawer = null;
   let conn = null;
   let role = null;
+  /** Admins who may approve a cashier's correction with their PIN. */
+  let admins = [];
+  /** Receipts (#17) by visit id, from checkouts and `receipt.updated`. */
+  const receipts = new Map();
 
   const svcNames = (ids) => (ids || []).map((id) => (services.get(id) || { name: "service " + id }).name).join(", ");
   const roomName = (id) => (id == null ? "–" : (rooms.get(id) || { name: "Room " + id }).name);
@@ -175,39 +179,68 @@
   // ---- corrections (admin): void, refund, re-tip -----------------------------------------------------
   const UNPAID = ["waiting", "called", "in_service", "awaiting_payment"];
   const refundedOf = (r) => ((r && r.refunds) || []).reduce((sum, x) => sum + x.amount_cents, 0);
+  // A cashier's correction: an admin picks their name and types their PIN
+  // on this screen; the hub checks it (with the login lockout).
+  const approvalFields = () => (role === "admin" ? [] : [
+    { name: "admin", label: "Approving admin", type: "select", options: admins.map((a) => [String(a.id), a.name]) },
+    { name: "pin", label: "Admin PIN", type: "password" },
+  ]);
+  function withApproval(args, f) {
+    if (role === "admin") return args;
+    if (!f.admin || !f.pin) return "An admin must choose their name and enter their PIN.";
+    args.approval = { admin_id: Number(f.admin), pin: f.pin };
+    return args;
+  }
+  const asCommand = (name, args) => (typeof args === "string" ? args : [name, args]);
 
   function voidDialog(v) {
     Spa.dialog({
       title: "Void " + v.number,
       key: "void-" + v.id,
       danger: true,
-      fields: [{ name: "reason", label: "Reason (kept in the day report)" }],
+      fields: [{ name: "reason", label: "Reason (kept in the day report)" }].concat(approvalFields()),
       submit: "Void visit",
-      run: (f) => (f.reason.trim() ? ["visit.void", { visit_id: v.id, reason: f.reason.trim() }] : "Give a reason."),
+      run: (f) => (f.reason.trim() ? asCommand("visit.void", withApproval({ visit_id: v.id, reason: f.reason.trim() }, f)) : "Give a reason."),
     });
   }
   function refundDialog(v) {
     const r = v.receipt || {};
     const left = (r.total_cents || 0) - refundedOf(r);
     const method = (r.payments && r.payments[0] && r.payments[0].method) || "cash";
+    const sale = receipts.get(v.id);
+    const lines = sale ? (sale.lines || []).filter((l) => l.gross_cents - (l.refunded_cents || 0) > 0) : [];
     Spa.dialog({
       title: "Refund " + v.number,
       key: "refund-" + v.id,
       fields: [
-        { name: "amount", label: "Amount (up to " + Spa.money(left) + ")", type: "money", value: Spa.money(left) },
-        { name: "method", label: "Paid back as (a refund goes back in the tender it was paid with)", type: "select", value: method, options: [["cash", "Cash (from your open drawer)"], ["card", "Card"], ["voucher", "Voucher"], ["other", "Other"]] },
+        { name: "what", label: "Refund", type: "select", value: "amount", options: [["amount", "An amount (spread over the lines)"], ["full", "Everything left"]]
+          .concat(lines.map((l) => ["line-" + l.line, "Line: " + l.name + (l.qty > 1 ? " × " + (l.qty - (l.refunded_qty || 0)) : "") + " (" + Spa.money(l.gross_cents - (l.refunded_cents || 0)) + ")"])) },
+        { name: "qty", label: "How many of that line (empty: all left)", type: "number" },
+        { name: "amount", label: "Amount (up to " + Spa.money(left) + ")", type: "money", value: Spa.amount(left) },
+        { name: "method", label: "Paid back as (a refund goes back in the tender it was paid with)", type: "select", value: method, options: [["cash", "Cash (from your open drawer)"], ["card", "Card"], ["voucher", "Voucher"], ["giftcard", "Gift card (back onto it)"], ["other", "Other"]] },
         { name: "other", label: "Pay back in a tender this visit was not paid with", type: "checkbox" },
+        { name: "restock", label: "Put returned products back on the shelf", type: "checkbox" },
         { name: "reason", label: "Reason (kept in the day report)" },
-      ],
+      ].concat(approvalFields()),
       submit: "Refund",
       run: (f) => {
-        const cents = Spa.parseMoney(f.amount);
-        if (cents == null || cents <= 0) return "Enter the amount to pay back, e.g. 10.00.";
         if (!f.reason.trim()) return "Give a reason.";
-        const args = { visit_id: v.id, amount_cents: cents, method: f.method, reason: f.reason.trim() };
+        const args = { visit_id: v.id, method: f.method, reason: f.reason.trim() };
+        if (f.what === "full") args.full = true;
+        else if (f.what.startsWith("line-")) {
+          const line = { line: Number(f.what.slice(5)) };
+          if (String(f.qty || "").trim()) line.qty = Number(f.qty);
+          args.lines = [line];
+        } else {
+          const cents = Spa.parseMoney(f.amount);
+          if (cents == null || cents <= 0) return "Enter the amount to pay back, e.g. 10.00.";
+          args.amount_cents = cents;
+        }
         if (f.other) args.other_tender = true;
-        return ["visit.refund", args];
+        if (f.restock) args.restock = true;
+        return asCommand("visit.refund", withApproval(args, f));
       },
+      done: (data) => printReceipt(data && data.receipt && data.receipt.id),
     });
   }
   function retipDialog(v) {
@@ -218,7 +251,7 @@
       title: "Re-split the tip of " + v.number + " (" + Spa.money(r.tip_cents || 0) + ")",
       key: "retip-" + v.id,
       fields: ids.map((id) => ({ name: "t" + id, label: staffName(id), type: "money", value: shares.has(id) ? Spa.money(shares.get(id)) : "" }))
-        .concat([{ name: "reason", label: "Reason (kept in the day report)" }]),
+        .concat([{ name: "reason", label: "Reason (kept in the day report)" }]).concat(approvalFields()),
       submit: "Save tip split",
       run: (f) => {
         const split = [];
@@ -232,13 +265,13 @@
         const sum = split.reduce((s, x) => s + x.amount_cents, 0);
         if (sum !== (r.tip_cents || 0)) return "The shares add up to " + Spa.money(sum) + "; the tip is " + Spa.money(r.tip_cents || 0) + ".";
         if (!f.reason.trim()) return "Give a reason.";
-        return ["visit.retip", { visit_id: v.id, tip_split: split, reason: f.reason.trim() }];
+        return asCommand("visit.retip", withApproval({ visit_id: v.id, tip_split: split, reason: f.reason.trim() }, f));
       },
     });
   }
   function renderCorrections() {
     const card = $("#corrections-card");
-    card.hidden = role !== "admin";
+    card.hidden = role !== "admin" && role !== "cashier";
     if (card.hidden) return;
     const list = Array.from(visits.values())
       .filter((v) => (v.state === "closed" && v.receipt) || UNPAID.includes(v.state))
@@ -324,17 +357,36 @@
   $("#co-add").addEventListener("click", () => {
     const t = totals();
     const rest = t.due != null && t.paid != null ? Math.max(0, t.due - t.paid) : 0;
-    $("#co-payments").append(payRowEl("card", rest ? Spa.money(rest) : ""));
+    $("#co-payments").append(payRowEl("card", rest ? Spa.amount(rest) : ""));
     renderTotals();
   });
   for (const id of ["#co-discount", "#co-tip"]) $(id).addEventListener("input", renderTotals);
+  $("#co-discount-mode").addEventListener("change", renderTotals);
+  // Tip presets: a share of the services, rounded half up; "custom" is the field.
+  for (const b of document.querySelectorAll("#co-tip-presets button")) {
+    b.addEventListener("click", () => {
+      const v = co && visits.get(co.visit_id);
+      const services = v ? v.services_cents || 0 : 0;
+      const p = Number(b.dataset.tip);
+      $("#co-tip").value = p ? Spa.amount(Math.floor((services * p + 50) / 100)) : "";
+      renderTotals();
+    });
+  }
+  /** The checkout needs the cashier's open drawer: say so before the form is filled. */
+  function drawerFirst() {
+    const open = !!(drawer && drawer.open !== false && !drawer.closed_at);
+    $("#co-drawer-first").hidden = open;
+    $("#co-pay").disabled = !open;
+  }
 
   function totals() {
     const v = co && visits.get(co.visit_id);
     const services = v ? v.services_cents || 0 : 0;
     const dText = $("#co-discount").value.trim();
     const tText = $("#co-tip").value.trim();
-    const discount = dText ? Spa.parseMoney(dText) : 0;
+    const percent = $("#co-discount-mode").value === "percent";
+    const pct = percent && dText ? (/^\d{1,3}$/.test(dText) && Number(dText) <= 100 ? Number(dText) : null) : null;
+    const discount = !dText ? 0 : percent ? (pct == null ? null : Math.floor((services * pct + 50) / 100)) : Spa.parseMoney(dText);
     const tip = tText ? Spa.parseMoney(tText) : 0;
     const payments = Array.from($("#co-payments").children).map((row) => ({
       method: row.querySelector(".pm").value,
@@ -344,7 +396,7 @@
     }));
     const paid = payments.every((p) => p.amount != null) ? payments.reduce((s, p) => s + p.amount, 0) : null;
     const due = discount != null && tip != null ? services - discount + tip : null;
-    return { services, discount, tip, payments, paid, due };
+    return { services, discount, tip, payments, paid, due, pct };
   }
   function renderTotals() {
     const t = totals();
@@ -377,9 +429,11 @@
       return h("tr", {}, h("td", { text: s ? s.name : "service " + id }), h("td", { class: "num", text: s ? Spa.money(s.price_cents) : "" }));
     }), h("tr", { class: "muted small" }, h("td", { text: "Therapist: " + staffName(v.therapist_id) }), h("td", {})));
     $("#co-discount").value = "";
+    $("#co-discount-mode").value = "amount";
     $("#co-discount-reason").value = "";
     $("#co-tip").value = "";
-    fill($("#co-payments"), payRowEl("cash", v.services_cents ? Spa.money(v.services_cents) : ""));
+    drawerFirst();
+    fill($("#co-payments"), payRowEl("cash", v.services_cents ? Spa.amount(v.services_cents) : ""));
     Spa.clearError("checkout");
     renderTotals();
   }
@@ -404,7 +458,7 @@
     if (t.discount) {
       const reason = $("#co-discount-reason").value.trim();
       if (!reason) return "A discount needs a reason.";
-      args.discount = { amount_cents: t.discount, reason };
+      args.discount = t.pct != null ? { percent: t.pct, reason } : { amount_cents: t.discount, reason };
     }
     return ["visit.checkout", args, (err) => {
       // A refusal ends this attempt; a lost answer keeps its id, so a retry
@@ -414,6 +468,7 @@
   }, (data) => {
     co = null;
     $("#co-form").hidden = true;
+    if (data.receipt && data.receipt.sale && data.visit) receipts.set(data.visit.id, data.receipt.sale);
     showReceipt(data);
   });
 
@@ -432,9 +487,40 @@
         line("Total", r.total_cents, "sum"),
         (r.payments || []).map((p) => line("Paid " + p.method + (p.reference ? " (" + p.reference + ")" : ""), p.amount_cents)),
         r.change_cents ? line("Change", r.change_cents) : null),
-      (r.tips || []).length ? h("p", { class: "muted small", text: "Tips: " + r.tips.map((t) => staffName(t.therapist_id) + " " + Spa.money(t.amount_cents)).join(", ") }) : null),
-      h("div", { class: "row" }, h("button", { type: "button", text: "Done", onclick: () => { box.hidden = true; $("#co-empty").hidden = false; } })));
+      (r.tips || []).length ? h("p", { class: "muted small", text: "Tips: " + r.tips.map((t) => staffName(t.therapist_id) + " " + Spa.money(t.amount_cents)).join(", ") }) : null,
+      r.sale ? h("p", { class: "muted small", text: "Receipt " + r.sale.number + (r.sale.taxes || []).map((t) => " · tax " + t.rate + " " + Spa.money(t.tax_cents)).join("") }) : null),
+      h("div", { class: "row" },
+        r.sale ? h("button", { type: "button", id: "co-print", text: "Print receipt", dataset: { receipt: String(r.sale.id) }, onclick: () => printReceipt(r.sale.id) }) : null,
+        h("button", { type: "button", text: "Done", onclick: () => { box.hidden = true; $("#co-empty").hidden = false; } })));
   }
+
+  /** Opens the receipt page (fetched with the staff token, never in a URL)
+   * in a window of its own and prints it. */
+  async function printReceipt(id) {
+    if (!id || !conn || !conn.staff) return;
+    const res = await fetch("/receipt/" + id, { headers: { Authorization: "Bearer " + conn.staff.token } });
+    if (!res.ok) return;
+    const html = (await res.text()).replace("<head>", '<head><base href="' + location.origin + '/">');
+    const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+    const w = window.open(url, "_blank");
+    if (w) w.addEventListener("load", () => { w.focus(); w.print(); });
+  }
+
+  /** The receipt printer's state, when there is one (every 10 s). */
+  async function printerStatus() {
+    if (!conn || !conn.staff) return;
+    try {
+      const res = await fetch("/api/printer", { headers: { Authorization: "Bearer " + conn.staff.token } });
+      const p = res.ok ? (await res.json()).printer : null;
+      const el = $("#printer-status");
+      el.hidden = !p;
+      if (p) el.textContent = p.ok ? "Receipt printer ready (" + p.printed + " printed)" : "Receipt printer: " + (p.last_error || "not ready") + (p.not_printed.length ? " · not printed: " + p.not_printed.join(", ") : "");
+      el.className = p && !p.ok ? "error small" : "muted small";
+    } catch (e) {
+      /* the next round tells */
+    }
+  }
+  setInterval(printerStatus, 10000);
 
   // ---- drawer ----------------------------------------------------------------------------------
   function money(id, label, optional) {
@@ -474,6 +560,7 @@
 
   function setDrawer(d) {
     drawer = d || null;
+    drawerFirst();
     renderDrawer();
   }
   const METHODS = ["cash", "card", "voucher", "other"];
@@ -613,6 +700,8 @@
     renderTherapists();
     renderDrawer();
     renderCorrections();
+    drawerFirst();
+    printerStatus();
   }
   function alert(p) {
     const box = h("div", { class: "msg error", text: p.message || "Alert" });
@@ -624,6 +713,9 @@
     onSnapshot: (snap) => {
       role = snap.me && snap.me.role;
       $("#admin-link").hidden = role !== "admin";
+      admins = (snap.staff || []).filter((s) => s.role === "admin" && s.active !== false);
+      receipts.clear();
+      (snap.receipts || []).forEach((r) => receipts.set(r.visit_id, r));
       visits.clear();
       (snap.visits || []).forEach((v) => visits.set(v.id, v));
       services.clear();
@@ -678,6 +770,9 @@
         renderCheckinChoices();
       },
       "drawer.updated": (p) => setDrawer(p.drawer),
+      "receipt.updated": (p) => {
+        if (p.receipt && p.receipt.visit_id != null && p.receipt.kind === "sale") receipts.set(p.receipt.visit_id, p.receipt);
+      },
       "booking.updated": (p) => Spa.Book.onBooking(p),
       "shift.updated": () => Spa.Book.onSchedule(),
       "block.updated": () => Spa.Book.onSchedule(),

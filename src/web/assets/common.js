@@ -43,19 +43,31 @@
   };
 
   // ---- formatting -------------------------------------------------------------
-  Spa.money = function (cents) {
+  // The spa's currency (SPA_CURRENCY; the snapshot says which): amounts
+  // are integer minor units, shown with the code ("12.50 USD", "1250 JPY").
+  Spa.currency = { code: "", minor_units: 2 };
+  /** An amount without the code, for input fields ("12.50"). */
+  Spa.amount = function (cents) {
     if (cents == null || isNaN(cents)) return "–";
+    const digits = Spa.currency.minor_units;
+    const scale = Math.pow(10, digits);
     const neg = cents < 0;
     const abs = Math.abs(Math.trunc(cents));
-    const s = Math.floor(abs / 100) + "." + String(abs % 100).padStart(2, "0");
+    const s = digits ? Math.floor(abs / scale) + "." + String(abs % scale).padStart(digits, "0") : String(abs);
     return (neg ? "−" : "") + s;
   };
-  /** "12", "12.5", "12.50", "12,50" → cents (integer); null when not a sum. */
+  /** An amount as people read it: "12.50 USD". */
+  Spa.money = function (cents) {
+    const s = Spa.amount(cents);
+    return s === "–" || !Spa.currency.code ? s : s + " " + Spa.currency.code;
+  };
+  /** "12", "12.5", "12.50", "12,50" (and "12.50 USD") → minor units (integer); null when not a sum. */
   Spa.parseMoney = function (text) {
-    const t = String(text == null ? "" : text).trim().replace(",", ".");
-    const m = /^(\d{1,7})(?:\.(\d{0,2}))?$/.exec(t);
+    const digits = Spa.currency.minor_units;
+    const t = String(text == null ? "" : text).trim().replace(/\s*[A-Za-z]{3}$/, "").replace(",", ".");
+    const m = new RegExp("^(\\d{1,9})(?:\\.(\\d{0," + digits + "}))?$").exec(t);
     if (!m) return null;
-    return parseInt(m[1], 10) * 100 + parseInt((m[2] || "").padEnd(2, "0") || "0", 10);
+    return parseInt(m[1], 10) * Math.pow(10, digits) + parseInt((m[2] || "").padEnd(digits, "0") || "0", 10);
   };
   Spa.clock = function (ms) {
     if (ms == null) return "–";
@@ -405,6 +417,7 @@
       conn.ready = true;
       conn.snapshots++;
       conn.me = snap.me || {};
+      if (snap.currency && snap.currency.code) Spa.currency = snap.currency;
       setStatus("live");
       opts.onSnapshot(snap, conn);
       for (const key of pending) paint(key);

@@ -1,0 +1,356 @@
+//! The counter over the wire (#17): receipts on a fake ESC/POS printer on
+//! 127.0.0.1 that records the bytes (the text, the cut, the drawer kick on
+//! cash, the Z report), a printer that never answers and one that is not
+//! there (the acks do not wait; the cashier is told), the receipt page
+//! (`/receipt/<id>`: staff only, 80 mm and A4, small), a bad currency at
+//! start-up (exit 78), and products, gift cards and receipts surviving a
+//! restart.
+
+mod common;
+mod faultkit;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use faultkit::{ok, small_floor};
+use serde_json::{json, Value};
+use spa_hub::client::Client;
+
+const CUT: &[u8] = &[0x1d, 0x56, 0x42, 0x03];
+const KICK: &[u8] = &[0x1b, 0x70, 0x00, 0x19, 0xfa];
+
+/// A fake ESC/POS printer: every connection's bytes, in order.
+fn fake_printer() -> (String, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut bytes = Vec::new();
+            let _ = s.read_to_end(&mut bytes);
+            if let Ok(mut g) = sink.lock() {
+                g.push(bytes);
+            }
+        }
+    });
+    (addr, got)
+}
+
+fn has(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn wait_for(got: &Arc<Mutex<Vec<Vec<u8>>>>, n: usize) -> Vec<Vec<u8>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let jobs = got.lock().map(|g| g.clone()).unwrap_or_default();
+        if jobs.len() >= n || Instant::now() > deadline {
+            return jobs;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A served visit of `svc`, with a product on the shelf and a drawer open.
+async fn counter_floor(admin: &Client) -> (u64, u64) {
+    let (svc, _tess) = small_floor(admin, "Tess", "1234").await;
+    let product = ok(
+        admin,
+        "product.create",
+        json!({"name": "Lavender oil", "sku": "LAV-50", "price_cents": 1299, "tax_rate_bp": 1900, "stock": 5}),
+    )
+    .await["product"]["id"]
+        .as_u64()
+        .expect("product");
+    let v = ok(
+        admin,
+        "visit.create",
+        json!({"customer_name": "Ann", "service_ids": [svc["service"]["id"]]}),
+    )
+    .await["visit"]["id"]
+        .as_u64()
+        .expect("visit");
+    for step in ["visit.call", "visit.start", "visit.finish"] {
+        ok(admin, step, json!({"visit_id": v})).await;
+    }
+    ok(admin, "drawer.open", json!({"float_cents": 10_000})).await;
+    (v, product)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_and_the_z_report_print_with_cut_and_drawer_kick() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (addr, got) = fake_printer();
+    let daemon = common::Daemon::start(&dir.path().join("data"), &[("SPA_RECEIPT_PRINTER", &addr)]);
+    let admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let (v, product) = counter_floor(&admin).await;
+    // Cash: printed with the drawer kick.
+    let paid = ok(
+        &admin,
+        "visit.checkout",
+        json!({"visit_id": v, "request_id": "r1", "items": [{"product_id": product, "qty": 1}],
+               "payments": [{"method": "cash", "amount_cents": 7000}]}),
+    )
+    .await;
+    let number = paid["receipt"]["sale"]["number"]
+        .as_str()
+        .expect("number")
+        .to_string();
+    let jobs = wait_for(&got, 1);
+    assert_eq!(jobs.len(), 1, "one receipt printed");
+    let text = String::from_utf8_lossy(&jobs[0]);
+    assert!(
+        text.contains(&number) && text.contains("Lavender oil") && text.contains("62.99 USD"),
+        "{text}"
+    );
+    assert!(text.contains("Tax 19%"), "{text}");
+    assert!(has(&jobs[0], CUT), "the cut");
+    assert!(
+        jobs[0].ends_with(KICK),
+        "the drawer kick after the cut on cash"
+    );
+    // Card: no kick.
+    ok(
+        &admin,
+        "sale.checkout",
+        json!({"request_id": "s1", "items": [{"product_id": product, "qty": 1}], "payments": [{"method": "card", "amount_cents": 1299}]}),
+    )
+    .await;
+    let jobs = wait_for(&got, 2);
+    assert!(
+        has(&jobs[1], CUT) && !has(&jobs[1], KICK),
+        "a card sale opens no drawer"
+    );
+    // The Z report prints when the drawer closes.
+    ok(
+        &admin,
+        "drawer.close",
+        json!({"counted": {"cash": 16299, "card": 1299}}),
+    )
+    .await;
+    let jobs = wait_for(&got, 3);
+    let z = String::from_utf8_lossy(&jobs[2]);
+    assert!(
+        z.contains("Z REPORT") && z.contains("16299 / 16299 / 0"),
+        "{z}"
+    );
+    let (status, body) = common::http(
+        daemon.port,
+        "GET",
+        "/api/printer",
+        &[("Authorization", &format!("Bearer {}", common::ADMIN))],
+        "",
+    )
+    .expect("status");
+    let s: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (
+            status,
+            s["printer"]["printed"].as_u64(),
+            s["printer"]["ok"].as_bool()
+        ),
+        (200, Some(3), Some(true)),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_printer_that_never_answers_or_is_not_there_delays_no_ack() {
+    // Bound, never accepted, never read: connections hang in the backlog.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_addr = silent.local_addr().expect("addr").to_string();
+    // A port with nobody on it.
+    let gone = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("addr").to_string();
+    drop(gone);
+    for (addr, reported) in [(silent_addr, false), (gone_addr, true)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let daemon =
+            common::Daemon::start(&dir.path().join("data"), &[("SPA_RECEIPT_PRINTER", &addr)]);
+        let admin = Client::connect(&daemon.ws(), common::ADMIN)
+            .await
+            .expect("admin");
+        let (v, product) = counter_floor(&admin).await;
+        let mut slowest = Duration::ZERO;
+        for k in 0..5 {
+            let started = Instant::now();
+            let args = if k == 0 {
+                (
+                    "visit.checkout",
+                    json!({"visit_id": v, "request_id": "r", "payments": [{"method": "cash", "amount_cents": 5000}]}),
+                )
+            } else {
+                (
+                    "sale.checkout",
+                    json!({"request_id": format!("s{k}"), "items": [{"product_id": product, "qty": 1}], "payments": [{"method": "cash", "amount_cents": 1299}]}),
+                )
+            };
+            ok(&admin, args.0, args.1).await;
+            slowest = slowest.max(started.elapsed());
+        }
+        assert!(
+            slowest < Duration::from_millis(500),
+            "{addr}: an ack took {slowest:?}"
+        );
+        // A printer that is not there is reported on the cashier's screen
+        // (`GET /api/printer`) once its tries are over (about 12 s); the
+        // silent one took the bytes into its backlog and looks printed.
+        if reported {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut last = Value::Null;
+            while Instant::now() < deadline {
+                let (_, body) = common::http(
+                    daemon.port,
+                    "GET",
+                    "/api/printer",
+                    &[("Authorization", &format!("Bearer {}", common::ADMIN))],
+                    "",
+                )
+                .expect("status");
+                last = serde_json::from_str(&body).unwrap_or(Value::Null);
+                if last["printer"]["last_error"].is_string() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            assert!(
+                last["printer"]["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("not printed")),
+                "{addr}: {last}"
+            );
+        }
+    }
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_receipt_page_is_for_staff_small_and_printable() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let daemon = common::Daemon::start(&dir.path().join("data"), &[("SPA_CURRENCY", "KWD")]);
+    let admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let (v, product) = counter_floor(&admin).await;
+    ok(
+        &admin,
+        "visit.checkout",
+        json!({"visit_id": v, "request_id": "r1", "items": [{"product_id": product, "qty": 2}],
+               "payments": [{"method": "card", "amount_cents": 7598}]}),
+    )
+    .await;
+    let bearer = format!("Bearer {}", common::ADMIN);
+    let get = |path: &str, auth: Option<&str>| {
+        let headers: Vec<(&str, &str)> =
+            auth.map(|a| vec![("Authorization", a)]).unwrap_or_default();
+        common::http(daemon.port, "GET", path, &headers, "").expect("http")
+    };
+    let (status, page) = get(&format!("/receipt/{v}"), Some(&bearer));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.len() < 30 * 1024, "{} bytes", page.len());
+    assert!(
+        page.contains("R-000001")
+            && page.contains("Lavender oil")
+            && page.contains("7.598 KWD")
+            && page.contains("0.415 KWD"),
+        "{page}"
+    );
+    assert!(!page.contains("<script"));
+    let (_, a4) = get(&format!("/receipt/{v}?paper=a4"), Some(&bearer));
+    assert!(a4.contains("receipt-a4.css"));
+    let (status, css) = get("/assets/receipt.css", None);
+    assert!(status == 200 && css.contains("80mm"));
+    assert_eq!(get(&format!("/receipt/{v}"), None).0, 401);
+    assert_eq!(get(&format!("/receipt/{v}"), Some("Bearer nope")).0, 401);
+    assert_eq!(get("/receipt/99999", Some(&bearer)).0, 404);
+    assert_eq!(
+        get(&format!("/receipt/{v}?paper=letter"), Some(&bearer)).0,
+        400
+    );
+    // A therapist may not read receipts.
+    let (_, login) = common::http(
+        daemon.port,
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/json")],
+        r#"{"name":"Tess","pin":"1234"}"#,
+    )
+    .expect("login");
+    let token: Value = serde_json::from_str(&login).expect("json");
+    let t = format!("Bearer {}", token["token"].as_str().expect("token"));
+    assert_eq!(get(&format!("/receipt/{v}"), Some(&t)).0, 403);
+}
+
+#[test]
+fn a_bad_currency_or_printer_stops_the_start_with_78() {
+    for (key, value) in [
+        ("SPA_CURRENCY", "XYZ"),
+        ("SPA_CURRENCY", "usd"),
+        ("SPA_PRICES_INCLUDE_TAX", "maybe"),
+        ("SPA_RECEIPT_PRINTER", "printer"),
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let data = dir.path().join("data");
+        let (code, _out, err) = common::run_cli(
+            &["check"],
+            &[(key, value), ("SPA_DATA_DIR", data.to_str().expect("utf8"))],
+        );
+        assert_eq!(code, 78, "{key}={value}: {err}");
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_gift_cards_and_receipts_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let daemon = common::Daemon::start(&data, &[]);
+    let admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let (v, product) = counter_floor(&admin).await;
+    let card = ok(
+        &admin,
+        "giftcard.issue",
+        json!({"request_id": "g", "amount_cents": 2000, "payments": [{"method": "cash", "amount_cents": 2000}]}),
+    )
+    .await;
+    let code = card["code"].as_str().expect("code").to_string();
+    ok(
+        &admin,
+        "visit.checkout",
+        json!({"visit_id": v, "request_id": "r", "items": [{"product_id": product, "qty": 1}],
+               "payments": [{"method": "giftcard", "amount_cents": 1500, "code": code}, {"method": "card", "amount_cents": 4799}]}),
+    )
+    .await;
+    let report_before = ok(&admin, "report.day", json!({})).await;
+    drop(admin);
+    assert_eq!(daemon.stop(), Some(0));
+    let daemon = common::Daemon::start(&data, &[]);
+    let admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let b = ok(&admin, "giftcard.balance", json!({"code": code})).await;
+    assert_eq!(b["balance_cents"], 500);
+    let refund = ok(
+        &admin,
+        "visit.refund",
+        json!({"visit_id": v, "lines": [{"line": 1}], "method": "giftcard", "restock": true, "reason": "after the restart"}),
+    )
+    .await;
+    assert_eq!(refund["receipt"]["number"], "R-000003");
+    let b = ok(&admin, "giftcard.balance", json!({"code": code})).await;
+    assert_eq!(b["balance_cents"], 1799);
+    let report_after = ok(&admin, "report.day", json!({})).await;
+    assert_eq!(
+        report_before["report"]["giftcards"]["sold"],
+        report_after["report"]["giftcards"]["sold"]
+    );
+    assert_eq!(report_after["report"]["products_sold"][0]["returned"], 1);
+}
