@@ -452,6 +452,7 @@ pub fn busy_floor() -> (State, Now, Rules) {
         run(
             &mut state,
             Command::VisitCreate(VisitCreate {
+                customer_id: None,
                 customer_name: format!("Customer {i}"),
                 service_ids: vec![service_ids[i % service_ids.len()]],
                 requested_therapist_id: None,

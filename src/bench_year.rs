@@ -232,6 +232,7 @@ pub fn build(dir: &std::path::Path, days: u32) -> Result<Built, String> {
                     walk_ins.pop();
                     let token = b.token();
                     let c = Command::VisitCreate(crate::domain::command::VisitCreate {
+                        customer_id: None,
                         customer_name: format!("Walk-in {d}"),
                         service_ids: vec![service],
                         requested_therapist_id: None,

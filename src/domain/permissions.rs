@@ -58,6 +58,13 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("booking.no_show", OFFICE),
     ("booking.list", STAFF),
     ("clock.set", ADMIN),
+    ("customer.create", OFFICE),
+    ("customer.update", OFFICE),
+    ("customer.search", OFFICE),
+    ("customer.history", OFFICE),
+    ("customer.merge", ADMIN),
+    ("customer.forget", ADMIN),
+    ("visit.update", OFFICE),
     ("sync", EVERYONE),
 ];
 

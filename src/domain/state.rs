@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::book::{Block, BookIndex, Booking, Shift};
+use super::customers::{Customer, CustomerIndex, VisitEdit};
 use super::event::{Event, EventRecord};
 use super::money::{Checkout, Drawer, Method, Refund};
 use super::rotation::Turns;
@@ -272,6 +273,9 @@ pub enum Record {
     Shift(Shift),
     Block(Block),
     Booking(Booking),
+    // Schema 4.
+    Customer(Customer),
+    VisitEdits(Id, Vec<VisitEdit>),
 }
 
 impl Record {
@@ -289,6 +293,8 @@ impl Record {
             Record::Booking(b) => RecordKey::Booking(b.id),
             Record::Session(s) => RecordKey::Session(s.token_hash.clone()),
             Record::Drawer(d) => RecordKey::Drawer(d.id),
+            Record::Customer(c) => RecordKey::Customer(c.id),
+            Record::VisitEdits(id, _) => RecordKey::VisitEdits(*id),
         }
     }
 }
@@ -307,6 +313,8 @@ pub enum RecordKey {
     Shift(Id, u32),
     Block(Id),
     Booking(Id),
+    Customer(Id),
+    VisitEdits(Id),
 }
 
 impl RecordKey {
@@ -328,6 +336,8 @@ impl RecordKey {
             }
             RecordKey::Block(id) => (9, id.to_be_bytes().to_vec()),
             RecordKey::Booking(id) => (10, id.to_be_bytes().to_vec()),
+            RecordKey::Customer(id) => (11, id.to_be_bytes().to_vec()),
+            RecordKey::VisitEdits(id) => (12, id.to_be_bytes().to_vec()),
         };
         let mut bytes = Vec::with_capacity(1 + tail.len());
         bytes.push(kind);
@@ -352,6 +362,11 @@ pub struct State {
     pub bookings: BTreeMap<Id, Booking>,
     /// Derived from `bookings` (never persisted).
     pub book_index: BookIndex,
+    pub customers: BTreeMap<Id, Customer>,
+    /// Derived from `customers` (never persisted).
+    pub customer_index: CustomerIndex,
+    /// Each edited visit's `visit.update`s.
+    pub visit_edits: BTreeMap<Id, Vec<VisitEdit>>,
 }
 
 impl State {
@@ -373,6 +388,11 @@ impl State {
             RecordKey::Shift(t, d) => self.shifts.get(&(*t, *d)).cloned().map(Record::Shift),
             RecordKey::Block(id) => self.blocks.get(id).cloned().map(Record::Block),
             RecordKey::Booking(id) => self.bookings.get(id).cloned().map(Record::Booking),
+            RecordKey::Customer(id) => self.customers.get(id).cloned().map(Record::Customer),
+            RecordKey::VisitEdits(id) => self
+                .visit_edits
+                .get(id)
+                .map(|e| Record::VisitEdits(*id, e.clone())),
         }
     }
 
@@ -423,6 +443,14 @@ impl State {
                 self.blocks.insert(b.id, b);
             }
             (_, Some(Record::Booking(b))) => self.put_booking(b),
+            (_, Some(Record::Customer(c))) => self.put_customer(c),
+            (_, Some(Record::VisitEdits(id, edits))) => {
+                self.visit_edits.insert(id, edits);
+            }
+            (RecordKey::Customer(id), None) => self.drop_customer(*id),
+            (RecordKey::VisitEdits(id), None) => {
+                self.visit_edits.remove(id);
+            }
             (RecordKey::Shift(t, d), None) => {
                 self.shifts.remove(&(*t, *d));
             }
@@ -510,6 +538,17 @@ impl State {
                 .values()
                 .map(|b| (RecordKey::Booking(b.id), Record::Booking(b.clone()))),
         );
+        out.extend(
+            self.customers
+                .values()
+                .map(|c| (RecordKey::Customer(c.id), Record::Customer(c.clone()))),
+        );
+        out.extend(self.visit_edits.iter().map(|(id, e)| {
+            (
+                RecordKey::VisitEdits(*id),
+                Record::VisitEdits(*id, e.clone()),
+            )
+        }));
         out
     }
 
@@ -530,6 +569,12 @@ impl State {
             | Event::BookingLate { .. } => self.apply_book(&record.event, at),
             // The shell moves its clock; the state holds nothing of it.
             Event::ClockSet { .. } => {}
+            Event::CustomerCreated { .. }
+            | Event::CustomerUpdated { .. }
+            | Event::CustomerLinked { .. }
+            | Event::CustomersMerged { .. }
+            | Event::CustomerForgotten { .. }
+            | Event::VisitUpdated { .. } => self.apply_customers(&record.event, at, &record.actor),
             Event::VisitCheckedOut { .. }
             | Event::VisitRefunded { .. }
             | Event::VisitRetipped { .. }
@@ -1125,7 +1170,16 @@ impl State {
             Event::BookingCheckedIn { booking_id, visit } => {
                 keys.push(RecordKey::Booking(*booking_id));
                 keys.push(RecordKey::Visit(visit.id));
+                if let Some(c) = self.customer_index.booking_owner.get(booking_id) {
+                    keys.push(RecordKey::Customer(*c));
+                }
             }
+            Event::CustomerCreated { .. }
+            | Event::CustomerUpdated { .. }
+            | Event::CustomerLinked { .. }
+            | Event::CustomersMerged { .. }
+            | Event::CustomerForgotten { .. }
+            | Event::VisitUpdated { .. } => self.touched_customers(event, &mut keys),
             Event::Archived { archive } => keys.extend(archive.keys()),
             Event::VisitRestored { visit } => keys.push(RecordKey::Visit(visit.id)),
         }

@@ -26,6 +26,9 @@ struct Ids {
     /// A booking of Tess (see `scenario`), and Tess's own block.
     booking: u64,
     block: u64,
+    /// Two customer records (for `customer.*`, `visit.update`).
+    carla: u64,
+    dora: u64,
 }
 
 /// A floor where `name`, sent by anyone allowed to, makes sense.
@@ -117,6 +120,11 @@ fn scenario(name: &str) -> (Floor, Ids) {
             f.advance(20);
         }
     }
+    let (mut carla, mut dora) = (0, 0);
+    if name.starts_with("customer.") {
+        carla = f.add_customer("Carla Núñez", "+34 600 111 222", "nut oil allergy");
+        dora = f.add_customer("Dora", "600 333 444", "");
+    }
     match name {
         "visit.start" | "visit.undo" => f.call_to(visit, tess, lotus),
         "visit.finish" | "visit.extend" => {
@@ -137,6 +145,8 @@ fn scenario(name: &str) -> (Floor, Ids) {
         visit,
         booking,
         block,
+        carla,
+        dora,
     };
     (f, ids)
 }
@@ -207,6 +217,17 @@ fn wire_args(name: &str, ids: &Ids) -> Value {
         "booking.list" => json!({"date": "2026-11-26"}),
         // A day past the fixture's clock (harness::T0 plus its steps).
         "clock.set" => json!({"now_ms": super::harness::T0 + 86_400_000}),
+        "customer.create" => {
+            json!({"name": "María José", "phone": "+34 612 345 678", "email": "mj@example.com", "notes": "nut oil allergy"})
+        }
+        "customer.update" => json!({"customer_id": ids.carla, "notes": "no nut oils"}),
+        "customer.search" => json!({"q": "car"}),
+        "customer.history" => json!({"customer_id": ids.carla}),
+        "customer.merge" => json!({"customer_id": ids.dora, "into_id": ids.carla}),
+        "customer.forget" => json!({"customer_id": ids.carla, "reason": "asked at the desk"}),
+        "visit.update" => {
+            json!({"visit_id": ids.visit, "customer_name": "Vera B", "service_ids": [ids.thai, ids.thai]})
+        }
         other => panic!("no arguments for {other}: add it to the matrix"),
     }
 }
@@ -310,7 +331,12 @@ fn the_table_matches_the_protocol() {
             "visit.call" | "visit.start" | "visit.finish" | "visit.extend" | "visit.undo" => {
                 vec![Admin, Cashier, Therapist]
             }
-            "visit.create" | "visit.leave" | "visit.checkout" | "report.day" => office.to_vec(),
+            "visit.create" | "visit.leave" | "visit.checkout" | "report.day" | "visit.update" => {
+                office.to_vec()
+            }
+            "customer.create" | "customer.update" | "customer.search" | "customer.history" => {
+                office.to_vec()
+            }
             "block.create" | "block.remove" | "booking.list" => vec![Admin, Cashier, Therapist],
             "booking.cancel" => vec![Admin, Cashier, Customer],
             n if n.starts_with("booking.") || n == "schedule.set" => office.to_vec(),
@@ -459,7 +485,7 @@ fn every_ack_is_cut_with_the_senders_view() {
                     let v = f.state.visits.get(id).expect("visit");
                     assert_eq!(
                         ack["visit"],
-                        views::visit_for(viewer, v).unwrap_or(Value::Null),
+                        views::visit_in(viewer, v, &f.state).unwrap_or(Value::Null),
                         "{name} by {actor:?}"
                     );
                 }

@@ -11,6 +11,7 @@ mod book;
 mod book_sim;
 mod books;
 mod books_day;
+mod customers;
 mod harness;
 mod matrix;
 mod money;

@@ -1,0 +1,1131 @@
+//! Returning customers (#16): the records, the search index, the links
+//! from visits and bookings, merge and forget, `visit.update`; and what of
+//! an event or a record is personal, so that the store can keep it sealed
+//! with the customer's own key (see `crate::keyring`).
+//!
+//! A visit or booking points to a customer through a `CustomerLinked`
+//! event (the persisted `Visit` and `Booking` keep their shape); the
+//! customer record lists its visits and bookings and the state derives
+//! the reverse maps ([`CustomerIndex`]). Forgetting blanks every linked
+//! copy in memory and names the keys the store destroys after the commit,
+//! so the sealed copies of the name in the log and the archive become
+//! unreadable while every count and amount stays.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::book::Booking;
+use super::command::{
+    CustomerCreate, CustomerForget, CustomerHistory, CustomerMerge, CustomerSearch, CustomerUpdate,
+    VisitUpdate,
+};
+use super::decide::{one, optional_text, text, Decided, Reply, MAX_NAME, MAX_PHONE};
+use super::event::Event;
+use super::state::{Record, State, Visit, VisitState};
+use super::{conflict, invalid, not_found, Actor, DomainError, Id, Now};
+
+/// What a forgotten name reads as everywhere (and a sealed one, redacted).
+pub const FORGOTTEN: &str = "(forgotten)";
+pub const MAX_CUSTOMER_NOTES: usize = 2000;
+const MAX_EMAIL: usize = 120;
+pub const SEARCH_LIMIT: usize = 20;
+const MIN_PHONE_DIGITS: usize = 6;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: Id,
+    pub name: String,
+    /// Digits only.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// Staff notes and allergies.
+    pub notes: Option<String>,
+    pub created_at: i64,
+    pub last_visit_at: Option<i64>,
+    pub forgotten: bool,
+    pub visit_ids: Vec<Id>,
+    pub booking_ids: Vec<Id>,
+    /// Customers merged into this one: their keys go with this one's.
+    pub absorbed: Vec<Id>,
+}
+
+impl Customer {
+    /// The keys sealing this person's data (their own and the merged ones').
+    pub fn key_ids(&self) -> Vec<Id> {
+        let mut ids = vec![self.id];
+        ids.extend(&self.absorbed);
+        ids
+    }
+}
+
+/// One `visit.update`: who and when (the event's actor and time) and which
+/// fields changed (never their values: those are personal).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitEdit {
+    pub at: i64,
+    pub by: Option<Id>,
+    pub changed: Vec<String>,
+}
+
+/// Derived from the customer records (never persisted): name words for
+/// prefix search and the owners of visits and bookings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerIndex {
+    words: BTreeSet<(String, Id)>,
+    pub visit_owner: BTreeMap<Id, Id>,
+    pub booking_owner: BTreeMap<Id, Id>,
+}
+
+impl CustomerIndex {
+    pub fn insert(&mut self, c: &Customer) {
+        if !c.forgotten {
+            for w in words(&c.name) {
+                self.words.insert((w, c.id));
+            }
+        }
+        for v in &c.visit_ids {
+            self.visit_owner.insert(*v, c.id);
+        }
+        for b in &c.booking_ids {
+            self.booking_owner.insert(*b, c.id);
+        }
+    }
+
+    pub fn remove(&mut self, c: &Customer) {
+        for w in words(&c.name) {
+            self.words.remove(&(w, c.id));
+        }
+        for v in &c.visit_ids {
+            if self.visit_owner.get(v) == Some(&c.id) {
+                self.visit_owner.remove(v);
+            }
+        }
+        for b in &c.booking_ids {
+            if self.booking_owner.get(b) == Some(&c.id) {
+                self.booking_owner.remove(b);
+            }
+        }
+    }
+}
+
+/// Lower case without accents: "José" and "jose" match. Covers the Latin
+/// letters of Western and Central European names; others pass unchanged.
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars().flat_map(char::to_lowercase) {
+        let plain = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
+            'ç' | 'ć' | 'č' => "c",
+            'ď' | 'đ' => "d",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => "e",
+            'ğ' => "g",
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => "i",
+            'ł' | 'ľ' | 'ĺ' => "l",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+            'ř' | 'ŕ' => "r",
+            'ś' | 'š' | 'ş' | 'ș' => "s",
+            'ß' => "ss",
+            'ť' | 'ţ' | 'ț' => "t",
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => "u",
+            'ý' | 'ÿ' => "y",
+            'ź' | 'ż' | 'ž' => "z",
+            'æ' => "ae",
+            'œ' => "oe",
+            _ => {
+                out.push(c);
+                continue;
+            }
+        };
+        out.push_str(plain);
+    }
+    out
+}
+
+/// The folded words of a name (split at anything not a letter or digit).
+pub fn words(name: &str) -> Vec<String> {
+    fold(name)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A phone as digits; `invalid` naming `field` with fewer than 6 digits.
+pub fn phone_digits(field: &str, phone: &str) -> Result<String, DomainError> {
+    if phone.chars().count() > MAX_PHONE {
+        return Err(invalid(format!(
+            "`{field}` is longer than {MAX_PHONE} characters"
+        )));
+    }
+    if phone
+        .chars()
+        .any(|c| !(c.is_ascii_digit() || " +-./()".contains(c)))
+    {
+        return Err(invalid(format!(
+            "`{field}` may hold only digits, spaces and + - . / ( )"
+        )));
+    }
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < MIN_PHONE_DIGITS {
+        return Err(invalid(format!(
+            "`{field}` must have at least {MIN_PHONE_DIGITS} digits"
+        )));
+    }
+    Ok(digits)
+}
+
+fn optional_phone(field: &str, phone: &Option<String>) -> Result<Option<String>, DomainError> {
+    match phone.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p) => phone_digits(field, p).map(Some),
+    }
+}
+
+fn optional_email(email: &Option<String>) -> Result<Option<String>, DomainError> {
+    let Some(e) = optional_text("email", email, MAX_EMAIL)? else {
+        return Ok(None);
+    };
+    let mut parts = e.splitn(2, '@');
+    let (user, host) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if user.is_empty() || host.is_empty() || e.contains(char::is_whitespace) {
+        return Err(invalid("`email` must look like name@example.com"));
+    }
+    Ok(Some(e))
+}
+
+fn customer_notes(notes: &Option<String>) -> Result<Option<String>, DomainError> {
+    match notes.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) if n.chars().count() > MAX_CUSTOMER_NOTES => Err(invalid(format!(
+            "`notes` is longer than {MAX_CUSTOMER_NOTES} characters"
+        ))),
+        // Notes may span lines; other control characters are refused.
+        Some(n) if n.chars().any(|c| c.is_control() && c != '\n' && c != '\t') => {
+            Err(invalid("`notes` contains control characters"))
+        }
+        Some(n) => Ok(Some(n.to_string())),
+    }
+}
+
+/// A live (not forgotten) customer, for the argument `field`.
+pub fn live<'a>(state: &'a State, id: Id, field: &str) -> Result<&'a Customer, DomainError> {
+    let c = state
+        .customers
+        .get(&id)
+        .ok_or_else(|| not_found(format!("`{field}`: there is no customer {id}")))?;
+    if c.forgotten {
+        return Err(conflict(format!("`{field}`: customer {id} was forgotten")));
+    }
+    Ok(c)
+}
+
+/// Live customers with this phone (the desk is offered them, not a twin).
+pub fn with_phone(state: &State, digits: &str) -> Vec<Id> {
+    state
+        .customers
+        .values()
+        .filter(|c| !c.forgotten && c.phone.as_deref() == Some(digits))
+        .map(|c| c.id)
+        .collect()
+}
+
+pub fn create(state: &State, a: &CustomerCreate, now: Now) -> Result<Decided, DomainError> {
+    let name = text("name", &a.name, MAX_NAME)?;
+    let phone = optional_phone("phone", &a.phone)?;
+    let email = optional_email(&a.email)?;
+    let notes = customer_notes(&a.notes)?;
+    if let (Some(p), false) = (&phone, a.duplicate) {
+        if let Some(other) = with_phone(state, p).first() {
+            return Err(conflict(format!(
+                "customer {other} already has this phone: use that record, or send `duplicate: true` to make another"
+            )));
+        }
+    }
+    let customer = Customer {
+        id: state.counters.next_id.max(1),
+        name,
+        phone,
+        email,
+        notes,
+        created_at: now.ms,
+        last_visit_at: None,
+        forgotten: false,
+        visit_ids: Vec::new(),
+        booking_ids: Vec::new(),
+        absorbed: Vec::new(),
+    };
+    let reply = Reply::Customer(customer.id);
+    one(Event::CustomerCreated { customer }, reply)
+}
+
+pub fn update(state: &State, a: &CustomerUpdate) -> Result<Decided, DomainError> {
+    let c = live(state, a.customer_id, "customer_id")?;
+    let name = match &a.name {
+        Some(n) => text("name", n, MAX_NAME)?,
+        None => c.name.clone(),
+    };
+    let phone = match &a.phone {
+        Some(p) => optional_phone("phone", p)?,
+        None => c.phone.clone(),
+    };
+    let email = match &a.email {
+        Some(e) => optional_email(e)?,
+        None => c.email.clone(),
+    };
+    let notes = match &a.notes {
+        Some(n) => customer_notes(n)?,
+        None => c.notes.clone(),
+    };
+    one(
+        Event::CustomerUpdated {
+            customer_id: c.id,
+            name,
+            phone,
+            email,
+            notes,
+        },
+        Reply::Customer(c.id),
+    )
+}
+
+pub fn merge(state: &State, a: &CustomerMerge) -> Result<Decided, DomainError> {
+    if a.customer_id == a.into_id {
+        return Err(invalid(
+            "`into_id`: a customer cannot be merged into itself",
+        ));
+    }
+    let from = live(state, a.customer_id, "customer_id")?;
+    let into = live(state, a.into_id, "into_id")?;
+    one(
+        Event::CustomersMerged {
+            from_id: from.id,
+            into_id: into.id,
+        },
+        Reply::Customer(into.id),
+    )
+}
+
+pub fn forget(state: &State, a: &CustomerForget) -> Result<Decided, DomainError> {
+    let reason = text("reason", &a.reason, super::decide::MAX_REASON)?;
+    let c = state
+        .customers
+        .get(&a.customer_id)
+        .ok_or_else(|| not_found(format!("there is no customer {}", a.customer_id)))?;
+    if c.forgotten {
+        return Err(conflict(format!("customer {} was already forgotten", c.id)));
+    }
+    one(
+        Event::CustomerForgotten {
+            customer_id: c.id,
+            reason,
+            visit_ids: c.visit_ids.clone(),
+            booking_ids: c.booking_ids.clone(),
+            key_ids: c.key_ids(),
+        },
+        Reply::Json(json!({ "customer_id": c.id, "forgotten": true })),
+    )
+}
+
+/// `customer.search`: at most 20, best first. Digits (3 or more, nothing
+/// else but spaces and + - . ( )) search phones anywhere; otherwise every
+/// word of `q` must begin a word of the name.
+pub fn search(state: &State, q: &str) -> Vec<Id> {
+    let q = q.trim();
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    let phone_like = digits.len() >= 3
+        && q.chars()
+            .all(|c| c.is_ascii_digit() || " +-.()/".contains(c));
+    if phone_like {
+        let mut hits: Vec<(bool, std::cmp::Reverse<i64>, &str, Id)> = state
+            .customers
+            .values()
+            .filter(|c| !c.forgotten)
+            .filter_map(|c| {
+                let p = c.phone.as_deref()?;
+                let at = p.find(&digits)?;
+                // Ending with the digits typed (the last four) ranks first.
+                let tail = at + digits.len() == p.len();
+                Some((
+                    !tail,
+                    std::cmp::Reverse(c.last_visit_at.unwrap_or(0)),
+                    c.name.as_str(),
+                    c.id,
+                ))
+            })
+            .collect();
+        hits.sort();
+        return hits.into_iter().take(SEARCH_LIMIT).map(|h| h.3).collect();
+    }
+    let terms = words(q);
+    let Some(first) = terms.iter().max_by_key(|t| t.len()) else {
+        return Vec::new();
+    };
+    // Candidates from the longest term's prefix range, then every term.
+    let mut candidates: BTreeSet<Id> = BTreeSet::new();
+    for (_, id) in state
+        .customer_index
+        .words
+        .range((first.clone(), 0)..)
+        .take_while(|(w, _)| w.starts_with(first.as_str()))
+    {
+        candidates.insert(*id);
+    }
+    let mut hits: Vec<(u8, std::cmp::Reverse<i64>, String, Id)> = candidates
+        .into_iter()
+        .filter_map(|id| state.customers.get(&id))
+        .filter_map(|c| {
+            let name_words = words(&c.name);
+            let mut exact = 0u8;
+            for t in &terms {
+                if name_words.iter().any(|w| w == t) {
+                    exact += 1;
+                } else if !name_words.iter().any(|w| w.starts_with(t.as_str())) {
+                    return None;
+                }
+            }
+            let starts = name_words
+                .first()
+                .is_some_and(|w| w.starts_with(terms[0].as_str()));
+            // Rank: whole words typed, then the first name, then the most recent.
+            let rank = u8::MAX - exact * 2 - u8::from(starts);
+            Some((
+                rank,
+                std::cmp::Reverse(c.last_visit_at.unwrap_or(0)),
+                name_words.join(" "),
+                c.id,
+            ))
+        })
+        .collect();
+    hits.sort();
+    hits.into_iter().take(SEARCH_LIMIT).map(|h| h.3).collect()
+}
+
+pub fn search_reply(state: &State, a: &CustomerSearch) -> Result<Decided, DomainError> {
+    if a.q.chars().count() > 100 {
+        return Err(invalid("`q` is longer than 100 characters"));
+    }
+    let customers: Vec<Value> = search(state, &a.q)
+        .into_iter()
+        .filter_map(|id| state.customers.get(&id))
+        .map(view)
+        .collect();
+    Ok(Decided {
+        events: Vec::new(),
+        reply: Reply::Json(json!({ "customers": customers })),
+    })
+}
+
+/// The office's view of a customer.
+pub fn view(c: &Customer) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "phone": c.phone,
+        "email": c.email,
+        "notes": c.notes,
+        "created_at": c.created_at,
+        "last_visit_at": c.last_visit_at,
+        "forgotten": c.forgotten,
+        "visits": c.visit_ids.len(),
+        "bookings": c.booking_ids.len(),
+    })
+}
+
+/// What a therapist sees of the customer of their own visit or booking.
+pub fn therapist_view(c: &Customer) -> Value {
+    json!({ "id": c.id, "name": c.name, "notes": c.notes })
+}
+
+/// One visit of a history: services, therapist, amounts.
+fn history_visit(state: &State, v: &Visit) -> Value {
+    let services: Vec<Value> = v
+        .service_ids
+        .iter()
+        .map(|id| json!({"id": id, "name": state.services.get(id).map(|s| s.name.clone())}))
+        .collect();
+    let (paid, tip, discount) = v.checkout.as_ref().map_or((0, 0, 0), |c| {
+        (
+            c.paid_cents().saturating_sub(c.change_cents),
+            c.tip_cents,
+            c.discount_cents,
+        )
+    });
+    let refunded: i64 = v.refunds.iter().map(|r| r.amount_cents).sum();
+    json!({
+        "id": v.id,
+        "number": v.number,
+        "day": v.day,
+        "state": v.state.as_str(),
+        "created_at": v.created_at,
+        "services": services,
+        "therapist_id": v.therapist,
+        "therapist": v.therapist.and_then(|t| state.staff.get(&t)).map(|t| t.name.clone()),
+        "services_cents": v.services_cents,
+        "discount_cents": discount,
+        "tip_cents": tip,
+        "paid_cents": paid,
+        "refunded_cents": refunded,
+        "notes": v.notes,
+    })
+}
+
+fn history_booking(state: &State, b: &Booking) -> Value {
+    json!({
+        "id": b.id,
+        "number": b.number,
+        "date": b.date,
+        "time": b.time,
+        "start": b.start_ms,
+        "state": b.state.as_str(),
+        "service_ids": b.service_ids,
+        "therapist_id": b.therapist_id,
+        "therapist": state.staff.get(&b.therapist_id).map(|t| t.name.clone()),
+        "visit_id": b.visit_id,
+    })
+}
+
+/// `customer.history`: the record, its visits (in memory or archived, the
+/// writer fills the archived ones in) and bookings, newest first.
+pub fn history(state: &State, a: &CustomerHistory) -> Result<Decided, DomainError> {
+    let c = state
+        .customers
+        .get(&a.customer_id)
+        .ok_or_else(|| not_found(format!("there is no customer {}", a.customer_id)))?;
+    let mut visits: Vec<&Visit> = c
+        .visit_ids
+        .iter()
+        .filter_map(|id| {
+            state
+                .visits
+                .get(id)
+                .or_else(|| a.archived_visits.iter().find(|v| v.id == *id))
+        })
+        .collect();
+    visits.sort_by_key(|v| std::cmp::Reverse(v.created_at));
+    let mut bookings: Vec<&Booking> = c
+        .booking_ids
+        .iter()
+        .filter_map(|id| {
+            state
+                .bookings
+                .get(id)
+                .or_else(|| a.archived_bookings.iter().find(|b| b.id == *id))
+        })
+        .collect();
+    bookings.sort_by_key(|b| std::cmp::Reverse(b.start_ms));
+    Ok(Decided {
+        events: Vec::new(),
+        reply: Reply::Json(json!({
+            "customer": view(c),
+            "visits": visits.iter().map(|v| history_visit(state, v)).collect::<Vec<_>>(),
+            "bookings": bookings.iter().map(|b| history_booking(state, b)).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+/// `visit.update`: before checkout; the requested therapist only while
+/// waiting. Services re-price the visit and move its planned end.
+pub fn visit_update(
+    state: &State,
+    actor: &Actor,
+    a: &VisitUpdate,
+    now: Now,
+) -> Result<Decided, DomainError> {
+    let v = super::decide::visit_ref(state, a.visit_id)?;
+    if v.state.is_terminal() {
+        return Err(conflict(format!(
+            "visit {} is {}: only a visit before checkout can be edited",
+            v.number,
+            v.state.as_str()
+        )));
+    }
+    let forgotten = state.customer_of_visit(v.id).is_some_and(|c| c.forgotten);
+    if forgotten && (a.customer_name.is_some() || a.phone.is_some() || a.notes.is_some()) {
+        return Err(conflict(format!(
+            "visit {}'s customer was forgotten: their name, phone and notes stay blank",
+            v.number
+        )));
+    }
+    let mut changed: Vec<String> = Vec::new();
+    let mut after = v.clone();
+    if let Some(n) = &a.customer_name {
+        after.customer_name = text("customer_name", n, MAX_NAME)?;
+    }
+    if let Some(p) = &a.phone {
+        after.phone = optional_text("phone", p, MAX_PHONE)?;
+        if let Some(p) = &after.phone {
+            phone_digits("phone", p)?;
+        }
+    }
+    if let Some(n) = &a.notes {
+        after.notes = optional_text("notes", n, super::decide::MAX_NOTES)?;
+    }
+    if let Some(ids) = &a.service_ids {
+        if v.state == VisitState::AwaitingPayment {
+            return Err(conflict(format!(
+                "visit {} is finished: its services can no longer change",
+                v.number
+            )));
+        }
+        let probe = super::decide::build_visit(
+            state,
+            super::decide::NewVisit {
+                customer_name: after.customer_name.clone(),
+                phone: None,
+                notes: None,
+                service_ids: ids.clone(),
+                requested_therapist: None,
+                token_hash: "-".into(),
+                allow_removed_services: false,
+            },
+            now,
+        )?;
+        after.service_ids = probe.service_ids;
+        after.services_cents = probe.services_cents;
+        after.service_minutes = probe.service_minutes;
+        after.cleanup_min = probe.cleanup_min;
+        if let Some(started) = v.started_at {
+            let minutes = i64::from(after.service_minutes) + i64::from(v.extended_min);
+            after.planned_end = Some(started + minutes * 60_000);
+        }
+    }
+    if let Some(t) = &a.requested_therapist_id {
+        if v.state != VisitState::Waiting {
+            return Err(conflict(format!(
+                "visit {} is {}: the requested therapist can change only while it waits",
+                v.number,
+                v.state.as_str()
+            )));
+        }
+        if let Some(t) = t {
+            let t = super::decide::therapist_ref(state, *t, "requested_therapist_id")?;
+            let needed = super::rotation::skills_needed(state, &after);
+            if !super::rotation::has_skills(t, &needed) {
+                return Err(invalid(format!(
+                    "`requested_therapist_id`: {} does not have the skills these services need",
+                    t.name
+                )));
+            }
+        }
+        after.requested_therapist = *t;
+    }
+    for (field, differs) in [
+        ("customer_name", after.customer_name != v.customer_name),
+        ("phone", after.phone != v.phone),
+        ("notes", after.notes != v.notes),
+        ("service_ids", after.service_ids != v.service_ids),
+        (
+            "requested_therapist_id",
+            after.requested_therapist != v.requested_therapist,
+        ),
+    ] {
+        if differs {
+            changed.push(field.to_string());
+        }
+    }
+    let mut events = Vec::new();
+    if let Some(cid) = a.customer_id {
+        let c = live(state, cid, "customer_id")?;
+        if state.customer_index.visit_owner.get(&v.id) != Some(&c.id) {
+            events.push(Event::CustomerLinked {
+                customer_id: c.id,
+                visit_id: Some(v.id),
+                booking_id: None,
+            });
+            changed.push("customer_id".into());
+        }
+    }
+    if changed.is_empty() {
+        return Err(invalid("visit.update: nothing to change"));
+    }
+    let _ = actor;
+    events.insert(
+        0,
+        Event::VisitUpdated {
+            visit_id: v.id,
+            customer_name: after.customer_name,
+            phone: after.phone,
+            notes: after.notes,
+            service_ids: after.service_ids,
+            requested_therapist: after.requested_therapist,
+            services_cents: after.services_cents,
+            service_minutes: after.service_minutes,
+            cleanup_min: after.cleanup_min,
+            planned_end: after.planned_end,
+            changed,
+        },
+    );
+    Ok(Decided {
+        events,
+        reply: Reply::Visit(v.id),
+    })
+}
+
+// ---- apply ----------------------------------------------------------------
+
+impl State {
+    /// Puts a customer in (or replaces it), keeping the index in step.
+    pub fn put_customer(&mut self, c: Customer) {
+        if let Some(old) = self.customers.get(&c.id) {
+            let old = old.clone();
+            self.customer_index.remove(&old);
+        }
+        self.customer_index.insert(&c);
+        self.customers.insert(c.id, c);
+    }
+
+    pub(super) fn drop_customer(&mut self, id: Id) {
+        if let Some(old) = self.customers.remove(&id) {
+            self.customer_index.remove(&old);
+        }
+    }
+
+    /// The customer a visit points to.
+    pub fn customer_of_visit(&self, visit_id: Id) -> Option<&Customer> {
+        let id = self.customer_index.visit_owner.get(&visit_id)?;
+        self.customers.get(id)
+    }
+
+    pub fn customer_of_booking(&self, booking_id: Id) -> Option<&Customer> {
+        let id = self.customer_index.booking_owner.get(&booking_id)?;
+        self.customers.get(id)
+    }
+
+    pub(super) fn apply_customers(&mut self, event: &Event, at: i64, actor: &Actor) {
+        match event {
+            Event::CustomerCreated { customer } => {
+                self.bump_id(customer.id);
+                self.put_customer(customer.clone());
+            }
+            Event::CustomerUpdated {
+                customer_id,
+                name,
+                phone,
+                email,
+                notes,
+            } => {
+                if let Some(mut c) = self.customers.get(customer_id).cloned() {
+                    c.name = name.clone();
+                    c.phone = phone.clone();
+                    c.email = email.clone();
+                    c.notes = notes.clone();
+                    self.put_customer(c);
+                }
+            }
+            Event::CustomerLinked {
+                customer_id,
+                visit_id,
+                booking_id,
+            } => self.link(*customer_id, *visit_id, *booking_id, at),
+            Event::CustomersMerged { from_id, into_id } => {
+                let (Some(from), Some(mut into)) = (
+                    self.customers.get(from_id).cloned(),
+                    self.customers.get(into_id).cloned(),
+                ) else {
+                    return;
+                };
+                self.drop_customer(from.id);
+                into.visit_ids.extend(&from.visit_ids);
+                into.visit_ids.sort_unstable();
+                into.visit_ids.dedup();
+                into.booking_ids.extend(&from.booking_ids);
+                into.booking_ids.sort_unstable();
+                into.booking_ids.dedup();
+                into.absorbed.extend(from.key_ids());
+                into.last_visit_at = into.last_visit_at.max(from.last_visit_at);
+                into.phone = into.phone.or(from.phone);
+                into.email = into.email.or(from.email);
+                into.notes = into.notes.or(from.notes);
+                self.put_customer(into);
+            }
+            Event::CustomerForgotten { customer_id, .. } => {
+                let Some(mut c) = self.customers.get(customer_id).cloned() else {
+                    return;
+                };
+                for id in &c.visit_ids {
+                    if let Some(v) = self.visits.get_mut(id) {
+                        redact_visit(v);
+                    }
+                }
+                for id in &c.booking_ids {
+                    if let Some(mut b) = self.bookings.get(id).cloned() {
+                        redact_booking(&mut b);
+                        self.put_booking(b);
+                    }
+                }
+                c.name = FORGOTTEN.into();
+                c.phone = None;
+                c.email = None;
+                c.notes = None;
+                c.forgotten = true;
+                self.put_customer(c);
+            }
+            Event::VisitUpdated {
+                visit_id,
+                customer_name,
+                phone,
+                notes,
+                service_ids,
+                requested_therapist,
+                services_cents,
+                service_minutes,
+                cleanup_min,
+                planned_end,
+                changed,
+            } => {
+                if let Some(v) = self.visits.get_mut(visit_id) {
+                    v.customer_name = customer_name.clone();
+                    v.phone = phone.clone();
+                    v.notes = notes.clone();
+                    v.service_ids = service_ids.clone();
+                    v.requested_therapist = *requested_therapist;
+                    v.services_cents = *services_cents;
+                    v.service_minutes = *service_minutes;
+                    v.cleanup_min = *cleanup_min;
+                    v.planned_end = *planned_end;
+                }
+                self.visit_edits
+                    .entry(*visit_id)
+                    .or_default()
+                    .push(VisitEdit {
+                        at,
+                        by: actor.staff_id(),
+                        changed: changed.clone(),
+                    });
+            }
+            _ => {}
+        }
+    }
+
+    /// Points a visit or booking at a customer (moving it from another).
+    pub(super) fn link(
+        &mut self,
+        customer_id: Id,
+        visit_id: Option<Id>,
+        booking_id: Option<Id>,
+        at: i64,
+    ) {
+        let previous = visit_id
+            .and_then(|v| self.customer_index.visit_owner.get(&v))
+            .or_else(|| booking_id.and_then(|b| self.customer_index.booking_owner.get(&b)))
+            .copied();
+        if let Some(prev) = previous.filter(|p| *p != customer_id) {
+            if let Some(mut p) = self.customers.get(&prev).cloned() {
+                p.visit_ids.retain(|v| Some(*v) != visit_id);
+                p.booking_ids.retain(|b| Some(*b) != booking_id);
+                self.put_customer(p);
+            }
+        }
+        let Some(mut c) = self.customers.get(&customer_id).cloned() else {
+            return;
+        };
+        if let Some(v) = visit_id {
+            if !c.visit_ids.contains(&v) {
+                c.visit_ids.push(v);
+            }
+            c.last_visit_at = Some(c.last_visit_at.unwrap_or(at).max(at));
+        }
+        if let Some(b) = booking_id {
+            if !c.booking_ids.contains(&b) {
+                c.booking_ids.push(b);
+            }
+        }
+        self.put_customer(c);
+    }
+
+    /// The records a customer event changes (besides `Counters`).
+    pub(super) fn touched_customers(&self, event: &Event, keys: &mut Vec<super::state::RecordKey>) {
+        use super::state::RecordKey;
+        let linked = |keys: &mut Vec<RecordKey>, c: &Customer| {
+            keys.extend(
+                c.visit_ids
+                    .iter()
+                    .filter(|v| self.visits.contains_key(v))
+                    .map(|v| RecordKey::Visit(*v)),
+            );
+            keys.extend(
+                c.booking_ids
+                    .iter()
+                    .filter(|b| self.bookings.contains_key(b))
+                    .map(|b| RecordKey::Booking(*b)),
+            );
+        };
+        match event {
+            Event::CustomerCreated { customer } => keys.push(RecordKey::Customer(customer.id)),
+            Event::CustomerUpdated { customer_id, .. } => {
+                keys.push(RecordKey::Customer(*customer_id));
+                // The visits and bookings show the customer's notes.
+                if let Some(c) = self.customers.get(customer_id) {
+                    linked(keys, c);
+                }
+            }
+            Event::CustomerLinked {
+                customer_id,
+                visit_id,
+                booking_id,
+            } => {
+                keys.push(RecordKey::Customer(*customer_id));
+                keys.extend(visit_id.map(RecordKey::Visit));
+                keys.extend(booking_id.map(RecordKey::Booking));
+                let previous = visit_id
+                    .and_then(|v| self.customer_index.visit_owner.get(&v))
+                    .or_else(|| booking_id.and_then(|b| self.customer_index.booking_owner.get(&b)));
+                keys.extend(previous.map(|p| RecordKey::Customer(*p)));
+            }
+            Event::CustomersMerged { from_id, into_id } => {
+                keys.push(RecordKey::Customer(*from_id));
+                keys.push(RecordKey::Customer(*into_id));
+                for id in [from_id, into_id] {
+                    if let Some(c) = self.customers.get(id) {
+                        linked(keys, c);
+                    }
+                }
+            }
+            Event::CustomerForgotten { customer_id, .. } => {
+                keys.push(RecordKey::Customer(*customer_id));
+                if let Some(c) = self.customers.get(customer_id) {
+                    linked(keys, c);
+                }
+            }
+            Event::VisitUpdated { visit_id, .. } => {
+                keys.push(RecordKey::Visit(*visit_id));
+                keys.push(RecordKey::VisitEdits(*visit_id));
+                // The room's planned end and the therapist's screen follow.
+                if let Some(v) = self.visits.get(visit_id) {
+                    keys.extend(v.room.map(RecordKey::Room));
+                    keys.extend(v.therapist.map(RecordKey::Staff));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub fn redact_visit(v: &mut Visit) {
+    v.customer_name = FORGOTTEN.into();
+    v.phone = None;
+    v.notes = None;
+}
+
+pub fn redact_booking(b: &mut Booking) {
+    b.customer_name = FORGOTTEN.into();
+    b.phone = None;
+    b.notes = None;
+}
+
+// ---- what is personal, for the store's sealing ----------------------------
+
+/// The personal fields taken out of an event or record, in a fixed order
+/// per kind (the store seals them; `put_*` puts them back).
+pub type Personal = Vec<Option<String>>;
+
+fn take_visit(v: &mut Visit) -> Personal {
+    let out = vec![
+        Some(std::mem::take(&mut v.customer_name)),
+        v.phone.take(),
+        v.notes.take(),
+    ];
+    v.customer_name = FORGOTTEN.into();
+    out
+}
+
+fn put_visit(v: &mut Visit, p: Personal) {
+    let mut p = p.into_iter();
+    v.customer_name = p.next().flatten().unwrap_or_else(|| FORGOTTEN.into());
+    v.phone = p.next().flatten();
+    v.notes = p.next().flatten();
+}
+
+fn take_booking(b: &mut Booking) -> Personal {
+    let out = vec![
+        Some(std::mem::take(&mut b.customer_name)),
+        b.phone.take(),
+        b.notes.take(),
+    ];
+    b.customer_name = FORGOTTEN.into();
+    out
+}
+
+fn put_booking(b: &mut Booking, p: Personal) {
+    let mut p = p.into_iter();
+    b.customer_name = p.next().flatten().unwrap_or_else(|| FORGOTTEN.into());
+    b.phone = p.next().flatten();
+    b.notes = p.next().flatten();
+}
+
+fn take_customer(c: &mut Customer) -> Personal {
+    let out = vec![
+        Some(std::mem::take(&mut c.name)),
+        c.phone.take(),
+        c.email.take(),
+        c.notes.take(),
+    ];
+    c.name = FORGOTTEN.into();
+    out
+}
+
+fn put_customer(c: &mut Customer, p: Personal) {
+    let mut p = p.into_iter();
+    c.name = p.next().flatten().unwrap_or_else(|| FORGOTTEN.into());
+    c.phone = p.next().flatten();
+    c.email = p.next().flatten();
+    c.notes = p.next().flatten();
+}
+
+/// Takes the personal fields out of `event` (leaving the forgotten form);
+/// `None` when it has none.
+pub fn take_personal_event(event: &mut Event) -> Option<Personal> {
+    match event {
+        Event::VisitCreated { visit }
+        | Event::BookingCheckedIn { visit, .. }
+        | Event::VisitRestored { visit } => Some(take_visit(visit)),
+        Event::BookingCreated { booking } => Some(take_booking(booking)),
+        Event::BookingLate { message, .. } => {
+            Some(vec![Some(std::mem::replace(message, FORGOTTEN.into()))])
+        }
+        Event::CustomerCreated { customer } => Some(take_customer(customer)),
+        Event::CustomerUpdated {
+            name,
+            phone,
+            email,
+            notes,
+            ..
+        } => Some(vec![
+            Some(std::mem::replace(name, FORGOTTEN.into())),
+            phone.take(),
+            email.take(),
+            notes.take(),
+        ]),
+        Event::VisitUpdated {
+            customer_name,
+            phone,
+            notes,
+            ..
+        } => Some(vec![
+            Some(std::mem::replace(customer_name, FORGOTTEN.into())),
+            phone.take(),
+            notes.take(),
+        ]),
+        _ => None,
+    }
+}
+
+/// Puts back what [`take_personal_event`] took.
+pub fn put_personal_event(event: &mut Event, p: Personal) {
+    let mut it = p.clone().into_iter();
+    let mut next = || it.next().flatten();
+    match event {
+        Event::VisitCreated { visit }
+        | Event::BookingCheckedIn { visit, .. }
+        | Event::VisitRestored { visit } => put_visit(visit, p),
+        Event::BookingCreated { booking } => put_booking(booking, p),
+        Event::BookingLate { message, .. } => *message = next().unwrap_or_default(),
+        Event::CustomerCreated { customer } => put_customer(customer, p),
+        Event::CustomerUpdated {
+            name,
+            phone,
+            email,
+            notes,
+            ..
+        } => {
+            *name = next().unwrap_or_else(|| FORGOTTEN.into());
+            *phone = next();
+            *email = next();
+            *notes = next();
+        }
+        Event::VisitUpdated {
+            customer_name,
+            phone,
+            notes,
+            ..
+        } => {
+            *customer_name = next().unwrap_or_else(|| FORGOTTEN.into());
+            *phone = next();
+            *notes = next();
+        }
+        _ => {}
+    }
+}
+
+pub fn take_personal_record(record: &mut Record) -> Option<Personal> {
+    match record {
+        Record::Visit(v) => Some(take_visit(v)),
+        Record::Booking(b) => Some(take_booking(b)),
+        Record::Customer(c) => Some(take_customer(c)),
+        _ => None,
+    }
+}
+
+pub fn put_personal_record(record: &mut Record, p: Personal) {
+    match record {
+        Record::Visit(v) => put_visit(v, p),
+        Record::Booking(b) => put_booking(b, p),
+        Record::Customer(c) => put_customer(c, p),
+        _ => {}
+    }
+}
+
+/// How the store keeps an event's or record's personal fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// Nothing personal, or not linked to a customer record: as it is.
+    Plain,
+    /// Sealed with this customer's key.
+    Key(Id),
+    /// The customer is forgotten (possibly in this very batch): the
+    /// personal fields are dropped, never written.
+    Drop,
+}
+
+fn seal_for(state: &State, owner: Option<&Id>) -> Seal {
+    match owner.and_then(|id| state.customers.get(id)) {
+        None => Seal::Plain,
+        Some(c) if c.forgotten => Seal::Drop,
+        Some(c) => Seal::Key(c.id),
+    }
+}
+
+/// How `event`'s personal fields are stored, judged on the state after
+/// the event's batch.
+pub fn seal_of_event(state: &State, event: &Event) -> Seal {
+    let owner = match event {
+        Event::VisitCreated { visit } | Event::VisitRestored { visit } => {
+            state.customer_index.visit_owner.get(&visit.id)
+        }
+        Event::BookingCheckedIn { booking_id, .. } | Event::BookingLate { booking_id, .. } => {
+            state.customer_index.booking_owner.get(booking_id)
+        }
+        Event::BookingCreated { booking } => state.customer_index.booking_owner.get(&booking.id),
+        Event::CustomerCreated { customer } => Some(&customer.id),
+        Event::CustomerUpdated { customer_id, .. } => Some(customer_id),
+        Event::VisitUpdated { visit_id, .. } => state.customer_index.visit_owner.get(visit_id),
+        _ => None,
+    };
+    match (owner, event) {
+        // A merged-away customer's creation: the record is gone, its key
+        // lives on with the customer it was merged into.
+        (Some(id), Event::CustomerCreated { .. } | Event::CustomerUpdated { .. })
+            if !state.customers.contains_key(id) =>
+        {
+            match state.customers.values().find(|c| c.absorbed.contains(id)) {
+                Some(c) if c.forgotten => Seal::Drop,
+                Some(_) => Seal::Key(*id),
+                None => Seal::Drop,
+            }
+        }
+        _ => seal_for(state, owner),
+    }
+}
+
+pub fn seal_of_record(state: &State, record: &Record) -> Seal {
+    let owner = match record {
+        Record::Visit(v) => state.customer_index.visit_owner.get(&v.id),
+        Record::Booking(b) => state.customer_index.booking_owner.get(&b.id),
+        Record::Customer(c) => Some(&c.id),
+        _ => None,
+    };
+    seal_for(state, owner)
+}
