@@ -33,6 +33,7 @@ pub mod edge;
 pub mod gate;
 pub mod http;
 pub mod hub;
+pub mod keyring;
 pub mod lights;
 pub mod lockout;
 pub mod logging;
