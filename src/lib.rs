@@ -19,6 +19,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_book;
 mod bench_chain;
+mod bench_customers;
 mod bench_hub;
 mod bench_poll;
 pub mod bench_wear;
