@@ -11,7 +11,7 @@
 //! so the sealed copies of the name in the log and the archive become
 //! unreadable while every count and amount stays.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -73,7 +73,9 @@ pub struct VisitEdit {
 /// prefix search and the owners of visits and bookings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerIndex {
-    words: BTreeSet<(String, Id)>,
+    /// (folded word, customer) → (the word's place in the name, the last
+    /// visit): enough to rank a one-word search without reading the record.
+    words: BTreeMap<(String, Id), (u8, i64)>,
     pub visit_owner: BTreeMap<Id, Id>,
     pub booking_owner: BTreeMap<Id, Id>,
 }
@@ -81,8 +83,11 @@ pub struct CustomerIndex {
 impl CustomerIndex {
     pub fn insert(&mut self, c: &Customer) {
         if !c.forgotten {
-            for w in words(&c.name) {
-                self.words.insert((w, c.id));
+            let last = c.last_visit_at.unwrap_or(0);
+            for (i, w) in words(&c.name).into_iter().enumerate() {
+                let pos = u8::try_from(i).unwrap_or(u8::MAX);
+                let entry = self.words.entry((w, c.id)).or_insert((pos, last));
+                entry.0 = entry.0.min(pos);
             }
         }
         for v in &c.visit_ids {
@@ -339,7 +344,7 @@ pub fn search(state: &State, q: &str) -> Vec<Id> {
         && q.chars()
             .all(|c| c.is_ascii_digit() || " +-.()/".contains(c));
     if phone_like {
-        let mut hits: Vec<(bool, std::cmp::Reverse<i64>, &str, Id)> = state
+        let mut hits: Vec<(bool, std::cmp::Reverse<i64>, Id)> = state
             .customers
             .values()
             .filter(|c| !c.forgotten)
@@ -348,59 +353,75 @@ pub fn search(state: &State, q: &str) -> Vec<Id> {
                 let at = p.find(&digits)?;
                 // Ending with the digits typed (the last four) ranks first.
                 let tail = at + digits.len() == p.len();
-                Some((
-                    !tail,
-                    std::cmp::Reverse(c.last_visit_at.unwrap_or(0)),
-                    c.name.as_str(),
-                    c.id,
-                ))
+                Some((!tail, std::cmp::Reverse(c.last_visit_at.unwrap_or(0)), c.id))
             })
             .collect();
-        hits.sort();
-        return hits.into_iter().take(SEARCH_LIMIT).map(|h| h.3).collect();
+        if hits.len() > SEARCH_LIMIT {
+            hits.select_nth_unstable(SEARCH_LIMIT - 1);
+            hits.truncate(SEARCH_LIMIT);
+        }
+        hits.sort_unstable();
+        return hits.into_iter().map(|h| h.2).collect();
     }
     let terms = words(q);
-    let Some(first) = terms.iter().max_by_key(|t| t.len()) else {
+    let Some(key) = terms.iter().max_by_key(|t| t.len()) else {
         return Vec::new();
     };
-    // Candidates from the longest term's prefix range, then every term.
-    let mut candidates: BTreeSet<Id> = BTreeSet::new();
-    for (_, id) in state
+    // Candidates from the longest term's range of the index: whether that
+    // word is the whole term, whether it is the name's first, the last visit.
+    let mut candidates: std::collections::HashMap<Id, (bool, bool, i64)> =
+        std::collections::HashMap::new();
+    for ((w, id), (pos, last)) in state
         .customer_index
         .words
-        .range((first.clone(), 0)..)
-        .take_while(|(w, _)| w.starts_with(first.as_str()))
+        .range((key.clone(), 0)..)
+        .take_while(|((w, _), _)| w.starts_with(key.as_str()))
     {
-        candidates.insert(*id);
+        let e = candidates.entry(*id).or_insert((false, false, *last));
+        e.0 |= w == key;
+        e.1 |= *pos == 0;
     }
-    let mut hits: Vec<(u8, std::cmp::Reverse<i64>, String, Id)> = candidates
-        .into_iter()
-        .filter_map(|id| state.customers.get(&id))
-        .filter_map(|c| {
-            let name_words = words(&c.name);
-            let mut exact = 0u8;
-            for t in &terms {
-                if name_words.iter().any(|w| w == t) {
-                    exact += 1;
-                } else if !name_words.iter().any(|w| w.starts_with(t.as_str())) {
-                    return None;
+    // Rank: whole words typed, then a first name that starts so, then the
+    // most recent visit, then the oldest record.
+    let mut hits: Vec<(u8, std::cmp::Reverse<i64>, Id)> = if terms.len() == 1 {
+        candidates
+            .into_iter()
+            .map(|(id, (exact, first, last))| {
+                let rank = u8::MAX - u8::from(exact) * 2 - u8::from(first);
+                (rank, std::cmp::Reverse(last), id)
+            })
+            .collect()
+    } else {
+        // Several words: every one must begin a word of the name.
+        candidates
+            .into_iter()
+            .filter_map(|(id, (_, _, last))| {
+                let c = state.customers.get(&id)?;
+                let name_words = words(&c.name);
+                let mut exact = 0u8;
+                for t in &terms {
+                    if name_words.iter().any(|w| w == t) {
+                        exact = exact.saturating_add(1);
+                    } else if !name_words.iter().any(|w| w.starts_with(t.as_str())) {
+                        return None;
+                    }
                 }
-            }
-            let starts = name_words
-                .first()
-                .is_some_and(|w| w.starts_with(terms[0].as_str()));
-            // Rank: whole words typed, then the first name, then the most recent.
-            let rank = u8::MAX - exact * 2 - u8::from(starts);
-            Some((
-                rank,
-                std::cmp::Reverse(c.last_visit_at.unwrap_or(0)),
-                name_words.join(" "),
-                c.id,
-            ))
-        })
-        .collect();
-    hits.sort();
-    hits.into_iter().take(SEARCH_LIMIT).map(|h| h.3).collect()
+                let first = name_words
+                    .first()
+                    .is_some_and(|w| w.starts_with(terms[0].as_str()));
+                let rank = u8::MAX
+                    .saturating_sub(exact.saturating_mul(2))
+                    .saturating_sub(u8::from(first));
+                Some((rank, std::cmp::Reverse(last), id))
+            })
+            .collect()
+    };
+    if hits.len() > SEARCH_LIMIT {
+        hits.select_nth_unstable(SEARCH_LIMIT - 1);
+        hits.truncate(SEARCH_LIMIT);
+    }
+    hits.sort_unstable();
+    hits.into_iter().map(|h| h.2).collect()
 }
 
 pub fn search_reply(state: &State, a: &CustomerSearch) -> Result<Decided, DomainError> {
