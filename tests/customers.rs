@@ -100,6 +100,13 @@ async fn a_forgotten_customer_is_nowhere_on_disk_in_backups_or_reports_and_the_t
         .clone();
     ok(&a, "therapist.clock_in", json!({"therapist_id": tess})).await;
     ok(&a, "drawer.open", json!({"float_cents": 0})).await;
+    // Another customer, kept: a restored backup must still read her.
+    ok(
+        &a,
+        "customer.create",
+        json!({"name": "Olga Keepsake", "phone": "600 555 777", "notes": "cold hands"}),
+    )
+    .await;
     let c = ok(
         &a,
         "customer.create",
@@ -241,6 +248,22 @@ async fn a_forgotten_customer_is_nowhere_on_disk_in_backups_or_reports_and_the_t
         &[NAME, DIGITS, NOTES, "Qwertyson", "9876543219"],
     );
     assert!(hits.is_empty(), "{hits:?}");
+
+    // The backup restores into a new directory with its keys: the kept
+    // customer reads back, the forgotten one does not.
+    let restored = tmp.path().join("restored");
+    std::fs::create_dir_all(&restored).expect("dir");
+    let renv = [("SPA_DATA_DIR", restored.to_str().expect("path"))];
+    let (code, out, err) = common::run_cli(&["restore", backup.to_str().expect("path")], &renv);
+    assert_eq!(code, 0, "{out}{err}");
+    let d = Daemon::start(&restored, &[]);
+    let a = admin(&d).await;
+    let olga = ok(&a, "customer.search", json!({"q": "olga"})).await;
+    assert_eq!(olga["customers"][0]["notes"], "cold hands", "{olga}");
+    let gone = ok(&a, "customer.search", json!({"q": "qwer"})).await;
+    assert_eq!(gone["customers"], json!([]));
+    a.close().await;
+    assert_eq!(d.stop(), Some(0));
 
     // The right of access: the record, blank now, with its visit.
     let (code, out, err) = common::run_cli(&["export-customer", &c.to_string()], &env);
