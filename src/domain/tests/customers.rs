@@ -653,6 +653,7 @@ fn seeded_customer_days_keep_the_invariants() {
             staff_actor(tess, Role::Therapist),
             Actor::Device { id: 999 },
         ];
+        let mut accepted: std::collections::BTreeMap<&'static str, u32> = Default::default();
         for step in 0..400 {
             let customers: Vec<Id> = f.state.customers.keys().copied().collect();
             let visits: Vec<Id> = f.state.visits.keys().copied().collect();
@@ -709,13 +710,30 @@ fn seeded_customer_days_keep_the_invariants() {
             };
             let before = f.state.clone();
             match f.try_run(&actor, &command) {
-                Ok(_) => forgotten_names.extend(candidate),
+                Ok(_) => {
+                    *accepted.entry(command.name()).or_default() += 1;
+                    forgotten_names.extend(candidate)
+                }
                 Err(_) => assert_eq!(
                     f.state, before,
                     "seed {seed} step {step}: a refusal changed the state"
                 ),
             }
             check_customer_invariants(&f, &forgotten_names, seed, step);
+        }
+        // The mix really exercised every kind of change.
+        for name in [
+            "customer.create",
+            "customer.update",
+            "customer.merge",
+            "customer.forget",
+            "visit.create",
+            "visit.update",
+        ] {
+            assert!(
+                accepted.get(name).copied().unwrap_or(0) > 0,
+                "seed {seed}: no {name} accepted: {accepted:?}"
+            );
         }
     }
 }
