@@ -100,6 +100,9 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     crate::store::private_dir(&config.data_dir)?;
     let store = Store::open(&config.data_dir, config.sled_cache_mb * 1024 * 1024)?;
     let state = store.load_state()?;
+    // Loading decodes (and unseals) every record once: what that left in
+    // the allocator's free lists goes back to the system.
+    crate::cpu::give_back_memory();
     let log = store.log_reader();
     // While the system clock is not synchronised, the floor's time never
     // goes back behind the newest event (a Pi without an RTC after a power cut).

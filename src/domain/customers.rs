@@ -70,14 +70,47 @@ pub struct VisitEdit {
 }
 
 /// Derived from the customer records (never persisted): name words for
-/// prefix search and the owners of visits and bookings.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// prefix search, the phones for digit search, and the owners of visits
+/// and bookings.
+#[derive(Debug, Clone, Default)]
 pub struct CustomerIndex {
     /// (folded word, customer) → (the word's place in the name, the last
     /// visit): enough to rank a one-word search without reading the record.
     words: BTreeMap<(String, Id), (u8, i64)>,
+    /// Every live phone in one array, scanned from end to end by a digit
+    /// search (a map walk per customer costs more than the comparison);
+    /// `phone_at` finds an entry to remove it.
+    phones: Vec<PhoneEntry>,
+    phone_at: std::collections::HashMap<Id, usize>,
     pub visit_owner: BTreeMap<Id, Id>,
     pub booking_owner: BTreeMap<Id, Id>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct PhoneEntry {
+    id: Id,
+    last: i64,
+    len: u8,
+    digits: [u8; 24],
+}
+
+impl PartialEq for CustomerIndex {
+    /// The phones' order depends on history; their content is what counts.
+    fn eq(&self, other: &Self) -> bool {
+        let sorted = |i: &CustomerIndex| {
+            let mut p: Vec<(Id, i64, Vec<u8>)> = i
+                .phones
+                .iter()
+                .map(|e| (e.id, e.last, e.digits[..usize::from(e.len)].to_vec()))
+                .collect();
+            p.sort();
+            p
+        };
+        self.words == other.words
+            && self.visit_owner == other.visit_owner
+            && self.booking_owner == other.booking_owner
+            && sorted(self) == sorted(other)
+    }
 }
 
 impl CustomerIndex {
@@ -88,6 +121,17 @@ impl CustomerIndex {
                 let pos = u8::try_from(i).unwrap_or(u8::MAX);
                 let entry = self.words.entry((w, c.id)).or_insert((pos, last));
                 entry.0 = entry.0.min(pos);
+            }
+            if let Some(p) = c.phone.as_deref().filter(|p| p.len() <= 24) {
+                let mut digits = [0u8; 24];
+                digits[..p.len()].copy_from_slice(p.as_bytes());
+                self.phone_at.insert(c.id, self.phones.len());
+                self.phones.push(PhoneEntry {
+                    id: c.id,
+                    last,
+                    len: p.len() as u8,
+                    digits,
+                });
             }
         }
         for v in &c.visit_ids {
@@ -102,6 +146,12 @@ impl CustomerIndex {
         for w in words(&c.name) {
             self.words.remove(&(w, c.id));
         }
+        if let Some(at) = self.phone_at.remove(&c.id) {
+            self.phones.swap_remove(at);
+            if let Some(moved) = self.phones.get(at) {
+                self.phone_at.insert(moved.id, at);
+            }
+        }
         for v in &c.visit_ids {
             if self.visit_owner.get(v) == Some(&c.id) {
                 self.visit_owner.remove(v);
@@ -113,6 +163,28 @@ impl CustomerIndex {
             }
         }
     }
+}
+
+/// The best `SEARCH_LIMIT` of `hits` (an id may appear more than once:
+/// its best entry counts), best first.
+fn best<K: Ord + Copy>(mut hits: Vec<(K, Id)>) -> Vec<Id> {
+    // Select a margin for duplicates, then sort only that.
+    let margin = SEARCH_LIMIT * 4;
+    if hits.len() > margin {
+        hits.select_nth_unstable(margin - 1);
+        hits.truncate(margin);
+    }
+    hits.sort_unstable();
+    let mut out: Vec<Id> = Vec::with_capacity(SEARCH_LIMIT);
+    for (_, id) in hits {
+        if !out.contains(&id) {
+            out.push(id);
+            if out.len() == SEARCH_LIMIT {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Lower case without accents: "José" and "jose" match. Covers the Latin
@@ -344,84 +416,71 @@ pub fn search(state: &State, q: &str) -> Vec<Id> {
         && q.chars()
             .all(|c| c.is_ascii_digit() || " +-.()/".contains(c));
     if phone_like {
-        let mut hits: Vec<(bool, std::cmp::Reverse<i64>, Id)> = state
-            .customers
-            .values()
-            .filter(|c| !c.forgotten)
-            .filter_map(|c| {
-                let p = c.phone.as_deref()?;
-                let at = p.find(&digits)?;
+        let needle = digits.as_bytes();
+        let hits: Vec<((bool, std::cmp::Reverse<i64>), Id)> = state
+            .customer_index
+            .phones
+            .iter()
+            .filter_map(|e| {
+                let p = &e.digits[..usize::from(e.len)];
+                let at = p.windows(needle.len()).position(|w| w == needle)?;
                 // Ending with the digits typed (the last four) ranks first.
-                let tail = at + digits.len() == p.len();
-                Some((!tail, std::cmp::Reverse(c.last_visit_at.unwrap_or(0)), c.id))
+                let tail = at + needle.len() == p.len();
+                Some(((!tail, std::cmp::Reverse(e.last)), e.id))
             })
             .collect();
-        if hits.len() > SEARCH_LIMIT {
-            hits.select_nth_unstable(SEARCH_LIMIT - 1);
-            hits.truncate(SEARCH_LIMIT);
-        }
-        hits.sort_unstable();
-        return hits.into_iter().map(|h| h.2).collect();
+        return best(hits);
     }
     let terms = words(q);
     let Some(key) = terms.iter().max_by_key(|t| t.len()) else {
         return Vec::new();
     };
-    // Candidates from the longest term's range of the index: whether that
-    // word is the whole term, whether it is the name's first, the last visit.
-    let mut candidates: std::collections::HashMap<Id, (bool, bool, i64)> =
-        std::collections::HashMap::new();
-    for ((w, id), (pos, last)) in state
+    // Candidates from the longest term's range of the index, each entry
+    // ranked: whole words typed, then a first name that starts so, then the
+    // most recent visit, then the oldest record.
+    let range = state
         .customer_index
         .words
         .range((key.clone(), 0)..)
-        .take_while(|((w, _), _)| w.starts_with(key.as_str()))
-    {
-        let e = candidates.entry(*id).or_insert((false, false, *last));
-        e.0 |= w == key;
-        e.1 |= *pos == 0;
-    }
-    // Rank: whole words typed, then a first name that starts so, then the
-    // most recent visit, then the oldest record.
-    let mut hits: Vec<(u8, std::cmp::Reverse<i64>, Id)> = if terms.len() == 1 {
-        candidates
-            .into_iter()
-            .map(|(id, (exact, first, last))| {
-                let rank = u8::MAX - u8::from(exact) * 2 - u8::from(first);
-                (rank, std::cmp::Reverse(last), id)
-            })
-            .collect()
-    } else {
-        // Several words: every one must begin a word of the name.
-        candidates
-            .into_iter()
-            .filter_map(|(id, (_, _, last))| {
-                let c = state.customers.get(&id)?;
-                let name_words = words(&c.name);
-                let mut exact = 0u8;
-                for t in &terms {
-                    if name_words.iter().any(|w| w == t) {
-                        exact = exact.saturating_add(1);
-                    } else if !name_words.iter().any(|w| w.starts_with(t.as_str())) {
-                        return None;
-                    }
-                }
-                let first = name_words
-                    .first()
-                    .is_some_and(|w| w.starts_with(terms[0].as_str()));
-                let rank = u8::MAX
-                    .saturating_sub(exact.saturating_mul(2))
-                    .saturating_sub(u8::from(first));
-                Some((rank, std::cmp::Reverse(last), id))
-            })
-            .collect()
+        .take_while(|((w, _), _)| w.starts_with(key.as_str()));
+    let rank = |exact: u8, first: bool| {
+        u8::MAX
+            .saturating_sub(exact.saturating_mul(2))
+            .saturating_sub(u8::from(first))
     };
-    if hits.len() > SEARCH_LIMIT {
-        hits.select_nth_unstable(SEARCH_LIMIT - 1);
-        hits.truncate(SEARCH_LIMIT);
+    if terms.len() == 1 {
+        let hits: Vec<((u8, std::cmp::Reverse<i64>), Id)> = range
+            .map(|((w, id), (pos, last))| {
+                let r = rank(u8::from(w == key), *pos == 0);
+                ((r, std::cmp::Reverse(*last)), *id)
+            })
+            .collect();
+        return best(hits);
     }
-    hits.sort_unstable();
-    hits.into_iter().map(|h| h.2).collect()
+    // Several words: every one must begin a word of the name.
+    let mut ids: Vec<(Id, i64)> = range.map(|((_, id), (_, last))| (*id, *last)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let hits: Vec<((u8, std::cmp::Reverse<i64>), Id)> = ids
+        .into_iter()
+        .filter_map(|(id, last)| {
+            let c = state.customers.get(&id)?;
+            let name_words = words(&c.name);
+            let mut exact = 0u8;
+            for t in &terms {
+                if name_words.iter().any(|w| w == t) {
+                    exact = exact.saturating_add(1);
+                } else if !name_words.iter().any(|w| w.starts_with(t.as_str())) {
+                    return None;
+                }
+            }
+            let first = name_words
+                .first()
+                .is_some_and(|w| w.starts_with(terms[0].as_str()));
+            Some(((rank(exact, first), std::cmp::Reverse(last)), id))
+        })
+        .collect();
+    best(hits)
 }
 
 pub fn search_reply(state: &State, a: &CustomerSearch) -> Result<Decided, DomainError> {
