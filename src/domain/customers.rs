@@ -165,6 +165,19 @@ impl CustomerIndex {
     }
 }
 
+/// The first string after every string that starts with `prefix` (its
+/// last character moved one up); `None` when there is none.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(u32::from(last) + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// The best `SEARCH_LIMIT` of `hits` (an id may appear more than once:
 /// its best entry counts), best first.
 fn best<K: Ord + Copy>(mut hits: Vec<(K, Id)>) -> Vec<Id> {
@@ -438,11 +451,13 @@ pub fn search(state: &State, q: &str) -> Vec<Id> {
     // Candidates from the longest term's range of the index, each entry
     // ranked: whole words typed, then a first name that starts so, then the
     // most recent visit, then the oldest record.
-    let range = state
-        .customer_index
-        .words
-        .range((key.clone(), 0)..)
-        .take_while(|((w, _), _)| w.starts_with(key.as_str()));
+    // The range's end is computed, so walking it never reads a word's
+    // bytes (they live on the heap: one cache miss each); a word in it is
+    // the whole term exactly when it is as long.
+    let range = match prefix_end(key) {
+        Some(end) => state.customer_index.words.range((key.clone(), 0)..(end, 0)),
+        None => state.customer_index.words.range((key.clone(), 0)..),
+    };
     let rank = |exact: u8, first: bool| {
         u8::MAX
             .saturating_sub(exact.saturating_mul(2))
@@ -451,7 +466,7 @@ pub fn search(state: &State, q: &str) -> Vec<Id> {
     if terms.len() == 1 {
         let hits: Vec<((u8, std::cmp::Reverse<i64>), Id)> = range
             .map(|((w, id), (pos, last))| {
-                let r = rank(u8::from(w == key), *pos == 0);
+                let r = rank(u8::from(w.len() == key.len()), *pos == 0);
                 ((r, std::cmp::Reverse(*last)), *id)
             })
             .collect();
