@@ -76,7 +76,11 @@ pub struct VisitEdit {
 pub struct CustomerIndex {
     /// (folded word, customer) → (the word's place in the name, the last
     /// visit): enough to rank a one-word search without reading the record.
-    words: BTreeMap<(String, Id), (u8, i64)>,
+    /// The word is kept inline as its first `WORD_KEY` bytes (zero-padded,
+    /// so the order is the words' order): no heap string per entry, and a
+    /// range walk never leaves the map's nodes. The value holds the word's
+    /// true length too.
+    words: BTreeMap<(WordKey, Id), WordFacts>,
     /// Every live phone in one array, scanned from end to end by a digit
     /// search (a map walk per customer costs more than the comparison);
     /// `phone_at` finds an entry to remove it.
@@ -84,6 +88,35 @@ pub struct CustomerIndex {
     phone_at: std::collections::HashMap<Id, usize>,
     pub visit_owner: BTreeMap<Id, Id>,
     pub booking_owner: BTreeMap<Id, Id>,
+}
+
+const WORD_KEY: usize = 16;
+type WordKey = [u8; WORD_KEY];
+
+/// A word's place in the name, its length in bytes, the customer's last visit.
+type WordFacts = (u8, u8, i64);
+
+fn word_key(word: &str) -> WordKey {
+    let mut k = [0u8; WORD_KEY];
+    let b = word.as_bytes();
+    let n = b.len().min(WORD_KEY);
+    k[..n].copy_from_slice(&b[..n]);
+    k
+}
+
+/// The first key after every key that starts with `prefix` (at most
+/// `WORD_KEY` bytes): its last byte moved one up; `None` when there is none.
+fn prefix_end(prefix: &[u8]) -> Option<WordKey> {
+    let mut bytes = prefix[..prefix.len().min(WORD_KEY)].to_vec();
+    while let Some(last) = bytes.pop() {
+        if last < u8::MAX {
+            bytes.push(last + 1);
+            let mut k = [0u8; WORD_KEY];
+            k[..bytes.len()].copy_from_slice(&bytes);
+            return Some(k);
+        }
+    }
+    None
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,8 +152,14 @@ impl CustomerIndex {
             let last = c.last_visit_at.unwrap_or(0);
             for (i, w) in words(&c.name).into_iter().enumerate() {
                 let pos = u8::try_from(i).unwrap_or(u8::MAX);
-                let entry = self.words.entry((w, c.id)).or_insert((pos, last));
-                entry.0 = entry.0.min(pos);
+                let len = u8::try_from(w.len()).unwrap_or(u8::MAX);
+                let entry = self
+                    .words
+                    .entry((word_key(&w), c.id))
+                    .or_insert((pos, len, last));
+                if pos < entry.0 {
+                    *entry = (pos, len, last);
+                }
             }
             if let Some(p) = c.phone.as_deref().filter(|p| p.len() <= 24) {
                 let mut digits = [0u8; 24];
@@ -144,7 +183,7 @@ impl CustomerIndex {
 
     pub fn remove(&mut self, c: &Customer) {
         for w in words(&c.name) {
-            self.words.remove(&(w, c.id));
+            self.words.remove(&(word_key(&w), c.id));
         }
         if let Some(at) = self.phone_at.remove(&c.id) {
             self.phones.swap_remove(at);
@@ -163,19 +202,6 @@ impl CustomerIndex {
             }
         }
     }
-}
-
-/// The first string after every string that starts with `prefix` (its
-/// last character moved one up); `None` when there is none.
-fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        if let Some(next) = char::from_u32(u32::from(last) + 1) {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// The best `SEARCH_LIMIT` of `hits` (an id may appear more than once:
@@ -451,29 +477,31 @@ pub fn search(state: &State, q: &str) -> Vec<Id> {
     // Candidates from the longest term's range of the index, each entry
     // ranked: whole words typed, then a first name that starts so, then the
     // most recent visit, then the oldest record.
-    // The range's end is computed, so walking it never reads a word's
-    // bytes (they live on the heap: one cache miss each); a word in it is
-    // the whole term exactly when it is as long.
-    let range = match prefix_end(key) {
-        Some(end) => state.customer_index.words.range((key.clone(), 0)..(end, 0)),
-        None => state.customer_index.words.range((key.clone(), 0)..),
+    // A term longer than the index keeps is looked up by its first bytes
+    // and checked against the names (the several-words way).
+    let long = key.len() > WORD_KEY;
+    let low = (word_key(key), 0);
+    let range = match prefix_end(key.as_bytes()) {
+        Some(end) => state.customer_index.words.range(low..(end, 0)),
+        None => state.customer_index.words.range(low..),
     };
     let rank = |exact: u8, first: bool| {
         u8::MAX
             .saturating_sub(exact.saturating_mul(2))
             .saturating_sub(u8::from(first))
     };
-    if terms.len() == 1 {
+    if terms.len() == 1 && !long {
+        // In the range, a word is the whole term exactly when it is as long.
         let hits: Vec<((u8, std::cmp::Reverse<i64>), Id)> = range
-            .map(|((w, id), (pos, last))| {
-                let r = rank(u8::from(w.len() == key.len()), *pos == 0);
+            .map(|((_, id), (pos, len, last))| {
+                let r = rank(u8::from(usize::from(*len) == key.len()), *pos == 0);
                 ((r, std::cmp::Reverse(*last)), *id)
             })
             .collect();
         return best(hits);
     }
     // Several words: every one must begin a word of the name.
-    let mut ids: Vec<(Id, i64)> = range.map(|((_, id), (_, last))| (*id, *last)).collect();
+    let mut ids: Vec<(Id, i64)> = range.map(|((_, id), (_, _, last))| (*id, *last)).collect();
     ids.sort_unstable();
     ids.dedup();
     let hits: Vec<((u8, std::cmp::Reverse<i64>), Id)> = ids

@@ -163,6 +163,14 @@ fn search_by_word_prefix_accents_phone_fragments_ranked_and_at_most_20() {
     // Every word must match.
     assert_eq!(search(&f, "maria jo"), ["Ana María Jos"]);
     assert!(search(&f, "xyz").is_empty());
+    // Words longer than the index keeps inline are still found and ranked.
+    f.add_customer("Hubert Wolfeschlegelsteinhausen", "655 000 111", "");
+    f.add_customer("Ina Wolfeschlegelsteinhauser", "655 000 222", "");
+    assert_eq!(
+        search(&f, "wolfeschlegelsteinhausen"),
+        ["Hubert Wolfeschlegelsteinhausen"]
+    );
+    assert_eq!(search(&f, "wolfesch").len(), 2);
     assert!(search(&f, "").is_empty());
     // Phone digits anywhere; those ending with them first.
     assert_eq!(search(&f, "1234"), ["Ana María Jos"]);
