@@ -67,6 +67,19 @@ pub enum BenchWhat {
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
     },
+    /// N customer records and M past visits linked to them: start-up,
+    /// memory and `customer.search` p50/p99 (#16).
+    Customers {
+        #[arg(long, default_value_t = 50_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 150_000)]
+        visits: u64,
+        /// Searches of each kind (name prefix, phone digits).
+        #[arg(long, default_value_t = 1000)]
+        searches: usize,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Socket.IO load against a running hub or the bench floor.
     Hub(crate::bench_hub::HubArgs),
     /// Bytes the hub writes to its disk (SD-card wear) per idle hour with
@@ -87,6 +100,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             Ok(())
         }
         BenchWhat::Year { days, dir } => crate::bench_year::run(days, dir).await,
+        BenchWhat::Customers {
+            customers,
+            visits,
+            searches,
+            dir,
+        } => crate::bench_customers::run(customers, visits, searches, dir).await,
         BenchWhat::Hub(a) => crate::bench_hub::run(a).await.map(|_| ()),
         BenchWhat::Wear(a) => crate::bench_wear::run(a).await,
         BenchWhat::Chain(a) => crate::bench_chain::run(a).await,
@@ -454,6 +473,7 @@ pub fn busy_floor() -> (State, Now, Rules) {
         run(
             &mut state,
             Command::VisitCreate(VisitCreate {
+                customer_id: None,
                 customer_name: format!("Customer {i}"),
                 service_ids: vec![service_ids[i % service_ids.len()]],
                 requested_therapist_id: None,

@@ -17,32 +17,32 @@ const DAY_MS: i64 = 86_400_000;
 const MIN_MS: i64 = 60_000;
 /// UTC midnight `days` days before today: the year ends yesterday, so the
 /// daemon, on the real clock, sees it as a spa that ran until last night.
-fn first_day0(days: u32) -> i64 {
+pub(crate) fn first_day0(days: u32) -> i64 {
     let today0 = jiff::Timestamp::now().as_millisecond().div_euclid(DAY_MS) * DAY_MS;
     today0 - i64::from(days) * DAY_MS
 }
 
-fn yyyymmdd(ms: i64) -> u32 {
+pub(crate) fn yyyymmdd(ms: i64) -> u32 {
     crate::domain::book::time::local_of(&jiff::tz::TimeZone::UTC, ms).0
 }
 
-fn cmd(name: &str, args: serde_json::Value) -> Option<Command> {
+pub(crate) fn cmd(name: &str, args: serde_json::Value) -> Option<Command> {
     Command::decode(name, args).ok()
 }
 
 /// Decides and applies as the admin; the records the batch touched are
 /// collected for the store.
-struct Builder {
-    state: State,
-    rules: Rules,
-    log: Vec<EventRecord>,
-    touched: std::collections::BTreeSet<RecordKey>,
-    archived: Vec<crate::domain::state::Record>,
-    tokens: u64,
+pub(crate) struct Builder {
+    pub(crate) state: State,
+    pub(crate) rules: Rules,
+    pub(crate) log: Vec<EventRecord>,
+    pub(crate) touched: std::collections::BTreeSet<RecordKey>,
+    pub(crate) archived: Vec<crate::domain::state::Record>,
+    pub(crate) tokens: u64,
 }
 
 impl Builder {
-    fn run(&mut self, c: Command, ms: i64) -> Option<serde_json::Value> {
+    pub(crate) fn run(&mut self, c: Command, ms: i64) -> Option<serde_json::Value> {
         let now = Now {
             ms,
             day: yyyymmdd(ms),
@@ -69,19 +69,19 @@ impl Builder {
         Some(d.reply.render(&self.state, now))
     }
 
-    fn token(&mut self) -> String {
+    pub(crate) fn token(&mut self) -> String {
         self.tokens += 1;
         format!("bench-year-token-{}", self.tokens)
     }
 
-    fn flush(&mut self, store: &Store) -> Result<(), String> {
+    pub(crate) fn flush(&mut self, store: &Store) -> Result<(), String> {
         let records: Vec<_> = self
             .touched
             .iter()
             .map(|k| (k.clone(), self.state.record(k)))
             .collect();
         store
-            .commit_with_archive(&self.log, &records, &self.archived)
+            .commit_sealed(&self.log, &records, &self.archived, Some(&self.state))
             .map_err(|e| e.to_string())?;
         self.archived.clear();
         self.log.clear();
@@ -91,7 +91,7 @@ impl Builder {
 
     /// Calls, serves and checks out a waiting visit (with a given therapist
     /// and room when it is a booked one); the room is made ready after.
-    fn serve(&mut self, visit: u64, ms: i64) -> bool {
+    pub(crate) fn serve(&mut self, visit: u64, ms: i64) -> bool {
         let Some(called) = self.run(
             Command::VisitCall(crate::domain::command::VisitCall {
                 visit_id: Some(visit),
@@ -232,6 +232,7 @@ pub fn build(dir: &std::path::Path, days: u32) -> Result<Built, String> {
                     walk_ins.pop();
                     let token = b.token();
                     let c = Command::VisitCreate(crate::domain::command::VisitCreate {
+                        customer_id: None,
                         customer_name: format!("Walk-in {d}"),
                         service_ids: vec![service],
                         requested_therapist_id: None,
@@ -338,7 +339,7 @@ fn report_csv(port: u16, day: u32) -> (String, usize) {
     (status, rows)
 }
 
-fn rss_kb(pid: u32) -> Option<u64> {
+pub(crate) fn rss_kb(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     text.lines()
         .find(|l| l.starts_with("VmRSS:"))

@@ -100,6 +100,9 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
     crate::store::private_dir(&config.data_dir)?;
     let store = Store::open(&config.data_dir, config.sled_cache_mb * 1024 * 1024)?;
     let state = store.load_state()?;
+    // Loading decodes (and unseals) every record once: what that left in
+    // the allocator's free lists goes back to the system.
+    crate::cpu::give_back_memory();
     let log = store.log_reader();
     // While the system clock is not synchronised, the floor's time never
     // goes back behind the newest event (a Pi without an RTC after a power cut).
@@ -692,6 +695,63 @@ pub fn backup(config: &Config, file: &Path) -> Result<u64, StoreError> {
     let store = Store::open(&config.data_dir, 8 * 1024 * 1024)?;
     store.load_state()?;
     store.backup(file)
+}
+
+/// `spa-hub export-customer ID` (daemon stopped): the customer record,
+/// every visit (in memory or archived) and booking linked to it with the
+/// visits' edits, as JSON; `None` when there is no such customer.
+pub fn export_customer(
+    config: &Config,
+    id: crate::domain::Id,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    use crate::domain::views::{self, Viewer};
+    let store = Store::open(&config.data_dir, 8 * 1024 * 1024)?;
+    let state = store.load_state()?;
+    let Some(c) = state.customers.get(&id) else {
+        return Ok(None);
+    };
+    let mut visits = Vec::new();
+    for v in &c.visit_ids {
+        let visit = match state.visits.get(v) {
+            Some(v) => Some(v.clone()),
+            None => store.archived_visit(*v)?,
+        };
+        if let Some(visit) = visit {
+            let mut view = views::visit_full(&visit);
+            if let Some(obj) = view.as_object_mut() {
+                obj.insert(
+                    "edits".into(),
+                    serde_json::json!(state.visit_edits.get(v).cloned().unwrap_or_default()),
+                );
+            }
+            visits.push(view);
+        }
+    }
+    let gone: Vec<_> = c
+        .booking_ids
+        .iter()
+        .filter(|b| !state.bookings.contains_key(b))
+        .copied()
+        .collect();
+    let mut bookings: Vec<crate::domain::book::Booking> = c
+        .booking_ids
+        .iter()
+        .filter_map(|b| state.bookings.get(b).cloned())
+        .collect();
+    if !gone.is_empty() {
+        bookings.extend(store.archived_bookings_with(&gone)?);
+    }
+    let clock = crate::domain::Now { ms: 0, day: 0 };
+    let bookings: Vec<serde_json::Value> = bookings
+        .iter()
+        .filter_map(|b| crate::domain::book::views::booking_for(Viewer::Office, b, &state, clock))
+        .collect();
+    Ok(Some(serde_json::json!({
+        "customer": crate::domain::customers::view(c),
+        "merged_from": c.absorbed,
+        "visits": visits,
+        "bookings": bookings,
+    })))
 }
 
 /// `spa-hub restore FILE` (daemon stopped): the current database is first

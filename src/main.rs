@@ -50,6 +50,13 @@ enum Cmd {
         #[command(flatten)]
         env: EnvFile,
     },
+    /// Print everything the hub holds about one customer as JSON (the
+    /// right of access; daemon stopped, like backup).
+    ExportCustomer {
+        id: u64,
+        #[command(flatten)]
+        env: EnvFile,
+    },
     /// Room lights tools.
     Lights {
         #[command(subcommand)]
@@ -175,6 +182,23 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 }
                 Err(e) => {
                     eprintln!("spa-hub: backup failed: {e}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
+        Cmd::ExportCustomer { id, env } => {
+            let config = load_config(env.env_file.as_deref())?;
+            match daemon::export_customer(&config, id) {
+                Ok(Some(json)) => {
+                    println!("{json:#}");
+                    Ok(())
+                }
+                Ok(None) => {
+                    eprintln!("spa-hub: there is no customer {id}");
+                    Err(ExitCode::FAILURE)
+                }
+                Err(e) => {
+                    eprintln!("spa-hub: export failed: {e}");
                     Err(ExitCode::FAILURE)
                 }
             }

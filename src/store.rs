@@ -104,7 +104,95 @@ fn migrate_3_to_4(_db: &sled::Db) -> Result<(), StoreError> {
     // taxed at 0 and a visit paid before has no receipt, so every past
     // figure reads as it did. Nothing is rewritten; the version goes up so
     // that an older binary refuses a database that may hold receipts.
+    // Version 4 also adds returning customers (#16): appended event variants
+    // (`CustomerCreated` … `VisitUpdated`), record variants and key kinds
+    // (11 customer, 12 visit edits), and sealed values: a value may carry,
+    // after its postcard bytes, a `SEAL` trailer with the personal fields
+    // encrypted by the customer's key (see `crate::keyring`). Version-3
+    // values have no trailer and decode unchanged; nothing is rewritten.
     Ok(())
+}
+
+// ---- sealed values ----------------------------------------------------------
+//
+// A value is postcard bytes, optionally followed by a `SEAL` trailer
+// (postcard ignores what follows a complete value). With a trailer, the
+// postcard part is the redacted copy (personal fields in their forgotten
+// form) and the trailer the personal fields sealed with their customer's
+// key; a destroyed key leaves the redacted copy, which is what a forget
+// means. The domain says what is personal and whose it is
+// (`domain::customers`); this is the only place that encrypts.
+
+use crate::domain::customers::{self, Personal, Seal};
+use crate::domain::Event;
+use crate::keyring::Keyring;
+
+fn corrupt(what: &str) -> impl Fn(postcard::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn seal_io(e: std::io::Error) -> StoreError {
+    StoreError::Io {
+        dir: "customer keys".into(),
+        source: e,
+    }
+}
+
+/// Encodes `value` with `personal` taken out of it per `seal`.
+fn encode_with<T: serde::Serialize + Clone>(
+    keys: &Keyring,
+    value: &T,
+    seal: Seal,
+    take: impl Fn(&mut T) -> Option<Personal>,
+) -> Result<Vec<u8>, StoreError> {
+    if seal == Seal::Plain {
+        return postcard::to_stdvec(value).map_err(corrupt("encoding"));
+    }
+    let mut redacted = value.clone();
+    let personal = take(&mut redacted);
+    let mut bytes = postcard::to_stdvec(&redacted).map_err(corrupt("encoding"))?;
+    if let (Seal::Key(owner), Some(p)) = (seal, personal) {
+        keys.ensure(owner).map_err(seal_io)?;
+        let plain = postcard::to_stdvec(&p).map_err(corrupt("encoding"))?;
+        bytes.extend(keys.seal(owner, &plain).map_err(seal_io)?);
+    }
+    Ok(bytes)
+}
+
+fn decode_with<T: serde::de::DeserializeOwned>(
+    keys: &Keyring,
+    bytes: &[u8],
+    what: &str,
+    put: impl Fn(&mut T, Personal),
+) -> Result<T, StoreError> {
+    let (mut value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(corrupt(what))?;
+    if !rest.is_empty() {
+        if let Some(plain) = keys.open_sealed(rest) {
+            let p: Personal = postcard::from_bytes(&plain).map_err(corrupt(what))?;
+            put(&mut value, p);
+        }
+    }
+    Ok(value)
+}
+
+fn encode_event(keys: &Keyring, e: &EventRecord, seal: Seal) -> Result<Vec<u8>, StoreError> {
+    encode_with(keys, e, seal, |r: &mut EventRecord| {
+        customers::take_personal_event(&mut r.event)
+    })
+}
+
+pub(crate) fn decode_event(keys: &Keyring, bytes: &[u8]) -> Result<EventRecord, StoreError> {
+    decode_with(keys, bytes, "event", |r: &mut EventRecord, p| {
+        customers::put_personal_event(&mut r.event, p)
+    })
+}
+
+fn encode_record(keys: &Keyring, r: &Record, seal: Seal) -> Result<Vec<u8>, StoreError> {
+    encode_with(keys, r, seal, customers::take_personal_record)
+}
+
+fn decode_record(keys: &Keyring, bytes: &[u8], what: &str) -> Result<Record, StoreError> {
+    decode_with(keys, bytes, what, customers::put_personal_record)
 }
 
 /// A read-only view of the event log that any thread may use (sled trees
@@ -113,6 +201,7 @@ fn migrate_3_to_4(_db: &sled::Db) -> Result<(), StoreError> {
 pub struct LogReader {
     /// Swapped by `Store::reopen`, so a reader never pins a dead database.
     floor: Arc<RwLock<sled::Tree>>,
+    keys: Arc<Keyring>,
 }
 
 impl LogReader {
@@ -125,7 +214,7 @@ impl LogReader {
             Ok(t) => t.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
-        events_in(&tree, from)
+        events_in(&tree, self.keys.clone(), from)
     }
 
     /// The day report for `day`, replayed from the nearest checkpoint (or
@@ -191,7 +280,8 @@ impl LogReader {
     pub fn keep_checkpoint(&self, tz: &str, checkpoint: &Checkpoint) {
         let tree = self.tree();
         let key = checkpoint_key(checkpoint.day);
-        let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint)) else {
+        // Reports never read a name: the checkpoint is kept without any.
+        let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint.without_personal())) else {
             return;
         };
         if let Err(e) = tree.insert(key, bytes) {
@@ -220,13 +310,14 @@ fn checkpoint_key(day: u32) -> Vec<u8> {
 
 fn events_in(
     floor: &sled::Tree,
+    keys: Arc<Keyring>,
     from: u64,
 ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + 'static {
     floor
         .range(event_key(from)..[EVENT + 1].to_vec())
-        .map(|item| {
+        .map(move |item| {
             let (_, value) = item?;
-            postcard::from_bytes(&value).map_err(|e| StoreError::Corrupt(format!("event: {e}")))
+            decode_event(&keys, &value)
         })
 }
 
@@ -292,6 +383,8 @@ pub struct Store {
     shared_cursors: Arc<RwLock<sled::Tree>>,
     /// False while a reopen is under way: nothing may be written then.
     usable: bool,
+    /// The customers' keys (outside sled: see `crate::keyring`).
+    keys: Arc<Keyring>,
     /// Test seam: while set, every commit fails as a disk error would.
     fail_commits: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -416,7 +509,9 @@ impl Store {
         let meta = db.open_tree("meta")?;
         let shared_floor = Arc::new(RwLock::new(floor.clone()));
         let shared_cursors = Arc::new(RwLock::new(db.open_tree("cursors")?));
+        let keys = Arc::new(Keyring::open(dir).map_err(io_err(dir))?);
         let store = Store {
+            keys,
             db,
             floor,
             meta,
@@ -488,10 +583,21 @@ impl Store {
         let mut state = State::default();
         for item in self.floor.scan_prefix([RECORD]) {
             let (key, value) = item?;
-            let record: Record = postcard::from_bytes(&value)
-                .map_err(|e| StoreError::Corrupt(format!("record {key:?}: {e}")))?;
+            let record = decode_record(&self.keys, &value, &format!("record {key:?}"))?;
             let key = record_key(&record);
             state.put_record(&key, Some(record));
+        }
+        // A forget whose keys were not destroyed yet (a crash right after
+        // its commit): destroy them now, before anything reads the log.
+        let forgotten: Vec<crate::domain::Id> = state
+            .customers
+            .values()
+            .filter(|c| c.forgotten)
+            .flat_map(|c| c.key_ids())
+            .filter(|id| self.keys.has(*id))
+            .collect();
+        if !forgotten.is_empty() {
+            self.keys.destroy(&forgotten).map_err(io_err(&self.dir))?;
         }
         let last = self.last_seq()?;
         if last != state.counters.seq {
@@ -521,6 +627,22 @@ impl Store {
         records: &[(RecordKey, Option<Record>)],
         archived: &[Record],
     ) -> Result<(), StoreError> {
+        self.commit_sealed(events, records, archived, None)
+    }
+
+    /// `commit_with_archive`, with every customer's personal fields sealed
+    /// with their key (or dropped, once forgotten) as `state` (the state
+    /// after the batch) says. New keys are written and synced first.
+    pub fn commit_sealed(
+        &self,
+        events: &[EventRecord],
+        records: &[(RecordKey, Option<Record>)],
+        archived: &[Record],
+        state: Option<&State>,
+    ) -> Result<(), StoreError> {
+        let event_seal = |e: &Event| state.map_or(Seal::Plain, |s| customers::seal_of_event(s, e));
+        let record_seal =
+            |r: &Record| state.map_or(Seal::Plain, |s| customers::seal_of_record(s, r));
         if !self.usable || self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(StoreError::Io {
                 dir: self.dir.display().to_string(),
@@ -529,8 +651,7 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         for e in events {
-            let bytes =
-                postcard::to_stdvec(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            let bytes = encode_event(&self.keys, e, event_seal(&e.event))?;
             batch.insert(event_key(e.seq).as_slice(), bytes);
         }
         for (key, record) in records {
@@ -539,16 +660,14 @@ impl Store {
             k.extend_from_slice(&key.to_bytes());
             match record {
                 Some(r) => {
-                    let v = postcard::to_stdvec(r)
-                        .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                    let v = encode_record(&self.keys, r, record_seal(r))?;
                     batch.insert(k, v);
                 }
                 None => batch.remove(k),
             }
         }
         for record in archived {
-            let v =
-                postcard::to_stdvec(record).map_err(|err| StoreError::Corrupt(err.to_string()))?;
+            let v = encode_record(&self.keys, record, record_seal(record))?;
             batch.insert(archive_key(record), v);
         }
         // One tree, one atomic batch: events and records land together or not at all.
@@ -567,10 +686,9 @@ impl Store {
         k.extend_from_slice(&RecordKey::Visit(id).to_bytes());
         match self.floor.get(k)? {
             None => Ok(None),
-            Some(v) => match postcard::from_bytes::<Record>(&v) {
-                Ok(Record::Visit(visit)) => Ok(Some(visit)),
-                Ok(_) => Err(StoreError::Corrupt(format!("archived visit {id}"))),
-                Err(e) => Err(StoreError::Corrupt(format!("archived visit {id}: {e}"))),
+            Some(v) => match decode_record(&self.keys, &v, "archived visit")? {
+                Record::Visit(visit) => Ok(Some(visit)),
+                _ => Err(StoreError::Corrupt(format!("archived visit {id}"))),
             },
         }
     }
@@ -582,17 +700,43 @@ impl Store {
         let mut out = Vec::new();
         for item in self.floor.scan_prefix(prefix) {
             let (key, value) = item?;
-            match postcard::from_bytes::<Record>(&value) {
-                Ok(Record::Booking(b)) => out.push(b),
-                Ok(_) => return Err(StoreError::Corrupt(format!("archived booking {key:?}"))),
-                Err(e) => {
-                    return Err(StoreError::Corrupt(format!(
-                        "archived booking {key:?}: {e}"
-                    )))
-                }
+            match decode_record(&self.keys, &value, "archived booking")? {
+                Record::Booking(b) => out.push(b),
+                _ => return Err(StoreError::Corrupt(format!("archived booking {key:?}"))),
             }
         }
         Ok(out)
+    }
+
+    /// Archived bookings with these ids (a customer's history): one scan
+    /// of the archived bookings.
+    pub fn archived_bookings_with(
+        &self,
+        ids: &[crate::domain::Id],
+    ) -> Result<Vec<Booking>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.floor.scan_prefix([ARCHIVE, ARCHIVED_BOOKING]) {
+            let (key, value) = item?;
+            let Some(id) = key
+                .get(key.len().saturating_sub(8)..)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            if !ids.contains(&id) {
+                continue;
+            }
+            if let Record::Booking(b) = decode_record(&self.keys, &value, "archived booking")? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The customers' keys.
+    pub fn keys(&self) -> &Arc<Keyring> {
+        &self.keys
     }
 
     /// How many records the archive holds.
@@ -616,12 +760,13 @@ impl Store {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<EventRecord, StoreError>> + 'static {
-        events_in(&self.floor, from)
+        events_in(&self.floor, self.keys.clone(), from)
     }
 
     /// A handle on the log for readers on other threads (reports).
     pub fn log_reader(&self) -> LogReader {
         LogReader {
+            keys: self.keys.clone(),
             floor: self.shared_floor.clone(),
         }
     }
@@ -703,6 +848,15 @@ impl Store {
                 count += 1;
             }
         }
+        // The customers' keys (destroyed ones are gone from the file).
+        for (owner, key) in self.keys.entries() {
+            put(&[3], &mut out)?;
+            put(&8u32.to_be_bytes(), &mut out)?;
+            put(&owner.to_be_bytes(), &mut out)?;
+            put(&32u32.to_be_bytes(), &mut out)?;
+            put(&key, &mut out)?;
+            count += 1;
+        }
         put(&[0xFF], &mut out)?;
         let digest = hash.finalize();
         out.write_all(&digest)
@@ -734,10 +888,20 @@ impl Store {
         for tree in [&self.meta, &self.floor] {
             tree.clear()?;
         }
+        let mut keys = Vec::new();
         for (tag, k, v) in &entries {
+            if *tag == 3 {
+                let owner = <[u8; 8]>::try_from(k.as_slice())
+                    .map_err(|_| StoreError::Backup("a key entry's owner is not 8 bytes".into()))?;
+                let key = <[u8; 32]>::try_from(v.as_slice())
+                    .map_err(|_| StoreError::Backup("a key entry is not 32 bytes".into()))?;
+                keys.push((u64::from_be_bytes(owner), key));
+                continue;
+            }
             let tree = if *tag == 1 { &self.meta } else { &self.floor };
             tree.insert(k.as_slice(), v.as_slice())?;
         }
+        self.keys.replace_all(&keys).map_err(io_err(&self.dir))?;
         self.db.flush()?;
         self.migrate()?;
         // Refuse to leave a database whose records and log disagree.
@@ -771,7 +935,7 @@ fn read_backup(file: &Path) -> Result<Vec<BackupEntry>, StoreError> {
         if tag == 0xFF {
             break;
         }
-        if !(1..=2).contains(&tag) {
+        if !(1..=3).contains(&tag) {
             return Err(bad("unknown section"));
         }
         let len = |input: &mut BufReader<File>, hash: &mut Sha256| -> Result<usize, StoreError> {

@@ -410,6 +410,36 @@ impl Core {
         let visit_id = match command {
             Command::VisitRefund(a) => a.visit_id?,
             Command::VisitRetip(a) => a.visit_id,
+            Command::CustomerHistory(h) => {
+                if let Some(c) = self.state.customers.get(&h.customer_id) {
+                    let gone: Vec<Id> = c
+                        .visit_ids
+                        .iter()
+                        .filter(|v| !self.state.visits.contains_key(v))
+                        .copied()
+                        .collect();
+                    for id in gone {
+                        match self.store.archived_visit(id) {
+                            Ok(Some(v)) => h.archived_visits.push(v),
+                            Ok(None) => {}
+                            Err(e) => log::error!("reading the archive: {e}"),
+                        }
+                    }
+                    let gone: Vec<Id> = c
+                        .booking_ids
+                        .iter()
+                        .filter(|b| !self.state.bookings.contains_key(b))
+                        .copied()
+                        .collect();
+                    if !gone.is_empty() {
+                        match self.store.archived_bookings_with(&gone) {
+                            Ok(list) => h.archived_bookings = list,
+                            Err(e) => log::error!("reading the archive: {e}"),
+                        }
+                    }
+                }
+                return None;
+            }
             Command::BookingList(l) => {
                 let date = l
                     .date
@@ -528,13 +558,26 @@ impl Core {
                 .map(|k| (k.clone(), self.state.record(k)))
                 .collect();
             let started = std::time::Instant::now();
-            let result = self.store.commit_with_archive(&log, &records, &archived);
+            let result = self
+                .store
+                .commit_sealed(&log, &records, &archived, Some(&self.state));
             let flush_us = started.elapsed().as_micros() as u64;
             use std::sync::atomic::Ordering::Relaxed;
             self.health.flush_latency.observe_us(flush_us);
             self.health.batches.fetch_add(1, Relaxed);
             match result {
                 Ok(()) => {
+                    // A forget is committed (the state and records are
+                    // blank): now its keys go, and every sealed copy with them.
+                    for record in &log {
+                        if let crate::domain::Event::CustomerForgotten { key_ids, .. } =
+                            &record.event
+                        {
+                            if let Err(e) = self.store.keys().destroy(key_ids) {
+                                log::error!("destroying a forgotten customer's keys: {e} (retried at the next start)");
+                            }
+                        }
+                    }
                     self.health.seq.store(self.state.seq(), Relaxed);
                     self.set_storage_failing(false);
                     for record in &log {

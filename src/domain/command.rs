@@ -172,7 +172,12 @@ pub struct TherapistRef {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VisitCreate {
+    /// May be left out with `customer_id` (the customer's name is used).
+    #[serde(default)]
     pub customer_name: String,
+    /// The returning customer this visit is for.
+    #[serde(default)]
+    pub customer_id: Option<Id>,
     pub service_ids: Vec<Id>,
     #[serde(default)]
     pub requested_therapist_id: Option<Id>,
@@ -522,7 +527,11 @@ pub struct BookingCreate {
     /// None: any room that fits.
     #[serde(default)]
     pub room_id: Option<Id>,
+    /// May be left out with `customer_id` (the customer's name is used).
+    #[serde(default)]
     pub customer_name: String,
+    #[serde(default)]
+    pub customer_id: Option<Id>,
     #[serde(default)]
     pub phone: Option<String>,
     #[serde(default)]
@@ -584,6 +593,87 @@ pub struct BookingList {
     pub archived: Vec<crate::domain::book::Booking>,
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerCreate {
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Make a second record although a customer has this phone.
+    #[serde(default)]
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerUpdate {
+    pub customer_id: Id,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub notes: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerSearch {
+    pub q: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerHistory {
+    pub customer_id: Id,
+    /// Filled in by the writer from the store's archive, never from the wire.
+    #[serde(skip)]
+    pub archived_visits: Vec<crate::domain::state::Visit>,
+    #[serde(skip)]
+    pub archived_bookings: Vec<crate::domain::book::Booking>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerMerge {
+    pub customer_id: Id,
+    pub into_id: Id,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerForget {
+    pub customer_id: Id,
+    pub reason: String,
+}
+
+/// `visit.update`: absent = unchanged; `null` clears phone, notes or the
+/// requested therapist.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitUpdate {
+    pub visit_id: Id,
+    #[serde(default)]
+    pub customer_name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub notes: Option<Option<String>>,
+    #[serde(default)]
+    pub service_ids: Option<Vec<Id>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub requested_therapist_id: Option<Option<Id>>,
+    /// Links the visit to a customer record (the desk took an offered match).
+    #[serde(default)]
+    pub customer_id: Option<Id>,
+}
+
 /// Everything the writer can be asked to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -636,6 +726,13 @@ pub enum Command {
     GiftcardBalance(GiftcardBalance),
     SaleCheckout(SaleCheckout),
     SaleRefund(RefundArgs),
+    CustomerCreate(CustomerCreate),
+    CustomerUpdate(CustomerUpdate),
+    CustomerSearch(CustomerSearch),
+    CustomerHistory(CustomerHistory),
+    CustomerMerge(CustomerMerge),
+    CustomerForget(CustomerForget),
+    VisitUpdate(VisitUpdate),
     // Internal: never decoded from the wire.
     /// A staff member logged in (the shell checked the PIN).
     SessionOpen {
@@ -722,6 +819,13 @@ pub const WIRE_COMMANDS: &[&str] = &[
     "giftcard.balance",
     "sale.checkout",
     "sale.refund",
+    "customer.create",
+    "customer.update",
+    "customer.search",
+    "customer.history",
+    "customer.merge",
+    "customer.forget",
+    "visit.update",
     "sync",
 ];
 
@@ -800,6 +904,13 @@ impl Command {
             "giftcard.balance" => Command::GiftcardBalance(args(name, value)?),
             "sale.checkout" => Command::SaleCheckout(args(name, value)?),
             "sale.refund" => Command::SaleRefund(args(name, value)?),
+            "customer.create" => Command::CustomerCreate(args(name, value)?),
+            "customer.update" => Command::CustomerUpdate(args(name, value)?),
+            "customer.search" => Command::CustomerSearch(args(name, value)?),
+            "customer.history" => Command::CustomerHistory(args(name, value)?),
+            "customer.merge" => Command::CustomerMerge(args(name, value)?),
+            "customer.forget" => Command::CustomerForget(args(name, value)?),
+            "visit.update" => Command::VisitUpdate(args(name, value)?),
             other => {
                 let shown: String = other.chars().take(40).collect();
                 return Err(invalid(format!("unknown command `{shown}`")));
@@ -812,7 +923,11 @@ impl Command {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Command::BookingAvailability(_) | Command::BookingList(_) | Command::GiftcardBalance(_)
+            Command::BookingAvailability(_)
+                | Command::BookingList(_)
+                | Command::CustomerSearch(_)
+                | Command::CustomerHistory(_)
+                | Command::GiftcardBalance(_)
         )
     }
 
@@ -867,6 +982,13 @@ impl Command {
             Command::GiftcardBalance(_) => "giftcard.balance",
             Command::SaleCheckout(_) => "sale.checkout",
             Command::SaleRefund(_) => "sale.refund",
+            Command::CustomerCreate(_) => "customer.create",
+            Command::CustomerUpdate(_) => "customer.update",
+            Command::CustomerSearch(_) => "customer.search",
+            Command::CustomerHistory(_) => "customer.history",
+            Command::CustomerMerge(_) => "customer.merge",
+            Command::CustomerForget(_) => "customer.forget",
+            Command::VisitUpdate(_) => "visit.update",
             Command::SessionOpen { .. } => "session.open",
             Command::SessionClose { .. } => "session.close",
             Command::CleanupElapsed { .. } => "timer.cleanup",

@@ -61,6 +61,14 @@ pub enum Reply {
         visit_id: Id,
         skipped: Vec<(Id, String)>,
     },
+    /// A customer record (office only).
+    Customer(Id),
+    /// A new visit, and the customer records whose phone matches what was
+    /// typed (offered to the desk instead of a silent duplicate).
+    VisitWithMatches {
+        visit_id: Id,
+        matches: Vec<Id>,
+    },
     Json(Value),
 }
 
@@ -101,11 +109,11 @@ impl Reply {
                 state
                     .visits
                     .get(id)
-                    .and_then(|v| views::visit_for(viewer, v)),
+                    .and_then(|v| views::visit_in(viewer, v, state)),
             ),
             Reply::Checkout(id) => match state.visits.get(id) {
                 Some(v) => json!({
-                    "visit": views::visit_for(viewer, v),
+                    "visit": views::visit_in(viewer, v, state),
                     "receipt": if viewer == Viewer::Office { views::receipt_with_sale(state, v) } else { Value::Null },
                     "seq": v.checkout.as_ref().map(|c| c.seq),
                 }),
@@ -143,13 +151,30 @@ impl Reply {
                     .bookings
                     .get(booking_id)
                     .and_then(|b| book::views::booking_for(viewer, b, state, now)),
-                "visit": state.visits.get(visit_id).and_then(|v| views::visit_for(viewer, v)),
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_in(viewer, v, state)),
             }),
             Reply::Called { visit_id, skipped } => json!({
-                "visit": state.visits.get(visit_id).and_then(|v| views::visit_for(viewer, v)),
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_in(viewer, v, state)),
                 "skipped": skipped
                     .iter()
                     .map(|(t, why)| json!({"therapist_id": t, "reason": why}))
+                    .collect::<Vec<_>>(),
+            }),
+            Reply::Customer(id) => entity(
+                "customer",
+                state
+                    .customers
+                    .get(id)
+                    .filter(|_| viewer == Viewer::Office)
+                    .map(super::customers::view),
+            ),
+            Reply::VisitWithMatches { visit_id, matches } => json!({
+                "visit": state.visits.get(visit_id).and_then(|v| views::visit_in(viewer, v, state)),
+                "customer_matches": matches
+                    .iter()
+                    .filter(|_| viewer == Viewer::Office)
+                    .filter_map(|id| state.customers.get(id))
+                    .map(super::customers::view)
                     .collect::<Vec<_>>(),
             }),
             Reply::Json(v) => v.clone(),
@@ -745,6 +770,13 @@ pub fn decide(
             None => Err(conflict("nothing to archive")),
         },
         Command::ClockSet(a) => clock_set(a, now),
+        Command::CustomerCreate(a) => super::customers::create(state, a, now),
+        Command::CustomerUpdate(a) => super::customers::update(state, a),
+        Command::CustomerSearch(a) => super::customers::search_reply(state, a),
+        Command::CustomerHistory(a) => super::customers::history(state, a),
+        Command::CustomerMerge(a) => super::customers::merge(state, a),
+        Command::CustomerForget(a) => super::customers::forget(state, a),
+        Command::VisitUpdate(a) => super::customers::visit_update(state, actor, a, now),
         Command::OvertimeReached {
             visit_id,
             planned_end,
@@ -952,11 +984,24 @@ fn presence(
 }
 
 fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, DomainError> {
+    let customer = match a.customer_id {
+        Some(id) => Some(super::customers::live(state, id, "customer_id")?),
+        None => None,
+    };
+    let customer_name = match customer {
+        Some(c) if a.customer_name.trim().is_empty() => c.name.clone(),
+        _ => a.customer_name.clone(),
+    };
+    let phone = match (&a.phone, customer) {
+        (Some(p), _) if !p.trim().is_empty() => Some(p.clone()),
+        (_, Some(c)) => c.phone.clone(),
+        _ => None,
+    };
     let v = build_visit(
         state,
         NewVisit {
-            customer_name: a.customer_name.clone(),
-            phone: a.phone.clone(),
+            customer_name,
+            phone,
             notes: a.notes.clone(),
             service_ids: a.service_ids.clone(),
             requested_therapist: a.requested_therapist_id,
@@ -965,8 +1010,28 @@ fn visit_create(state: &State, a: &VisitCreate, now: Now) -> Result<Decided, Dom
         },
         now,
     )?;
-    let reply = Reply::Visit(v.id);
-    one(Event::VisitCreated { visit: v }, reply)
+    let mut matches = Vec::new();
+    let mut events = vec![Event::VisitCreated { visit: v.clone() }];
+    match customer {
+        Some(c) => events.push(Event::CustomerLinked {
+            customer_id: c.id,
+            visit_id: Some(v.id),
+            booking_id: None,
+        }),
+        None => {
+            if let Some(p) = &v.phone {
+                let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+                matches = super::customers::with_phone(state, &digits);
+            }
+        }
+    }
+    Ok(Decided {
+        events,
+        reply: Reply::VisitWithMatches {
+            visit_id: v.id,
+            matches,
+        },
+    })
 }
 
 /// What a new visit is made of (`visit.create`, or a booking's check-in).

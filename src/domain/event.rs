@@ -10,6 +10,7 @@ use super::archive::Archive;
 use super::book::{Block, Booking, Shift};
 use super::money::receipt::Receipt;
 use super::money::retail::{GiftCard, Product};
+use super::customers::Customer;
 use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::rotation::Turns;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
@@ -258,6 +259,54 @@ pub enum Event {
         action: String,
         visit_id: Id,
     },
+    // Schema 4: returning customers (#16). Appended, like every schema's.
+    CustomerCreated {
+        customer: Customer,
+    },
+    CustomerUpdated {
+        customer_id: Id,
+        name: String,
+        phone: Option<String>,
+        email: Option<String>,
+        notes: Option<String>,
+    },
+    /// A visit or a booking points to a customer from now on.
+    CustomerLinked {
+        customer_id: Id,
+        visit_id: Option<Id>,
+        booking_id: Option<Id>,
+    },
+    /// `from_id`'s history moved to `into_id`; `from_id` is gone.
+    CustomersMerged {
+        from_id: Id,
+        into_id: Id,
+    },
+    /// The right to erasure: the person's data is blanked everywhere the
+    /// state holds it, and the store destroys `key_ids` (which seal every
+    /// copy in the log and the archive). The ids tell head office what to
+    /// blank.
+    CustomerForgotten {
+        customer_id: Id,
+        reason: String,
+        visit_ids: Vec<Id>,
+        booking_ids: Vec<Id>,
+        key_ids: Vec<Id>,
+    },
+    /// `visit.update`: the visit's editable fields after the edit, with
+    /// what follows from the services, and the names of those that changed.
+    VisitUpdated {
+        visit_id: Id,
+        customer_name: String,
+        phone: Option<String>,
+        notes: Option<String>,
+        service_ids: Vec<Id>,
+        requested_therapist: Option<Id>,
+        services_cents: i64,
+        service_minutes: u32,
+        cleanup_min: u32,
+        planned_end: Option<i64>,
+        changed: Vec<String>,
+    },
 }
 
 /// Where and when a booking is (what `booking.move` changes).
@@ -329,6 +378,12 @@ impl Event {
             Event::Sold { .. } => "sold",
             Event::Refunded { .. } => "refunded",
             Event::CorrectionApproved { .. } => "correction_approved",
+            Event::CustomerCreated { .. } => "customer_created",
+            Event::CustomerUpdated { .. } => "customer_updated",
+            Event::CustomerLinked { .. } => "customer_linked",
+            Event::CustomersMerged { .. } => "customers_merged",
+            Event::CustomerForgotten { .. } => "customer_forgotten",
+            Event::VisitUpdated { .. } => "visit_updated",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod book;
 pub mod checkout;
 pub mod command;
+pub mod customers;
 pub mod event;
 pub mod money;
 pub mod permissions;

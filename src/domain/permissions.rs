@@ -67,6 +67,13 @@ pub const TABLE: &[(&str, &[Role])] = &[
     ("giftcard.balance", OFFICE),
     ("sale.checkout", OFFICE),
     ("sale.refund", OFFICE),
+    ("customer.create", OFFICE),
+    ("customer.update", OFFICE),
+    ("customer.search", OFFICE),
+    ("customer.history", OFFICE),
+    ("customer.merge", ADMIN),
+    ("customer.forget", ADMIN),
+    ("visit.update", OFFICE),
     ("sync", EVERYONE),
 ];
 

@@ -65,8 +65,47 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
         Event::Archived { archive } => archive.sessions.iter_mut().for_each(String::clear),
         // A gift card's code hash is a credential (the code pays): never.
         Event::Sold { issued, .. } => issued.iter_mut().for_each(|c| c.code_hash.clear()),
-        // A customer's forget (#16) goes as it is, so head office forgets
-        // too; the customer records themselves are customer data above.
+        Event::CustomerCreated { customer } => {
+            if omit {
+                customer.name.clear();
+                customer.phone = None;
+                customer.email = None;
+                customer.notes = None;
+            }
+        }
+        Event::CustomerUpdated {
+            name,
+            phone,
+            email,
+            notes,
+            ..
+        } => {
+            if omit {
+                name.clear();
+                *phone = None;
+                *email = None;
+                *notes = None;
+            }
+        }
+        Event::VisitUpdated {
+            customer_name,
+            phone,
+            notes,
+            ..
+        } => {
+            if omit {
+                customer_name.clear();
+                *phone = None;
+                *notes = None;
+            }
+        }
+        // A customer's forget goes as it is, so head office forgets too
+        // (`replicate::hq` blanks the visits and bookings it names); the
+        // customer records themselves are customer data above. Links and
+        // merges are ids.
+        Event::CustomerForgotten { .. }
+        | Event::CustomerLinked { .. }
+        | Event::CustomersMerged { .. } => {}
         //
         // Nothing personal or secret in these (free-text reasons are staff's
         // words about the floor, not customer notes).
@@ -114,6 +153,72 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
         | Event::CorrectionApproved { .. } => {}
     }
     out
+}
+
+/// Head office's copy of an event after the site forgot a customer: the
+/// forgotten visits, bookings and the customer record blanked whatever the
+/// PII mode. Returns whether anything changed.
+pub fn forget_in(
+    record: &mut EventRecord,
+    customer_id: u64,
+    visits: &[u64],
+    bookings: &[u64],
+) -> bool {
+    use super::customers::{redact_booking, redact_visit, FORGOTTEN};
+    match &mut record.event {
+        Event::VisitCreated { visit }
+        | Event::BookingCheckedIn { visit, .. }
+        | Event::VisitRestored { visit }
+            if visits.contains(&visit.id) =>
+        {
+            redact_visit(visit);
+            true
+        }
+        Event::BookingCreated { booking } if bookings.contains(&booking.id) => {
+            redact_booking(booking);
+            true
+        }
+        Event::BookingLate {
+            booking_id,
+            message,
+        } if bookings.contains(booking_id) => {
+            *message = FORGOTTEN.into();
+            true
+        }
+        Event::VisitUpdated {
+            visit_id,
+            customer_name,
+            phone,
+            notes,
+            ..
+        } if visits.contains(visit_id) => {
+            *customer_name = FORGOTTEN.into();
+            *phone = None;
+            *notes = None;
+            true
+        }
+        Event::CustomerCreated { customer } if customer.id == customer_id => {
+            customer.name = FORGOTTEN.into();
+            customer.phone = None;
+            customer.email = None;
+            customer.notes = None;
+            true
+        }
+        Event::CustomerUpdated {
+            customer_id: id,
+            name,
+            phone,
+            email,
+            notes,
+        } if *id == customer_id => {
+            *name = FORGOTTEN.into();
+            *phone = None;
+            *email = None;
+            *notes = None;
+            true
+        }
+        _ => false,
+    }
 }
 
 fn blank_visit(visit: &mut Visit, omit: bool) {

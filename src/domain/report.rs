@@ -458,6 +458,16 @@ impl Checkpoint {
         }
     }
 
+    /// The same checkpoint without any customer's name, phone, email or
+    /// notes (reports never read them), so the store can keep it plain.
+    pub fn without_personal(&self) -> Checkpoint {
+        let mut out = self.clone();
+        for r in &mut out.records {
+            let _ = crate::domain::customers::take_personal_record(r);
+        }
+        out
+    }
+
     fn into_parts(self) -> (State, Open) {
         let mut state = State::default();
         for r in self.records {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::book::{Block, BookIndex, Booking, Shift};
+use super::customers::{Customer, CustomerIndex, VisitEdit};
 use super::event::{Event, EventRecord};
 use super::money::receipt::{Receipt, ReceiptCounter};
 use super::money::retail::{GiftCard, Product, ServiceTax, Till};
@@ -280,6 +281,9 @@ pub enum Record {
     Receipt(Receipt),
     ServiceTax(ServiceTax),
     ReceiptCounter(ReceiptCounter),
+    // Schema 4.
+    Customer(Customer),
+    VisitEdits(Id, Vec<VisitEdit>),
 }
 
 impl Record {
@@ -302,6 +306,8 @@ impl Record {
             Record::Receipt(r) => RecordKey::Receipt(r.id),
             Record::ServiceTax(t) => RecordKey::ServiceTax(t.service_id),
             Record::ReceiptCounter(_) => RecordKey::ReceiptCounter,
+            Record::Customer(c) => RecordKey::Customer(c.id),
+            Record::VisitEdits(id, _) => RecordKey::VisitEdits(*id),
         }
     }
 }
@@ -325,6 +331,8 @@ pub enum RecordKey {
     Receipt(Id),
     ServiceTax(Id),
     ReceiptCounter,
+    Customer(Id),
+    VisitEdits(Id),
 }
 
 impl RecordKey {
@@ -353,6 +361,8 @@ impl RecordKey {
             RecordKey::Receipt(id) => (22, id.to_be_bytes().to_vec()),
             RecordKey::ServiceTax(id) => (23, id.to_be_bytes().to_vec()),
             RecordKey::ReceiptCounter => (24, Vec::new()),
+            RecordKey::Customer(id) => (11, id.to_be_bytes().to_vec()),
+            RecordKey::VisitEdits(id) => (12, id.to_be_bytes().to_vec()),
         };
         let mut bytes = Vec::with_capacity(1 + tail.len());
         bytes.push(kind);
@@ -379,6 +389,11 @@ pub struct State {
     pub book_index: BookIndex,
     /// Products, gift cards, receipts, service tax rates (#17).
     pub till: Till,
+    pub customers: BTreeMap<Id, Customer>,
+    /// Derived from `customers` (never persisted).
+    pub customer_index: CustomerIndex,
+    /// Each edited visit's `visit.update`s.
+    pub visit_edits: BTreeMap<Id, Vec<VisitEdit>>,
 }
 
 impl State {
@@ -410,6 +425,11 @@ impl State {
                 })
             }),
             RecordKey::ReceiptCounter => Some(Record::ReceiptCounter(self.till.counter)),
+            RecordKey::Customer(id) => self.customers.get(id).cloned().map(Record::Customer),
+            RecordKey::VisitEdits(id) => self
+                .visit_edits
+                .get(id)
+                .map(|e| Record::VisitEdits(*id, e.clone())),
         }
     }
 
@@ -499,6 +519,14 @@ impl State {
                 self.till.service_tax.remove(id);
             }
             (RecordKey::ReceiptCounter, None) => self.till.counter = ReceiptCounter::default(),
+            (_, Some(Record::Customer(c))) => self.put_customer(c),
+            (_, Some(Record::VisitEdits(id, edits))) => {
+                self.visit_edits.insert(id, edits);
+            }
+            (RecordKey::Customer(id), None) => self.drop_customer(*id),
+            (RecordKey::VisitEdits(id), None) => {
+                self.visit_edits.remove(id);
+            }
             (RecordKey::Shift(t, d), None) => {
                 self.shifts.remove(&(*t, *d));
             }
@@ -587,6 +615,17 @@ impl State {
                 .map(|b| (RecordKey::Booking(b.id), Record::Booking(b.clone()))),
         );
         out.extend(self.till.records());
+        out.extend(
+            self.customers
+                .values()
+                .map(|c| (RecordKey::Customer(c.id), Record::Customer(c.clone()))),
+        );
+        out.extend(self.visit_edits.iter().map(|(id, e)| {
+            (
+                RecordKey::VisitEdits(*id),
+                Record::VisitEdits(*id, e.clone()),
+            )
+        }));
         out
     }
 
@@ -614,6 +653,12 @@ impl State {
             | Event::Sold { .. }
             | Event::Refunded { .. }
             | Event::CorrectionApproved { .. } => self.apply_till(&record.event, at),
+            Event::CustomerCreated { .. }
+            | Event::CustomerUpdated { .. }
+            | Event::CustomerLinked { .. }
+            | Event::CustomersMerged { .. }
+            | Event::CustomerForgotten { .. }
+            | Event::VisitUpdated { .. } => self.apply_customers(&record.event, at, &record.actor),
             Event::VisitCheckedOut { .. }
             | Event::VisitRefunded { .. }
             | Event::VisitRetipped { .. }
@@ -1209,7 +1254,16 @@ impl State {
             Event::BookingCheckedIn { booking_id, visit } => {
                 keys.push(RecordKey::Booking(*booking_id));
                 keys.push(RecordKey::Visit(visit.id));
+                if let Some(c) = self.customer_index.booking_owner.get(booking_id) {
+                    keys.push(RecordKey::Customer(*c));
+                }
             }
+            Event::CustomerCreated { .. }
+            | Event::CustomerUpdated { .. }
+            | Event::CustomerLinked { .. }
+            | Event::CustomersMerged { .. }
+            | Event::CustomerForgotten { .. }
+            | Event::VisitUpdated { .. } => self.touched_customers(event, &mut keys),
             Event::Archived { archive } => keys.extend(archive.keys()),
             Event::VisitRestored { visit } => keys.push(RecordKey::Visit(visit.id)),
             Event::ServiceTaxSet { .. }

@@ -323,6 +323,33 @@ pub fn visit_for(viewer: Viewer, v: &Visit) -> Option<Value> {
     }
 }
 
+/// The visit as `viewer` may see it within the floor: [`visit_for`], plus
+/// for the office and the visit's own therapist its customer record (name
+/// and notes: the allergy reaches the treatment room) and its edits.
+pub fn visit_in(viewer: Viewer, v: &Visit, state: &State) -> Option<Value> {
+    let mut value = visit_for(viewer, v)?;
+    let own = match viewer {
+        Viewer::Office => true,
+        Viewer::Therapist(me) => v.therapist == Some(me) || v.requested_therapist == Some(me),
+        _ => false,
+    };
+    if own {
+        if let Some(obj) = value.as_object_mut() {
+            let customer = state.customer_of_visit(v.id);
+            obj.insert("customer_id".into(), json!(customer.map(|c| c.id)));
+            obj.insert(
+                "customer".into(),
+                customer
+                    .map(super::customers::therapist_view)
+                    .unwrap_or(Value::Null),
+            );
+            let edits = state.visit_edits.get(&v.id);
+            obj.insert("edits".into(), json!(edits.cloned().unwrap_or_default()));
+        }
+    }
+    Some(value)
+}
+
 /// One waiting visit's place: position (1 = next) and estimated wait.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueueEntry {
@@ -463,7 +490,7 @@ fn visible_visits(viewer: Viewer, state: &State, now: Now) -> Vec<Value> {
             ),
             _ => true,
         })
-        .filter_map(|v| visit_for(viewer, v))
+        .filter_map(|v| visit_in(viewer, v, state))
         .collect()
 }
 

@@ -237,6 +237,23 @@ pub fn render(
                     staff_frames(state, *id, seq, now, &mut frames, &mut rotation_sent)
                 }
                 RecordKey::Visit(id) => visit_frames(state, *id, seq, &mut frames),
+                // An edit shows in the visit's history.
+                RecordKey::VisitEdits(id) => {
+                    if !keys.contains(&RecordKey::Visit(*id)) {
+                        visit_frames(state, *id, seq, &mut frames)
+                    }
+                }
+                RecordKey::Customer(id) => {
+                    let customer = match state.customers.get(id) {
+                        Some(c) => crate::domain::customers::view(c),
+                        // Merged into another record.
+                        None => json!({ "id": id, "removed": true }),
+                    };
+                    frames.push((
+                        Audience::Office,
+                        frame("customer.updated", &with_seq(seq, "customer", customer)),
+                    ));
+                }
                 RecordKey::Device(id) => {
                     if let Some(d) = state.devices.get(id) {
                         frames.push((
@@ -477,7 +494,7 @@ fn visit_frames(state: &State, id: Id, seq: u64, frames: &mut Vec<(Audience, Utf
         return;
     };
     let put = |viewer: Viewer, to: Audience, frames: &mut Vec<(Audience, Utf8Bytes)>| {
-        if let Some(view) = views::visit_for(viewer, v) {
+        if let Some(view) = views::visit_in(viewer, v, state) {
             frames.push((to, frame("visit.updated", &with_seq(seq, "visit", view))));
         }
     };

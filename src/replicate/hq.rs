@@ -34,7 +34,7 @@ use crate::config::HqConfig;
 use crate::domain::report::{
     checkpoint_wanted, day_report_from, stale_checkpoints, Checkpoint, DayReport,
 };
-use crate::domain::EventRecord;
+use crate::domain::{Event, EventRecord};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -228,8 +228,17 @@ impl HqStore {
             meta.gaps += 1;
             self.counters.gaps.fetch_add(1, Relaxed);
         }
-        // #16: when a customer's forget arrives here, blank that customer
-        // in this site's stored events too (see domain::privacy).
+        // A customer's forget: blank that customer in this site's stored
+        // events too (whatever the site's PII mode; see domain::privacy).
+        if let Event::CustomerForgotten {
+            customer_id,
+            visit_ids,
+            booking_ids,
+            ..
+        } = &record.event
+        {
+            self.forget(site, *customer_id, visit_ids, booking_ids)?;
+        }
         self.site_tree(site)?.insert(seq.to_be_bytes(), m.payload)?;
         meta.tz = tz.to_string();
         meta.pii = m.pii_header.unwrap_or("omit").to_string();
@@ -243,6 +252,32 @@ impl HqStore {
         self.set_stream_seq(m.stream_seq)?;
         self.counters.ingested.fetch_add(1, Relaxed);
         Ok(Ingested::Stored)
+    }
+
+    /// Rewrites a site's stored events about a forgotten customer blank.
+    fn forget(
+        &self,
+        site: &str,
+        customer_id: u64,
+        visits: &[u64],
+        bookings: &[u64],
+    ) -> Result<(), Error> {
+        let tree = self.site_tree(site)?;
+        let mut blanked = 0;
+        for item in tree.iter() {
+            let (key, value) = item?;
+            let Ok(mut record) = wire::decode(&value) else {
+                continue;
+            };
+            if crate::domain::privacy::forget_in(&mut record, customer_id, visits, bookings) {
+                tree.insert(key, wire::encode(&record)?.to_vec())?;
+                blanked += 1;
+            }
+        }
+        log::info!(
+            "site {site}: customer {customer_id} forgotten, {blanked} stored event(s) blanked"
+        );
+        Ok(())
     }
 
     fn set_stream_seq(&self, seq: u64) -> Result<(), sled::Error> {
@@ -611,5 +646,57 @@ mod tests {
             .expect("tree")
             .len();
         assert!((1..=4).contains(&kept), "{kept} checkpoints kept");
+    }
+
+    #[test]
+    fn a_forget_from_a_site_blanks_its_stored_events_even_with_full_pii() {
+        use crate::domain::customers::Customer;
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = HqStore::open(dir.path()).expect("open");
+        let s = "spa.paris.events";
+        let customer = Customer {
+            id: 5,
+            name: "Maria Secret".into(),
+            phone: Some("600111222".into()),
+            email: None,
+            notes: Some("nut oils".into()),
+            created_at: 0,
+            last_visit_at: None,
+            forgotten: false,
+            visit_ids: Vec::new(),
+            booking_ids: Vec::new(),
+            absorbed: Vec::new(),
+        };
+        let events = [
+            Event::CustomerCreated { customer },
+            Event::RoomRemoved { room_id: 1 },
+            Event::CustomerForgotten {
+                customer_id: 5,
+                reason: "asked".into(),
+                visit_ids: vec![],
+                booking_ids: vec![],
+                key_ids: vec![5],
+            },
+        ];
+        for (i, event) in events.into_iter().enumerate() {
+            let seq = i as u64 + 1;
+            let r = EventRecord {
+                seq,
+                at: 1_795_700_000_000,
+                actor: Actor::AdminToken,
+                event,
+            };
+            let p = wire::encode(&r).expect("encodes").to_vec();
+            let n = seq.to_string();
+            let mut m = msg(s, Some(&n), &p, seq);
+            m.pii_header = Some("full");
+            assert_eq!(store.ingest(&m).ok(), Some(Ingested::Stored));
+        }
+        let text = format!("{:?}", store.events("paris").expect("events"));
+        assert!(
+            !text.contains("Maria") && !text.contains("600111222"),
+            "{text}"
+        );
+        assert!(text.contains("(forgotten)"));
     }
 }

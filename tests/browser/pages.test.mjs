@@ -648,6 +648,46 @@ await step("a cashier refunds a line with an admin's approval (the admin's PIN a
   await shot(cashier, "cashier-corrections", true);
 });
 
+// ---- returning customers (#16) ------------------------------------------------------------------------------
+const REGULAR = { name: "Rosalind Regularson", phone: "+44 7700 900777", notes: "Allergic to almond oil" };
+NAMES.push(REGULAR.name, "Rosalind", "Regularson", REGULAR.notes);
+let regularVisit = null;
+await step("the front desk finds a returning customer as they type and checks them in", async () => {
+  const [made] = await commands(cashier, [["customer.create", { name: REGULAR.name, phone: REGULAR.phone, notes: REGULAR.notes }]]);
+  assert(made.ok, JSON.stringify(made));
+  await cashier.click('[data-tab="floor"]');
+  await cashier.fill("#cust-q", "rosa reg");
+  await waitText(cashier, "#cust-results", REGULAR.name);
+  await cashier.click(`#cust-results button:has-text("${REGULAR.name}")`);
+  await waitText(cashier, "#cust-detail", REGULAR.notes);
+  await cashier.click("#cust-checkin");
+  await waitText(cashier, "#ci-record", REGULAR.name);
+  assert((await cashier.inputValue("#ci-name")) === REGULAR.name, "the form is filled with the record's name");
+  await cashier.check('#ci-services input[type="checkbox"]');
+  await cashier.click("#ci-submit");
+  await waitText(cashier, "#queue", REGULAR.name);
+  const [history] = await commands(cashier, [["customer.history", { customer_id: made.data.customer.id }]]);
+  assert(history.ok && history.data.visits.length === 1, JSON.stringify(history));
+  regularVisit = history.data.visits[0].id;
+  await shot(cashier, "cashier-returning-customer", true);
+});
+
+await step("the front desk edits a waiting visit's services from the queue", async () => {
+  const [svc] = await commands(admin, [["service.create", { name: "Hot stones", duration_min: 30, price_cents: 3000 }]]);
+  assert(svc.ok, JSON.stringify(svc));
+  await waitText(cashier, "#ci-services", "Hot stones");
+  await cashier.click(`#queue [data-edit="${regularVisit}"]`);
+  await cashier.waitForSelector("dialog[open]");
+  await cashier.check(`dialog[open] input[type="checkbox"][value="${svc.data.service.id}"]`);
+  await cashier.click("dialog[open] button.primary");
+  await cashier.waitForSelector("dialog[open]", { state: "detached", timeout: 10000 });
+  await waitText(cashier, "#queue", "Hot stones");
+  const [left] = await commands(cashier, [["visit.leave", { visit_id: regularVisit, reason: "browser test over" }]]);
+  assert(left.ok, JSON.stringify(left));
+  const [gone] = await commands(admin, [["service.remove", { service_id: svc.data.service.id }]]);
+  assert(gone.ok, JSON.stringify(gone));
+});
+
 // ---- the appointment book ----------------------------------------------------------------------------------
 /** Runs hub commands from a signed-in page (its own connection); returns the acks. */
 async function commands(page, list) {

@@ -473,6 +473,50 @@ async function run(peers) {
     }
   }
 
+  // --- returning customers (#16): search → check in a record → the therapist
+  // sees the allergy; a forget reaches the office; nobody else hears a name.
+  const recName = `Rosa Returning ${RUN}`;
+  const recPhone = `+1 555 ${String(parseInt(RUN, 16) % 1000000).padStart(6, "0")}`;
+  const allergy = `allergic to nut oils ${RUN}`;
+  data = okAck("customer.create", await admin.call("customer.create", {
+    name: recName, phone: recPhone, notes: allergy }), seqs);
+  const rec = data.customer || {};
+  check("customer.create: phone kept as digits", rec.phone === recPhone.replace(/\D/g, ""), short(rec));
+  ack = await admin.call("customer.search", { q: "rosa ret" });
+  check("customer.search by name prefixes finds the record",
+    ack && ack.ok && ack.data.customers.length >= 1 && ack.data.customers[0].id === rec.id, short(ack));
+  ack = await admin.call("customer.search", { q: recPhone.replace(/\D/g, "").slice(-4) });
+  check("customer.search by 4 phone digits finds the record",
+    ack && ack.ok && ack.data.customers.some((c) => c.id === rec.id), short(ack));
+  for (const p of [therapist, monitor, custA]) {
+    errorAck(`${p.label} customer.search`, await p.call("customer.search", { q: "ros" }), "forbidden");
+  }
+  errorAck("customer.create with a short phone",
+    await admin.call("customer.create", { name: "Shorty", phone: "12345" }), "invalid");
+  data = okAck("visit.create for the record", await admin.call("visit.create", {
+    customer_id: rec.id, service_ids: [service.id] }), seqs);
+  const vr = (data.visit || {}).id;
+  check("visit.create for the record: the customer's name and notes on the desk's copy",
+    data.visit && data.visit.customer_name === recName && data.visit.customer
+      && data.visit.customer.notes === allergy, short(data));
+  m = therapist.mark();
+  data = okAck("visit.call the record's visit", await admin.call("visit.call", {
+    visit_id: vr, therapist_id: tid }), seqs);
+  got = await therapist.waitFor(
+    (n, x) => n === "visit.updated" && x.visit.id === vr && x.visit.customer && x.visit.customer.notes === allergy, m);
+  check("therapist: sees the allergy on their own visit", got !== null, short(therapist.names(m)));
+  data = okAck("visit.update services", await admin.call("visit.update", {
+    visit_id: vr, service_ids: [service.id, service.id] }), seqs);
+  check("visit.update: re-priced", data.visit && data.visit.services_cents === 2 * service.price_cents, short(data));
+  okAck("visit.leave the record's visit", await admin.call("visit.leave", { visit_id: vr, reason: "test over" }), seqs);
+  m = admin.mark();
+  okAck("customer.forget", await admin.call("customer.forget", { customer_id: rec.id, reason: "asked" }), seqs);
+  got = await admin.waitFor(
+    (n, x) => n === "visit.updated" && x.visit.id === vr && x.visit.customer_name === "(forgotten)", m);
+  check("admin: the forget blanks the visit it holds", got !== null, short(admin.names(m)));
+  errorAck("customer.forget twice", await admin.call("customer.forget", { customer_id: rec.id, reason: "again" }),
+    "conflict");
+
   // --- leave the floor as found -----------------------------------------------------------
   okAck("visit.leave B", await admin.call("visit.leave", { visit_id: vb, reason: "test over" }), seqs);
   okAck("therapist.clock_out", await therapist.call("therapist.clock_out", {}), seqs);
@@ -484,9 +528,9 @@ async function run(peers) {
     check(`${p.label}: catches up to the last seq ${last}`, got !== null, `max seen ${p.maxSeq()}`);
     seqOrder(p.label, p);
   }
-  noLeak("monitor", monitor, [nameA, nameB, phoneA, phoneB], ["customer_name", "phone", "notes"]);
-  noLeak("customer A", custA, [nameB, phoneB], []);
-  noLeak("customer B", custB, [nameA, phoneA], []);
+  noLeak("monitor", monitor, [nameA, nameB, phoneA, phoneB, recName, allergy], ["customer_name", "phone", "notes"]);
+  noLeak("customer A", custA, [nameB, phoneB, recName, allergy], []);
+  noLeak("customer B", custB, [nameA, phoneA, recName, allergy], []);
   noLeak("therapist", therapist, [phoneB], []);
   for (const [p, mine] of [[custA, va], [custB, vb]]) {
     const foreign = [];

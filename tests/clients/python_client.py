@@ -505,6 +505,31 @@ def run(peers):
             R.check("customer A: synced snapshot shows the visit finished",
                     (snap.get("visit") or {}).get("finished_at") is not None, short(snap))
 
+    # --- returning customers (#16): search -> check in a record -> the therapist
+    # sees the allergy; nobody else ever hears the name.
+    rec_name = f"Rita Regular {RUN}"
+    rec_phone = f"+1 444 {int(RUN, 16) % 1000000:06d}"
+    allergy = f"allergic to almond oil {RUN}"
+    data = ok_ack("customer.create", admin.call("customer.create", {
+        "name": rec_name, "phone": rec_phone, "notes": allergy}), seqs)
+    rec = data.get("customer", {})
+    ack = admin.call("customer.search", {"q": "rita reg"})
+    R.check("customer.search finds the record by name prefixes",
+            isinstance(ack, dict) and ack.get("ok") and ack["data"]["customers"][:1]
+            and ack["data"]["customers"][0]["id"] == rec.get("id"), short(ack))
+    for p in (therapist, monitor, cust_a):
+        error_ack(f"{p.label} customer.history", p.call("customer.history", {"customer_id": rec.get("id")}),
+                  "forbidden")
+    data = ok_ack("visit.create for the record", admin.call("visit.create", {
+        "customer_id": rec.get("id"), "service_ids": [service["id"]]}), seqs)
+    vr = data.get("visit", {}).get("id")
+    m = therapist.mark()
+    ok_ack("visit.call the record's visit", admin.call("visit.call", {"visit_id": vr, "therapist_id": tid}), seqs)
+    got = therapist.wait_for(lambda n, x: n == "visit.updated" and x["visit"]["id"] == vr
+                             and (x["visit"].get("customer") or {}).get("notes") == allergy, m)
+    R.check("therapist: sees the allergy on their own visit", got is not None, str(therapist.event_names(m)))
+    ok_ack("visit.leave the record's visit", admin.call("visit.leave", {"visit_id": vr, "reason": "test over"}), seqs)
+
     # --- leave the floor as found (the Node test runs against the same hub) --------------
     ok_ack("visit.leave B", admin.call("visit.leave", {"visit_id": vb, "reason": "test over"}), seqs)
     ok_ack("therapist.clock_out", therapist.call("therapist.clock_out", {}), seqs)
@@ -516,10 +541,10 @@ def run(peers):
         R.check(f"{p.label}: catches up to the last seq {last}", got is not None, f"max seen {p.max_seq()}")
         seq_order(p.label, p)
 
-    no_leak("monitor", monitor, {name_a, name_b, phone_a, phone_b},
+    no_leak("monitor", monitor, {name_a, name_b, phone_a, phone_b, rec_name, allergy},
             {"customer_name", "phone", "notes"})
-    no_leak("customer A", cust_a, {name_b, phone_b}, set())
-    no_leak("customer B", cust_b, {name_a, phone_a}, set())
+    no_leak("customer A", cust_a, {name_b, phone_b, rec_name, allergy}, set())
+    no_leak("customer B", cust_b, {name_a, phone_a, rec_name, allergy}, set())
     no_leak("therapist", therapist, {phone_b}, set())
     for p, mine in ((cust_a, va), (cust_b, vb)):
         with p.cond:

@@ -52,6 +52,7 @@ pub async fn called_visit(
         &ok(
             h,
             Command::VisitCreate(VisitCreate {
+                customer_id: None,
                 customer_name: format!("C{n}"),
                 service_ids: vec![service],
                 requested_therapist_id: None,

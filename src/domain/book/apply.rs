@@ -66,6 +66,10 @@ impl State {
                     b.state = BookingState::CheckedIn;
                     b.visit_id = Some(visit.id);
                 });
+                // A booking's customer is its visit's customer.
+                if let Some(c) = self.customer_index.booking_owner.get(booking_id).copied() {
+                    self.link(c, Some(visit.id), None, at);
+                }
             }
             Event::BookingLate { booking_id, .. } => {
                 if let Some(mut b) = self.bookings.get(booking_id).cloned() {

@@ -579,8 +579,20 @@ pub fn booking_create(
             });
         }
     }
-    let customer_name = text("customer_name", &a.customer_name, MAX_NAME)?;
-    let phone = optional_text("phone", &a.phone, MAX_PHONE)?
+    let customer = match a.customer_id {
+        Some(id) => Some(crate::domain::customers::live(state, id, "customer_id")?),
+        None => None,
+    };
+    let customer_name = match customer {
+        Some(c) if a.customer_name.trim().is_empty() => c.name.clone(),
+        _ => text("customer_name", &a.customer_name, MAX_NAME)?,
+    };
+    let typed_phone = a
+        .phone
+        .clone()
+        .filter(|p| !p.trim().is_empty())
+        .or_else(|| customer.and_then(|c| c.phone.clone()));
+    let phone = optional_text("phone", &typed_phone, MAX_PHONE)?
         .ok_or_else(|| invalid("`phone` is required for a booking (the desk may need to call)"))?;
     let notes = optional_text("notes", &a.notes, MAX_NOTES)?;
     let plan = plan(state, &a.service_ids)?;
@@ -629,7 +641,16 @@ pub fn booking_create(
         cleanup_min: plan.cleanup_min,
     };
     let reply = Reply::Booking(booking.id);
-    one(Event::BookingCreated { booking }, reply)
+    let id = booking.id;
+    let mut events = vec![Event::BookingCreated { booking }];
+    if let Some(c) = customer {
+        events.push(Event::CustomerLinked {
+            customer_id: c.id,
+            visit_id: None,
+            booking_id: Some(id),
+        });
+    }
+    Ok(Decided { events, reply })
 }
 
 pub fn booking_move(

@@ -104,8 +104,22 @@ pub fn booking_for_customer(b: &Booking, state: &State) -> Value {
 
 /// A booking as `viewer` may see it, or `None`.
 pub fn booking_for(viewer: Viewer, b: &Booking, state: &State, now: Now) -> Option<Value> {
+    // The customer record: to the office, and name and notes to the
+    // booking's own therapist.
+    let with_customer = |mut v: Value| {
+        if let Some(m) = v.as_object_mut() {
+            let c = state.customer_of_booking(b.id);
+            m.insert("customer_id".into(), json!(c.map(|c| c.id)));
+            m.insert(
+                "customer".into(),
+                c.map(crate::domain::customers::therapist_view)
+                    .unwrap_or(Value::Null),
+            );
+        }
+        v
+    };
     match viewer {
-        Viewer::Office => Some(booking_full(b)),
+        Viewer::Office => Some(with_customer(booking_full(b))),
         Viewer::Therapist(me) => {
             let mut v = booking_full(b);
             if b.therapist_id != me {
@@ -113,8 +127,9 @@ pub fn booking_for(viewer: Viewer, b: &Booking, state: &State, now: Now) -> Opti
                     m.remove("phone");
                     m.remove("notes");
                 }
+                return Some(v);
             }
-            Some(v)
+            Some(with_customer(v))
         }
         Viewer::Monitor => (b.date == now.day
             && matches!(b.state, BookingState::Booked | BookingState::CheckedIn))

@@ -338,6 +338,7 @@ impl Floor {
 
     pub fn new_visit(&mut self, customer: &str, services: &[Id]) -> VisitCreate {
         VisitCreate {
+            customer_id: None,
             customer_name: customer.into(),
             service_ids: services.to_vec(),
             requested_therapist_id: None,
@@ -345,6 +346,19 @@ impl Floor {
             notes: None,
             token_hash: self.token(),
         }
+    }
+
+    /// A customer record (name, phone, notes).
+    pub fn add_customer(&mut self, name: &str, phone: &str, notes: &str) -> Id {
+        self.run(
+            &ADMIN,
+            Command::decode(
+                "customer.create",
+                serde_json::json!({"name": name, "phone": phone, "notes": notes, "duplicate": true}),
+            )
+            .expect("decodes"),
+        );
+        self.last_id()
     }
 
     pub fn add_visit(&mut self, customer: &str, services: &[Id]) -> Id {

@@ -13,6 +13,7 @@ mod books;
 mod books_day;
 mod counter;
 mod counter_sim;
+mod customers;
 mod harness;
 mod matrix;
 mod money;

@@ -258,6 +258,7 @@ impl Sim {
                 let requested_therapist_id = self.rng.chance(15).then(|| self.therapist());
                 self.counter += 1;
                 let cmd = Command::VisitCreate(VisitCreate {
+                    customer_id: None,
                     customer_name,
                     service_ids,
                     requested_therapist_id,

@@ -300,6 +300,9 @@
   }
 
   // ---- the hub -----------------------------------------------------------------------------------
+  Spa.Customers.admin = true;
+  Spa.Customers.mount();
+
   conn = Spa.staffPage(["admin"], {
     onSnapshot: (snap) => {
       rooms.clear();
@@ -317,6 +320,7 @@
       Spa.Shifts.onStaff(Array.from(staff.values()));
     },
     on: {
+      "customer.updated": (p) => Spa.Customers.updated(p.customer),
       "room.updated": (p) => {
         if (p.room.removed) rooms.delete(p.room.id);
         else rooms.set(p.room.id, p.room);

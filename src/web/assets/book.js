@@ -68,6 +68,8 @@
   }
 
   function createDialog(preset) {
+    // A returning customer picked on the desk's card is booked as that record.
+    const picked = Spa.Customers && Spa.Customers.picked;
     Spa.dialog({
       title: "New booking",
       key: "book-create",
@@ -76,8 +78,8 @@
         { name: "service", label: "Service", type: "select", options: serviceOptions(), value: preset.service },
         { name: "therapist", label: "Therapist", type: "select", options: therapistOptions(true), value: preset.therapist == null ? "" : preset.therapist },
         { name: "room", label: "Room", type: "select", options: roomOptions(), value: preset.room == null ? "" : preset.room },
-        { name: "name", label: "Customer name" },
-        { name: "phone", label: "Phone", type: "tel" },
+        { name: "name", label: "Customer name", value: picked ? picked.name : "" },
+        { name: "phone", label: "Phone", type: "tel", value: picked ? picked.phone || "" : "" },
         { name: "notes", label: "Notes and allergies (staff only)", type: "textarea" },
       ],
       submit: "Book",
@@ -92,6 +94,7 @@
           phone: f.phone.trim(),
           request_id: Spa.randomId(),
         };
+        if (picked && f.name.trim() === picked.name) args.customer_id = picked.id;
         if (f.therapist) args.therapist_id = Number(f.therapist);
         if (f.room) args.room_id = Number(f.room);
         if (f.notes.trim()) args.notes = f.notes.trim();

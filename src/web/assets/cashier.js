@@ -74,11 +74,86 @@
     if (phone) args.phone = phone;
     const notes = $("#ci-notes").value.trim();
     if (notes) args.notes = notes;
+    const rec = Spa.Customers.picked;
+    if (rec && rec.name === name) args.customer_id = rec.id;
     return ["visit.create", args];
   }, (data) => {
     showLink(data);
     $("#checkin").reset();
+    pickRecord(null);
+    offerMatches(data);
   }, "Checked in");
+
+  // A returning customer's card: "check in" fills the form for that record.
+  function pickRecord(c) {
+    Spa.Customers.picked = c;
+    const box = $("#ci-record");
+    box.hidden = !c;
+    if (!c) return;
+    fill(box, "Checking in the record of ", h("b", { text: c.name }), c.notes ? h("div", { class: "small warn", text: c.notes }) : null,
+      h("button", { type: "button", class: "small ghost", text: "Not this record", onclick: () => pickRecord(null) }));
+    $("#ci-name").value = c.name;
+    $("#ci-phone").value = c.phone || "";
+    $("#ci-name").focus();
+  }
+  Spa.Customers.onCheckIn = (c) => pickRecord(c);
+  Spa.Customers.onBook = (c) => {
+    Spa.Customers.picked = c;
+    showTab("book");
+  };
+  Spa.Customers.mount();
+  // A walk-in whose phone matches a record: offered, not silently duplicated.
+  function offerMatches(data) {
+    const matches = data.customer_matches || [];
+    const v = data.visit || {};
+    if (!matches.length || !v.id) return;
+    const box = h("div", { class: "msg", id: "ci-matches" }, "This phone belongs to a customer record: ",
+      matches.map((c) => Spa.button("Link " + v.number + " to " + c.name, "link-" + v.id + "-" + c.id,
+        () => ["visit.update", { visit_id: v.id, customer_id: c.id }], { class: "small", done: () => box.remove() })));
+    $("#checkin-card").append(box);
+  }
+
+  // ---- editing a visit before checkout (name, phone, notes, services; the
+  // requested therapist while it waits) ------------------------------------------------------
+  function editDialog(v) {
+    const fields = [
+      { name: "customer_name", label: "Customer name", value: v.customer_name || "" },
+      { name: "phone", label: "Phone", type: "tel", value: v.phone || "" },
+      { name: "notes", label: "Notes and allergies (staff only)", type: "textarea", value: v.notes || "" },
+    ];
+    if (v.state !== "awaiting_payment") {
+      fields.push({ name: "services", label: "Services (the price and times follow)", type: "checks", value: v.service_ids || [],
+        options: Array.from(services.values()).filter((s) => s.active !== false).sort(byName).map((s) => [s.id, s.name + " · " + Spa.money(s.price_cents)]) });
+    }
+    if (v.state === "waiting") {
+      fields.push({ name: "therapist", label: "Requested therapist", type: "select", value: v.requested_therapist_id == null ? "" : v.requested_therapist_id,
+        options: [["", "No request (rotation)"]].concat(Array.from(therapists.values()).sort(byName).map((t) => [t.id, t.name])) });
+    }
+    Spa.dialog({
+      title: "Edit " + v.number + " " + (v.customer_name || ""),
+      key: "edit-" + v.id,
+      fields,
+      submit: "Save",
+      run: (f) => {
+        const args = { visit_id: v.id };
+        if (f.customer_name.trim() !== (v.customer_name || "")) args.customer_name = f.customer_name.trim();
+        if (f.phone.trim() !== (v.phone || "")) args.phone = f.phone.trim() || null;
+        if (f.notes.trim() !== (v.notes || "")) args.notes = f.notes.trim() || null;
+        if (f.services) {
+          const ids = f.services.map(Number);
+          if (!ids.length) return "Pick at least one service.";
+          if (ids.join(",") !== (v.service_ids || []).join(",")) args.service_ids = ids;
+        }
+        if (f.therapist !== undefined) {
+          const t = f.therapist ? Number(f.therapist) : null;
+          if (t !== (v.requested_therapist_id == null ? null : v.requested_therapist_id)) args.requested_therapist_id = t;
+        }
+        if (Object.keys(args).length === 1) return "Nothing changed.";
+        return ["visit.update", args];
+      },
+    });
+  }
+  const editButton = (v) => h("button", { type: "button", class: "small", text: "Edit…", dataset: { edit: String(v.id) }, onclick: () => editDialog(visits.get(v.id) || v) });
   $("#checkin").addEventListener("submit", (e) => {
     e.preventDefault();
     $("#ci-submit").click();
@@ -141,6 +216,7 @@
         h("td", { class: "num", text: typeof q.eta_min === "number" ? (q.eta_min ? "~" + q.eta_min + " min" : "now") : "–" }),
         h("td", { class: "actions" },
           Spa.button("Call", "call-" + q.visit_id, () => callArgs(q.visit_id), { class: "small primary", done: () => ($("#call-reason").value = "") }),
+          editButton(v),
           h("button", { type: "button", class: "small", text: "Left…", onclick: () => leaveDialog(v) })));
     }));
   }
@@ -156,6 +232,7 @@
         if (v.state === "called") acts.push(Spa.button("Start", "start-" + v.id, () => ["visit.start", { visit_id: v.id }], { class: "small primary" }));
         if (v.state === "in_service") acts.push(Spa.button("Finish", "finish-" + v.id, () => ["visit.finish", { visit_id: v.id }], { class: "small primary" }));
         acts.push(Spa.button("Undo", "undo-" + v.id, () => ["visit.undo", { visit_id: v.id }], { class: "small" }));
+        acts.push(editButton(v));
         const when = v.state === "in_service" ? "ends " + Spa.clock(v.planned_end) : "called " + Spa.clock(v.called_at);
         return h("tr", {},
           h("td", {}, h("span", { class: "ticket", text: v.number })),
@@ -171,7 +248,7 @@
     badge.textContent = String(awaiting.length);
     const payRow = (v) => h("li", { class: "between", dataset: { visit: String(v.id) } },
       h("span", {}, h("span", { class: "ticket", text: v.number }), " ", v.customer_name || "", h("span", { class: "muted small", text: " · " + svcNames(v.service_ids) + " · " + Spa.money(v.services_cents) })),
-      h("button", { type: "button", class: "small primary", text: "Check out", onclick: () => openCheckout(v.id) }));
+      h("span", {}, editButton(v), " ", h("button", { type: "button", class: "small primary", text: "Check out", onclick: () => openCheckout(v.id) })));
     fill($("#awaiting"), awaiting.length ? awaiting.map(payRow) : h("li", { class: "empty", text: "Nothing to check out." }));
     fill($("#co-list"), awaiting.length ? awaiting.map(payRow) : h("li", { class: "empty", text: "Nothing to check out." }));
   }
@@ -773,6 +850,7 @@
       "receipt.updated": (p) => {
         if (p.receipt && p.receipt.visit_id != null && p.receipt.kind === "sale") receipts.set(p.receipt.visit_id, p.receipt);
       },
+      "customer.updated": (p) => Spa.Customers.updated(p.customer),
       "booking.updated": (p) => Spa.Book.onBooking(p),
       "shift.updated": () => Spa.Book.onSchedule(),
       "block.updated": () => Spa.Book.onSchedule(),

@@ -322,6 +322,12 @@
       } else if (f.type === "checkbox") {
         input = Spa.h("input", { id: fid, name: f.name, type: "checkbox" });
         input.checked = !!f.value;
+      } else if (f.type === "checks") {
+        // Several choices (e.g. a visit's services): the value is the list.
+        const chosen = new Set((f.value || []).map(String));
+        input = Spa.h("div", { id: fid, class: "svc-list" }, (f.options || []).map(([v, l]) => Spa.h("label", { class: "check" },
+          Spa.h("input", { type: "checkbox", value: String(v), checked: chosen.has(String(v)) }), " " + l)));
+        input.checks = true;
       } else {
         input = Spa.h("input", {
           id: fid,
@@ -334,6 +340,7 @@
         input.value = f.value == null ? "" : String(f.value);
       }
       inputs[f.name] = input;
+      if (f.type === "checks") return Spa.h("fieldset", {}, Spa.h("legend", { text: f.label }), input);
       return Spa.h("label", { class: f.type === "checkbox" ? "check" : "field", for: fid }, f.type === "checkbox" ? [input, " ", f.label] : [f.label, input]);
     });
     const dlg = Spa.h("dialog", { class: "dlg", id });
@@ -341,7 +348,9 @@
     const submit = Spa.h("button", { type: "button", class: opts.danger ? "danger" : "primary", text: opts.submit || "OK" });
     const values = () => {
       const out = {};
-      for (const [k, el] of Object.entries(inputs)) out[k] = el.type === "checkbox" ? el.checked : el.value;
+      for (const [k, el] of Object.entries(inputs)) {
+        out[k] = el.checks ? Array.from(el.querySelectorAll("input:checked")).map((i) => i.value) : el.type === "checkbox" ? el.checked : el.value;
+      }
       return out;
     };
     Spa.bind(submit, opts.key || id, () => opts.run(values()), (data) => {

@@ -78,7 +78,10 @@
       h("dt", { text: "Room" }), h("dd", { text: roomName(v.room_id) }),
       v.phone ? [h("dt", { text: "Phone" }), h("dd", { text: v.phone })] : null,
       v.state === "in_service" ? [h("dt", { text: "Started" }), h("dd", { text: Spa.clock(v.started_at) }), h("dt", { text: "Planned end" }), h("dd", { text: Spa.clock(v.planned_end) + (v.extended_min ? " (+" + v.extended_min + " min)" : "") })] : null);
-    const notes = v.notes ? h("div", {}, h("div", { class: "muted small", text: "Notes and allergies" }), h("div", { class: "notes", id: "notes", text: v.notes })) : null;
+    // The visit's own notes, and the customer record's (allergies, preferences).
+    const rec = v.customer && v.customer.notes ? v.customer.notes : null;
+    const noteText = [rec, v.notes].filter(Boolean).join("\n");
+    const notes = noteText ? h("div", {}, h("div", { class: "muted small", text: "Notes and allergies" }), h("div", { class: "notes", id: "notes", text: noteText })) : null;
     let main = null;
     const acts = [];
     if (v.state === "called") {
@@ -192,7 +195,20 @@
       h("span", { class: "muted small", text: " · " + Spa.words(b.state) }))) : h("li", { class: "muted", text: "No bookings today." }));
     const done = Array.from(visits.values()).filter((v) => v.therapist_id === me && (v.state === "awaiting_payment" || v.state === "closed"));
     const tips = done.reduce((s, v) => s + ((v.receipt && v.receipt.my_tip_cents) || 0), 0);
-    $("#my-day-facts").textContent = done.length + " session(s) done · my tips " + Spa.money(tips);
+    const t = therapists.get(me);
+    const turns = t ? Math.round((t.turns_today || 0) * 10) / 10 : 0;
+    $("#my-day-facts").textContent = done.length + " session(s) done · " + turns + " turn(s) · my tips " + Spa.money(tips);
+    // My sessions today: customer, services, times (and my tip once paid).
+    const sessions = Array.from(visits.values()).filter((v) => v.therapist_id === me && v.started_at != null)
+      .sort((a, b) => a.started_at - b.started_at);
+    const box = $("#my-sessions");
+    if (box) {
+      fill(box, sessions.length ? sessions.map((v) => h("li", {},
+        h("b", { text: Spa.clock(v.started_at) + "–" + Spa.clock(v.finished_at || v.planned_end) + " " + v.number }), " ",
+        v.customer_name || "", h("span", { class: "muted small", text: " · " + svcNames(v.service_ids) +
+          (v.receipt && v.receipt.my_tip_cents ? " · tip " + Spa.money(v.receipt.my_tip_cents) : "") })))
+        : h("li", { class: "muted", text: "No sessions yet today." }));
+    }
   }
 
   conn = Spa.staffPage(["therapist"], {
@@ -236,6 +252,7 @@
         visits.set(p.visit.id, p.visit);
         renderSession();
         renderRequested();
+        renderDay();
       },
       "queue.updated": (p) => {
         queue = p.queue || [];
