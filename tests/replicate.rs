@@ -342,7 +342,13 @@ async fn a_chain_of_three_sites_survives_outages_and_head_office_matches_them() 
             .to_string();
         let (status, at_hq) = hq.get(&format!("/hq/reports/day.csv?site={site}&date={today}"));
         assert_eq!(status, 200, "{at_hq}");
-        assert_eq!(at_hq, site_csv(d.port, &today), "{site} {today}");
+        assert_eq!(
+            at_hq,
+            site_csv(d.port, &today),
+            "{site} {today}; head office's sites: {}; its log: {}",
+            hq.get("/hq/api/sites").1,
+            hq.stderr()
+        );
         let (_, json_hq) = hq.get(&format!("/hq/reports/day.json?site={site}&date={today}"));
         let report: Value = serde_json::from_str(&json_hq).expect("json");
         assert!(
