@@ -414,6 +414,49 @@ async fn a_chain_of_three_sites_survives_outages_and_head_office_matches_them() 
     );
     assert!(p50_down <= p50_up * 2.0 + 5.0, "p50 {p50_up} → {p50_down}");
     assert!(p99_down <= p99_up * 3.0 + 20.0, "p99 {p99_up} → {p99_down}");
+
+    // A customer forgotten on a site is forgotten at head office too.
+    let (_, c, service) = &clients[0];
+    let made = faultkit::ok(
+        c,
+        "customer.create",
+        json!({"name": "Forgetme Secretname", "phone": "+84 90 555 0101"}),
+    )
+    .await;
+    let customer_id = made["customer"]["id"].as_u64().expect("customer id");
+    faultkit::ok(
+        c,
+        "visit.create",
+        json!({"customer_id": customer_id, "customer_name": "Forgetme Secretname", "service_ids": [service]}),
+    )
+    .await;
+    faultkit::ok(
+        c,
+        "customer.forget",
+        json!({"customer_id": customer_id, "reason": "asked at the desk"}),
+    )
+    .await;
+    let site_seq = faultkit::healthz(daemons[0].port).1["seq"]
+        .as_u64()
+        .expect("seq");
+    let forgotten = format!("customer {customer_id} forgotten");
+    wait_until(
+        "head office to apply the forget",
+        Duration::from_secs(30),
+        || hq.stderr().contains(&forgotten),
+    );
+    wait_until(
+        "head office to hold the site's log",
+        Duration::from_secs(30),
+        || {
+            let v: Value = serde_json::from_str(&hq.get("/hq/api/sites").1).unwrap_or_default();
+            v["sites"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|s| s["site"] == SITES[0].0 && s["last_seq"] == site_seq)
+            })
+        },
+    );
+
     for d in &daemons {
         assert!(!d.stderr().contains("panicked"), "{}", d.stderr());
     }

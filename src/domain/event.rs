@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::archive::Archive;
 use super::book::{Block, Booking, Shift};
+use super::customers::Customer;
 use super::money::receipt::Receipt;
 use super::money::retail::{GiftCard, Product};
-use super::customers::Customer;
 use super::money::{Checkout, Drawer, DrawerMove, Refund, TipShare, ZReport};
 use super::rotation::Turns;
 use super::state::{Device, Presence, Room, RoomStatus, Service, Session, Staff, Visit};
@@ -246,7 +246,7 @@ pub enum Event {
         receipt: Receipt,
         issued: Vec<GiftCard>,
     },
-    /// A refund's receipt: after `VisitRefunded` for a visit, alone for a
+    /// A refund's receipt: just before `VisitRefunded` for a visit, alone for a
     /// sale. Marks the sale's lines refunded, restocks, gives gift card
     /// balances back, and (a sale only) takes the cash out of the drawer.
     Refunded {

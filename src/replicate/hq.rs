@@ -274,6 +274,9 @@ impl HqStore {
                 blanked += 1;
             }
         }
+        // The site's report checkpoints are copies of its state (with
+        // names when the site sends them): rebuilt from the blanked events.
+        self.db.drop_tree(format!("{CHECKPOINT_PREFIX}{site}"))?;
         log::info!(
             "site {site}: customer {customer_id} forgotten, {blanked} stored event(s) blanked"
         );

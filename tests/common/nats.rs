@@ -151,7 +151,8 @@ impl Hq {
             .env("SPA_NATS_URL", nats.url())
             .env("SPA_NATS_CREDS", nats.creds())
             .env("SPA_LOG_TARGET", "stderr")
-            .env("SPA_LOG", "warn")
+            // info: what head office applied (a forget) is in its log.
+            .env("SPA_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

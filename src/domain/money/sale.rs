@@ -160,21 +160,27 @@ pub fn refund_receipt(
     let mut receipt = plan.receipt;
     receipt.id = id;
     receipt.number = state.till.counter.last + 1;
-    let mut events = Vec::with_capacity(2);
-    if let Some(visit_id) = sale.visit_id {
+    let (reason, drawer_id) = (
+        receipt.reason.clone().unwrap_or_default(),
+        receipt.drawer_id,
+    );
+    // The receipt first: a visit's refund stays the batch's last event, so
+    // its ack names the `VisitRefunded` seq as it always did.
+    let visit_id = sale.visit_id;
+    let mut events = vec![Event::Refunded { receipt }];
+    if let Some(visit_id) = visit_id {
         events.push(Event::VisitRefunded {
             visit_id,
             refund: Refund {
                 at: now.ms,
                 amount_cents: plan.total_cents,
                 method: plan.method,
-                reason: receipt.reason.clone().unwrap_or_default(),
-                drawer_id: receipt.drawer_id,
+                reason: reason.clone(),
+                drawer_id,
                 by: actor.staff_id(),
             },
         });
     }
-    events.push(Event::Refunded { receipt });
     Ok(Decided {
         events,
         reply: Reply::Receipt { id, retried: false },
