@@ -648,7 +648,7 @@ await step("a cashier refunds a line with an admin's approval (the admin's PIN a
   await shot(cashier, "cashier-corrections", true);
 });
 
-await step("an admin adds a product; a cashier sells it with a gift card (no visit), then pays part with that card", async () => {
+await step("an admin adds a product; a cashier sells it with a gift card (no visit), then pays with that card in a sale and a visit's checkout", async () => {
   // A page left behind another window gets about one animation frame a
   // second, and every click waits for two: bring the page in use to the front.
   await admin.bringToFront();
@@ -714,14 +714,34 @@ await step("an admin adds a product; a cashier sells it with a gift card (no vis
   await cashier.click("#gc-check");
   await waitText(cashier, "#gc-balance", "Balance 30.00 USD");
   await shot(cashier, "cashier-giftcard-balance", true);
-  // The stock the admin sees: 5 − 2 − 1, then a delivery of 10.
+  // A visit's checkout: the service, a bottle, the card's last 30.00 and the rest by card.
+  const [made] = await commands(cashier, [["visit.create", { customer_name: "Retail Rita", service_ids: await cashier.evaluate(() => [Number(document.querySelector("#ci-services input").value)]) }]]);
+  assert(made.ok, JSON.stringify(made));
+  const vid = made.data.visit.id;
+  const flow = await commands(cashier, [["visit.call", { visit_id: vid }], ["visit.start", { visit_id: vid }], ["visit.finish", { visit_id: vid }]]);
+  assert(flow.every((a) => a.ok), JSON.stringify(flow.find((a) => !a.ok)));
+  await cashier.click(`#co-list li[data-visit="${vid}"] button`);
+  await cashier.click("#co-add-item");
+  await waitText(cashier, "#co-totals", "104.00 USD");
+  await cashier.selectOption("#co-payments .pm", "giftcard");
+  await cashier.fill("#co-payments .pa", "30.00");
+  await cashier.fill("#co-payments .pc", code);
+  await cashier.click("#co-add");
+  await cashier.click("#co-pay");
+  ack = await ackOf(cashier, "#co-pay");
+  assert(!ack.error, ack.text);
+  await waitText(cashier, "#receipt", "Lavender oil");
+  await waitText(cashier, "#receipt", "Paid giftcard");
+  await cashier.click("#gc-check");
+  await waitText(cashier, "#gc-balance", "Balance 0.00 USD");
+  // The stock the admin sees: 5 − 2 − 1 − 1, then a delivery of 10.
   await admin.bringToFront();
-  await waitText(admin, "#products .stock", "2");
+  await waitText(admin, "#products .stock", "1");
   await admin.click('#products button:has-text("Stock")');
   await admin.fill("dialog[open] input[name=delta]", "10");
   await admin.fill("dialog[open] input[name=reason]", "delivery");
   await admin.click("dialog[open] button.primary");
-  await waitText(admin, "#products .stock", "12");
+  await waitText(admin, "#products .stock", "11");
   await shot(admin, "admin-products", true);
 });
 
