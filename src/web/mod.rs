@@ -57,6 +57,7 @@ pub static ASSETS: &[Asset] = &[
     embed!("therapist.js", "assets/therapist.js", JS),
     embed!("cashier.js", "assets/cashier.js", JS),
     embed!("book.js", "assets/book.js", JS),
+    embed!("counter.js", "assets/counter.js", JS),
     embed!("shifts.js", "assets/shifts.js", JS),
     embed!("admin.js", "assets/admin.js", JS),
     embed!("ticket.js", "assets/ticket.js", JS),
