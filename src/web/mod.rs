@@ -58,6 +58,7 @@ pub static ASSETS: &[Asset] = &[
     embed!("cashier.js", "assets/cashier.js", JS),
     embed!("book.js", "assets/book.js", JS),
     embed!("customers.js", "assets/customers.js", JS),
+    embed!("counter.js", "assets/counter.js", JS),
     embed!("shifts.js", "assets/shifts.js", JS),
     embed!("admin.js", "assets/admin.js", JS),
     embed!("ticket.js", "assets/ticket.js", JS),

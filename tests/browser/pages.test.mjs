@@ -688,6 +688,103 @@ await step("the front desk edits a waiting visit's services from the queue", asy
   assert(gone.ok, JSON.stringify(gone));
 });
 
+await step("an admin adds a product; a cashier sells it with a gift card (no visit), then pays with that card in a sale and a visit's checkout", async () => {
+  // A page left behind another window gets about one animation frame a
+  // second, and every click waits for two: bring the page in use to the front.
+  await admin.bringToFront();
+  await admin.goto("/admin");
+  await live(admin);
+  // Bad input: the hub's own message is shown next to the button.
+  await admin.fill("#pr-name", "Lavender oil");
+  await admin.fill("#pr-sku", "LAV-10");
+  await admin.fill("#pr-price", "24.00");
+  await admin.fill("#pr-tax", "150");
+  await admin.fill("#pr-stock", "5");
+  await admin.click("#pr-add");
+  let ack = await ackOf(admin, "#pr-add");
+  assert(ack.error && /tax_rate_bp/.test(ack.text), `expected the hub's tax rate message, got ${JSON.stringify(ack)}`);
+  await admin.fill("#pr-tax", "19");
+  await admin.click("#pr-add");
+  ack = await ackOf(admin, "#pr-add");
+  assert(!ack.error, ack.text);
+  await waitText(admin, "#products", "Lavender oil");
+  await waitText(admin, "#products", "24.00 USD");
+
+  await cashier.bringToFront();
+  await cashier.reload();
+  await live(cashier);
+  await cashier.click('[data-tab="drawer"]');
+  if (await cashier.isVisible("#dr-open")) {
+    await cashier.fill("#dr-float", "50.00");
+    await cashier.click("#dr-open");
+    ack = await ackOf(cashier, "#dr-open");
+    assert(!ack.error, ack.text);
+  }
+  await cashier.click('[data-tab="checkout"]');
+  // Sale 1: two bottles and a 50.00 gift card, in cash.
+  await cashier.click("#sale-add-item");
+  await cashier.fill("#sale-lines .iq", "2");
+  await cashier.click("#sale-add-card");
+  await cashier.fill("#sale-lines .ga", "50.00");
+  await waitText(cashier, "#sale-totals", "98.00 USD");
+  await cashier.fill("#sale-payments .pa", "98.00");
+  await cashier.click("#sale-pay");
+  ack = await ackOf(cashier, "#sale-pay");
+  assert(!ack.error, ack.text);
+  await waitText(cashier, "#sale-receipt", "Lavender oil × 2");
+  const code = (await cashier.textContent("#sale-receipt .giftcode")).trim();
+  assert(/^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}$/.test(code), `gift card code ${code}`);
+  await shot(cashier, "cashier-sale", true);
+  // Sale 2: one bottle, 20.00 on the new card and the rest by card. A wrong code first.
+  await cashier.click("#sale-add-item");
+  await cashier.selectOption("#sale-payments .pm", "giftcard");
+  await cashier.fill("#sale-payments .pa", "20.00");
+  await cashier.fill("#sale-payments .pc", "ZZZZ-ZZZZ-ZZZZ-ZZZZ");
+  await cashier.click("#sale-add-pay");
+  assert((await cashier.inputValue("#sale-payments .pay-row:nth-child(2) .pa")) === "4.00", "the second payment row offers the rest");
+  await cashier.click("#sale-pay");
+  ack = await ackOf(cashier, "#sale-pay");
+  assert(ack.error && /no gift card has that code/.test(ack.text), `expected the hub's conflict, got ${JSON.stringify(ack)}`);
+  await cashier.fill("#sale-payments .pc", code.toLowerCase());
+  await cashier.click("#sale-pay");
+  ack = await ackOf(cashier, "#sale-pay");
+  assert(!ack.error, ack.text);
+  await waitText(cashier, "#sale-receipt", "Gift card …" + code.slice(-4));
+  await cashier.fill("#gc-code", code);
+  await cashier.click("#gc-check");
+  await waitText(cashier, "#gc-balance", "Balance 30.00 USD");
+  await shot(cashier, "cashier-giftcard-balance", true);
+  // A visit's checkout: the service, a bottle, the card's last 30.00 and the rest by card.
+  const [made] = await commands(cashier, [["visit.create", { customer_name: "Retail Rita", service_ids: await cashier.evaluate(() => [Number(document.querySelector("#ci-services input").value)]) }]]);
+  assert(made.ok, JSON.stringify(made));
+  const vid = made.data.visit.id;
+  const flow = await commands(cashier, [["visit.call", { visit_id: vid }], ["visit.start", { visit_id: vid }], ["visit.finish", { visit_id: vid }]]);
+  assert(flow.every((a) => a.ok), JSON.stringify(flow.find((a) => !a.ok)));
+  await cashier.click(`#co-list li[data-visit="${vid}"] button`);
+  await cashier.click("#co-add-item");
+  await waitText(cashier, "#co-totals", "104.00 USD");
+  await cashier.selectOption("#co-payments .pm", "giftcard");
+  await cashier.fill("#co-payments .pa", "30.00");
+  await cashier.fill("#co-payments .pc", code);
+  await cashier.click("#co-add");
+  await cashier.click("#co-pay");
+  ack = await ackOf(cashier, "#co-pay");
+  assert(!ack.error, ack.text);
+  await waitText(cashier, "#receipt", "Lavender oil");
+  await waitText(cashier, "#receipt", "Paid giftcard");
+  await cashier.click("#gc-check");
+  await waitText(cashier, "#gc-balance", "Balance 0.00 USD");
+  // The stock the admin sees: 5 − 2 − 1 − 1, then a delivery of 10.
+  await admin.bringToFront();
+  await waitText(admin, "#products .stock", "1");
+  await admin.click('#products button:has-text("Stock")');
+  await admin.fill("dialog[open] input[name=delta]", "10");
+  await admin.fill("dialog[open] input[name=reason]", "delivery");
+  await admin.click("dialog[open] button.primary");
+  await waitText(admin, "#products .stock", "11");
+  await shot(admin, "admin-products", true);
+});
+
 // ---- the appointment book ----------------------------------------------------------------------------------
 /** Runs hub commands from a signed-in page (its own connection); returns the acks. */
 async function commands(page, list) {

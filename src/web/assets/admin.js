@@ -1,12 +1,13 @@
 // The admin page: rooms (light channels, status), a live view of the room
-// lights and the health figures from /healthz, services, staff and PINs,
-// monitor pairing (link + QR) and revocation.
+// lights and the health figures from /healthz, services and products (tax
+// rates, stock), staff and PINs, monitor pairing (link + QR) and revocation.
 (function () {
   "use strict";
   const { h, $, fill } = Spa;
 
   const rooms = new Map();
   const services = new Map();
+  const products = new Map();
   const staff = new Map();
   const devices = new Map();
   let conn = null;
@@ -168,7 +169,9 @@
     if (typeof clean === "string") return clean;
     const price = Spa.parseMoney($("#sv-price").value);
     if (price == null) return "Price: enter an amount (e.g. 80.00).";
-    const args = { name, duration_min: dur, cleanup_min: clean, price_cents: price };
+    const rate = taxRate($("#sv-tax").value);
+    if (typeof rate === "string") return rate;
+    const args = { name, duration_min: dur, cleanup_min: clean, price_cents: price, tax_rate_bp: rate };
     const skill = $("#sv-skill").value.trim();
     if (skill) args.skill = skill;
     return ["service.create", args];
@@ -189,6 +192,7 @@
         { name: "price", label: "Price", type: "money", value: Spa.amount(s.price_cents) },
         { name: "skill", label: "Skill (empty: none)", value: s.skill || "" },
         { name: "turn_weight", label: "Turn weight", value: s.turn_weight },
+        { name: "tax", label: "Tax rate %", value: percent(s.tax_rate_bp) },
       ],
       submit: "Save",
       run: (f) => {
@@ -200,7 +204,9 @@
         if (price == null) return "Price: enter an amount (e.g. 80.00).";
         const weight = Number(String(f.turn_weight).replace(",", "."));
         if (!isFinite(weight)) return "Turn weight: a number such as 1 or 1.5.";
-        return ["service.update", { service_id: s.id, name: f.name.trim(), duration_min: dur, cleanup_min: clean, price_cents: price, skill: f.skill.trim() || null, turn_weight: weight }];
+        const rate = taxRate(f.tax);
+        if (typeof rate === "string") return rate;
+        return ["service.update", { service_id: s.id, name: f.name.trim(), duration_min: dur, cleanup_min: clean, price_cents: price, skill: f.skill.trim() || null, turn_weight: weight, tax_rate_bp: rate }];
       },
     });
   }
@@ -211,11 +217,87 @@
       h("td", { class: "num", text: String(s.duration_min) }),
       h("td", { class: "num", text: String(s.cleanup_min) }),
       h("td", { class: "num", text: Spa.money(s.price_cents) }),
+      h("td", { class: "num", text: percent(s.tax_rate_bp) + " %" }),
       h("td", { text: s.skill || "–" }),
       h("td", { class: "actions" },
         h("button", { type: "button", class: "small", text: "Edit", onclick: () => serviceDialog(s) }),
         h("button", { type: "button", class: "small danger", text: "Remove", onclick: () => removeDialog(s.name, "service-remove-" + s.id, ["service.remove", { service_id: s.id }]) }))))
-      : h("tr", {}, h("td", { colspan: 6, class: "empty", text: "No services yet." })));
+      : h("tr", {}, h("td", { colspan: 7, class: "empty", text: "No services yet." })));
+  }
+
+  // ---- tax rates and products (#17) -------------------------------------------------------------
+  /** "7.25" (or "7,25 %") → 725 basis points; the hub checks the range and says so. */
+  function taxRate(text) {
+    const t = String(text == null ? "" : text).trim().replace(/\s*%$/, "").replace(",", ".") || "0";
+    if (!/^-?\d+(\.\d{1,2})?$/.test(t)) return "Tax rate: a percentage such as 7.25 or 19.";
+    return Math.round(Number(t) * 100);
+  }
+  const percent = (bp) => String((bp || 0) / 100);
+  function productArgs(f) {
+    const price = Spa.parseMoney(f.price);
+    if (price == null) return "Price: enter an amount (e.g. 24.00).";
+    const rate = taxRate(f.tax);
+    if (typeof rate === "string") return rate;
+    return { name: f.name.trim(), sku: f.sku.trim(), price_cents: price, tax_rate_bp: rate };
+  }
+  Spa.bind($("#pr-add"), "product.create", () => {
+    const args = productArgs({ name: $("#pr-name").value, sku: $("#pr-sku").value, price: $("#pr-price").value, tax: $("#pr-tax").value });
+    if (typeof args === "string") return args;
+    const stock = Number($("#pr-stock").value.trim() || "0");
+    if (!Number.isInteger(stock)) return "Stock: a whole number such as 12.";
+    args.stock = stock;
+    return ["product.create", args];
+  }, () => {
+    for (const id of ["#pr-name", "#pr-sku", "#pr-price"]) $(id).value = "";
+    $("#pr-stock").value = "0";
+  }, "Added");
+  function productDialog(p) {
+    Spa.dialog({
+      title: "Edit " + p.name,
+      key: "product-edit-" + p.id,
+      fields: [
+        { name: "name", label: "Name", value: p.name },
+        { name: "sku", label: "SKU", value: p.sku },
+        { name: "price", label: "Price", type: "money", value: Spa.amount(p.price_cents) },
+        { name: "tax", label: "Tax rate %", value: percent(p.tax_rate_bp) },
+        { name: "active", label: "On sale", type: "checkbox", value: p.active !== false },
+      ],
+      submit: "Save",
+      run: (f) => {
+        const args = productArgs(f);
+        if (typeof args === "string") return args;
+        return ["product.update", Object.assign(args, { product_id: p.id, active: !!f.active })];
+      },
+    });
+  }
+  function stockDialog(p) {
+    Spa.dialog({
+      title: "Stock of " + p.name + " (" + p.stock + " now)",
+      key: "product-stock-" + p.id,
+      fields: [
+        { name: "delta", label: "Change (+12 delivered, −1 broken)", value: "" },
+        { name: "reason", label: "Reason" },
+      ],
+      submit: "Adjust stock",
+      run: (f) => {
+        const delta = Number(String(f.delta).trim().replace("−", "-"));
+        if (!String(f.delta).trim() || !Number.isInteger(delta)) return "Change: a whole number such as 12 or -1.";
+        return ["product.stock", { product_id: p.id, delta, reason: f.reason.trim() }];
+      },
+    });
+  }
+  function renderProducts() {
+    const list = Array.from(products.values()).sort(byName);
+    fill($("#products"), list.length ? list.map((p) => h("tr", { dataset: { product: String(p.id) } },
+      h("td", {}, h("b", { text: p.name }), p.active === false ? h("div", { class: "muted small", text: "not on sale" }) : null),
+      h("td", { text: p.sku }),
+      h("td", { class: "num", text: Spa.money(p.price_cents) }),
+      h("td", { class: "num", text: percent(p.tax_rate_bp) + " %" }),
+      h("td", { class: "num stock", text: String(p.stock) }),
+      h("td", { class: "actions" },
+        h("button", { type: "button", class: "small", text: "Edit", onclick: () => productDialog(p) }),
+        h("button", { type: "button", class: "small", text: "Stock", onclick: () => stockDialog(p) }))))
+      : h("tr", {}, h("td", { colspan: 6, class: "empty", text: "No products yet." })));
   }
 
   // ---- staff -----------------------------------------------------------------------------------
@@ -309,12 +391,15 @@
       (snap.rooms || []).forEach((r) => rooms.set(r.id, r));
       services.clear();
       (snap.services || []).forEach((s) => services.set(s.id, s));
+      products.clear();
+      (snap.products || []).forEach((p) => products.set(p.id, p));
       staff.clear();
       (snap.staff || snap.therapists || []).forEach((s) => staff.set(s.id, s));
       devices.clear();
       (snap.devices || []).forEach((d) => devices.set(d.id, d));
       renderRooms();
       renderServices();
+      renderProducts();
       renderStaff();
       renderDevices();
       Spa.Shifts.onStaff(Array.from(staff.values()));
@@ -329,6 +414,10 @@
       "service.updated": (p) => {
         services.set(p.service.id, p.service);
         renderServices();
+      },
+      "product.updated": (p) => {
+        products.set(p.product.id, p.product);
+        renderProducts();
       },
       "staff.updated": (p) => {
         staff.set(p.staff.id, p.staff);

@@ -1,6 +1,7 @@
 // The front desk: check in walk-ins (with the customer's QR link), the queue
 // and calling, the floor, checkout with split payment, tip and discount, the
-// drawer with its Z report, and the day report with its CSV.
+// products and gift cards on a visit's checkout (their lines: counter.js),
+// the drawer with its Z report, and the day report with its CSV.
 (function () {
   "use strict";
   const { h, $, fill } = Spa;
@@ -420,21 +421,14 @@
 
   // ---- checkout ------------------------------------------------------------------------------
   let co = null; // {visit_id, request_id}
-  function payRowEl(method, amount) {
-    const row = h("div", { class: "pay-row" },
-      h("select", { class: "pm", "aria-label": "Method" }, ["cash", "card", "voucher", "other"].map((m) => h("option", { value: m, text: m }))),
-      h("input", { class: "pa", inputmode: "decimal", placeholder: "0.00", "aria-label": "Amount" }),
-      h("input", { class: "pr", placeholder: "reference (optional)", "aria-label": "Reference", maxlength: 100 }),
-      h("button", { type: "button", class: "small ghost", text: "✕", title: "Remove", onclick: () => { row.remove(); renderTotals(); } }));
-    row.querySelector(".pm").value = method;
-    row.querySelector(".pa").value = amount == null ? "" : amount;
-    row.addEventListener("input", renderTotals);
-    return row;
-  }
+  const { payRowEl, readPayments, paymentArg, itemRowEl, cardRowEl, readLines, plusTax, soldLines } = Spa.Counter;
+  const onCheckout = () => renderTotals();
+  $("#co-add-item").addEventListener("click", () => { $("#co-lines").append(itemRowEl(onCheckout)); renderTotals(); });
+  $("#co-add-card").addEventListener("click", () => { $("#co-lines").append(cardRowEl(onCheckout)); renderTotals(); });
   $("#co-add").addEventListener("click", () => {
     const t = totals();
     const rest = t.due != null && t.paid != null ? Math.max(0, t.due - t.paid) : 0;
-    $("#co-payments").append(payRowEl("card", rest ? Spa.amount(rest) : ""));
+    $("#co-payments").append(payRowEl("card", rest ? Spa.amount(rest) : "", renderTotals));
     renderTotals();
   });
   for (const id of ["#co-discount", "#co-tip"]) $(id).addEventListener("input", renderTotals);
@@ -458,37 +452,39 @@
 
   function totals() {
     const v = co && visits.get(co.visit_id);
+    const lines = readLines($("#co-lines"));
     const services = v ? v.services_cents || 0 : 0;
+    const goods = services + (typeof lines === "string" ? 0 : lines.products_cents);
+    const cards = typeof lines === "string" ? 0 : lines.cards_cents;
     const dText = $("#co-discount").value.trim();
     const tText = $("#co-tip").value.trim();
     const percent = $("#co-discount-mode").value === "percent";
     const pct = percent && dText ? (/^\d{1,3}$/.test(dText) && Number(dText) <= 100 ? Number(dText) : null) : null;
-    const discount = !dText ? 0 : percent ? (pct == null ? null : Math.floor((services * pct + 50) / 100)) : Spa.parseMoney(dText);
+    // The discount is on the goods (services and products), never on gift cards or the tip.
+    const discount = !dText ? 0 : percent ? (pct == null ? null : Math.floor((goods * pct + 50) / 100)) : Spa.parseMoney(dText);
     const tip = tText ? Spa.parseMoney(tText) : 0;
-    const payments = Array.from($("#co-payments").children).map((row) => ({
-      method: row.querySelector(".pm").value,
-      text: row.querySelector(".pa").value.trim(),
-      amount: Spa.parseMoney(row.querySelector(".pa").value),
-      reference: row.querySelector(".pr").value.trim(),
-    }));
+    const payments = readPayments($("#co-payments"));
     const paid = payments.every((p) => p.amount != null) ? payments.reduce((s, p) => s + p.amount, 0) : null;
-    const due = discount != null && tip != null ? services - discount + tip : null;
-    return { services, discount, tip, payments, paid, due, pct };
+    const due = discount != null && tip != null && typeof lines !== "string" ? goods - discount + cards + tip : null;
+    return { services, lines, discount, tip, payments, paid, due, pct };
   }
   function renderTotals() {
     const t = totals();
+    const l = typeof t.lines === "string" ? null : t.lines;
     const rows = [
       ["Services", Spa.money(t.services)],
+      l && l.products_cents ? ["Products", Spa.money(l.products_cents)] : null,
+      l && l.cards_cents ? ["Gift cards sold", Spa.money(l.cards_cents)] : null,
       ["Discount", t.discount == null ? "?" : t.discount ? "−" + Spa.money(t.discount) : Spa.money(0)],
       ["Tip", t.tip == null ? "?" : Spa.money(t.tip)],
-      ["Total due", t.due == null ? "?" : Spa.money(t.due), "sum"],
+      ["Total due" + plusTax(), t.due == null ? "?" : Spa.money(t.due), "sum"],
       ["Paid", t.paid == null ? "?" : Spa.money(t.paid)],
     ];
     if (t.due != null && t.paid != null) {
       if (t.paid < t.due) rows.push(["Still to pay", Spa.money(t.due - t.paid)]);
       else if (t.paid > t.due) rows.push(["Change (cash)", Spa.money(t.paid - t.due)]);
     }
-    fill($("#co-totals"), rows.map(([k, v, cls]) => h("tr", { class: cls || "" }, h("td", { text: k }), h("td", { class: "num", text: v }))));
+    fill($("#co-totals"), rows.filter(Boolean).map(([k, v, cls]) => h("tr", { class: cls || "" }, h("td", { text: k }), h("td", { class: "num", text: v }))));
   }
 
   function openCheckout(visitId) {
@@ -509,8 +505,9 @@
     $("#co-discount-mode").value = "amount";
     $("#co-discount-reason").value = "";
     $("#co-tip").value = "";
+    fill($("#co-lines"));
     drawerFirst();
-    fill($("#co-payments"), payRowEl("cash", v.services_cents ? Spa.amount(v.services_cents) : ""));
+    fill($("#co-payments"), payRowEl("cash", v.services_cents ? Spa.amount(v.services_cents) : "", renderTotals));
     Spa.clearError("checkout");
     renderTotals();
   }
@@ -520,6 +517,9 @@
     const t = totals();
     if (t.discount == null) return "The discount is not an amount (e.g. 5.00).";
     if (t.tip == null) return "The tip is not an amount (e.g. 5.00).";
+    if (typeof t.lines === "string") return t.lines;
+    // The ack of a visit's checkout shows one new card's code: more go through a sale.
+    if (t.lines.giftcards.length > 1) return "Sell one gift card per visit; sell more in a Sale (no visit).";
     // A total of zero (a free service, a full discount) is checked out with
     // no payment: rows left empty or at 0.00 are dropped then.
     const given = t.due === 0 ? t.payments.filter((p) => p.text && p.amount !== 0) : t.payments;
@@ -529,8 +529,10 @@
     const args = {
       visit_id: co.visit_id,
       request_id: co.request_id,
-      payments: given.map((p) => (p.reference ? { method: p.method, amount_cents: p.amount, reference: p.reference } : { method: p.method, amount_cents: p.amount })),
+      payments: given.map(paymentArg),
     };
+    if (t.lines.items.length) args.items = t.lines.items;
+    if (t.lines.giftcards.length) args.giftcards = t.lines.giftcards;
     if (t.tip) args.tip_cents = t.tip;
     if (t.discount) {
       const reason = $("#co-discount-reason").value.trim();
@@ -565,7 +567,8 @@
         (r.payments || []).map((p) => line("Paid " + p.method + (p.reference ? " (" + p.reference + ")" : ""), p.amount_cents)),
         r.change_cents ? line("Change", r.change_cents) : null),
       (r.tips || []).length ? h("p", { class: "muted small", text: "Tips: " + r.tips.map((t) => staffName(t.therapist_id) + " " + Spa.money(t.amount_cents)).join(", ") }) : null,
-      r.sale ? h("p", { class: "muted small", text: "Receipt " + r.sale.number + (r.sale.taxes || []).map((t) => " · tax " + t.rate + " " + Spa.money(t.tax_cents)).join("") }) : null),
+      r.sale ? h("p", { class: "muted small", text: "Receipt " + r.sale.number + (r.sale.taxes || []).map((t) => " · tax " + t.rate + " " + Spa.money(t.tax_cents)).join("") }) : null,
+      r.sale ? soldLines(r.sale, data.code ? [data.code] : []) : null),
       h("div", { class: "row" },
         r.sale ? h("button", { type: "button", id: "co-print", text: "Print receipt", dataset: { receipt: String(r.sale.id) }, onclick: () => printReceipt(r.sale.id) }) : null,
         h("button", { type: "button", text: "Done", onclick: () => { box.hidden = true; $("#co-empty").hidden = false; } })));
@@ -777,6 +780,7 @@
     renderTherapists();
     renderDrawer();
     renderCorrections();
+    Spa.Counter.refresh();
     drawerFirst();
     printerStatus();
   }
@@ -801,6 +805,7 @@
       (snap.therapists || []).forEach((t) => therapists.set(t.id, t));
       rooms.clear();
       (snap.rooms || []).forEach((r) => rooms.set(r.id, r));
+      Spa.Counter.onProducts(snap.products || []);
       rotation = snap.rotation || [];
       queue = snap.queue || [];
       Spa.Book.onSnapshot(snap);
@@ -847,6 +852,9 @@
         renderCheckinChoices();
       },
       "drawer.updated": (p) => setDrawer(p.drawer),
+      "product.updated": (p) => {
+        if (p.product) Spa.Counter.onProduct(p.product);
+      },
       "receipt.updated": (p) => {
         if (p.receipt && p.receipt.visit_id != null && p.receipt.kind === "sale") receipts.set(p.receipt.visit_id, p.receipt);
       },
@@ -858,5 +866,6 @@
     },
   });
   Spa.Book.init();
+  Spa.Counter.init(printReceipt);
   setInterval(() => conn && conn.ready && conn.sync(), 5 * 60000);
 })();
