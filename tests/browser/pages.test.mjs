@@ -760,7 +760,7 @@ await step("an admin adds a product; a cashier sells it with a gift card (no vis
   const vid = made.data.visit.id;
   const flow = await commands(cashier, [["visit.call", { visit_id: vid }], ["visit.start", { visit_id: vid }], ["visit.finish", { visit_id: vid }]]);
   assert(flow.every((a) => a.ok), JSON.stringify(flow.find((a) => !a.ok)));
-  await cashier.click(`#co-list li[data-visit="${vid}"] button`);
+  await cashier.click(`#co-list li[data-visit="${vid}"] button.primary`);
   await cashier.click("#co-add-item");
   await waitText(cashier, "#co-totals", "104.00 USD");
   await cashier.selectOption("#co-payments .pm", "giftcard");
