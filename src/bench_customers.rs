@@ -136,38 +136,7 @@ fn build(dir: &std::path::Path, customers: u64, visits: u64) -> Result<Vec<Strin
         tokens: 0,
     };
     let t0 = epoch_day0 + 6 * 60 * MIN_MS;
-    for c in [
-        cmd(
-            "service.create",
-            json!({"name": "Thirty", "duration_min": 30, "cleanup_min": 0, "price_cents": 4500}),
-        ),
-        cmd("drawer.open", json!({"float_cents": 0})),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        b.run(c, t0);
-    }
-    let service = b.state.services.keys().next().copied().unwrap_or(0);
-    for i in 0..30 {
-        if let Some(c) = cmd("room.create", json!({"name": format!("Room {i}")})) {
-            b.run(c, t0);
-        }
-    }
-    let mut therapists = Vec::new();
-    for i in 0..30 {
-        let mut c = cmd(
-            "staff.create",
-            json!({"name": format!("Therapist {i}"), "role": "therapist"}),
-        );
-        if let Some(Command::StaffCreate(s)) = &mut c {
-            s.pin_hash = "$argon2id$bench".into();
-        }
-        if let Some(c) = c {
-            b.run(c, t0);
-            therapists.push(b.state.counters.next_id - 1);
-        }
-    }
+    let (service, therapists) = b.set_up_floor(t0);
     let mut rng = Rng(0x5EED_CAFE_F00D_0001);
     let mut ids = Vec::with_capacity(customers as usize);
     let mut phones = Vec::with_capacity(customers as usize);

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::domain::state::{RecordKey, RoomStatus, VisitState};
 use crate::domain::views::{self, Viewer};
-use crate::domain::{decide, Actor, Command, EventRecord, Now, Rules, State};
+use crate::domain::{decide, Actor, Command, EventRecord, Id, Now, Rules, State};
 use crate::store::Store;
 
 const DAY_MS: i64 = 86_400_000;
@@ -42,6 +42,43 @@ pub(crate) struct Builder {
 }
 
 impl Builder {
+    /// The floor every bench spa starts with: one 30-minute service, an
+    /// open drawer, 30 rooms and 30 therapists. Returns the service and the
+    /// therapists' ids.
+    pub(crate) fn set_up_floor(&mut self, t0: i64) -> (Id, Vec<Id>) {
+        let setup = [
+            cmd(
+                "service.create",
+                json!({"name": "Thirty", "duration_min": 30, "cleanup_min": 0, "price_cents": 4500}),
+            ),
+            cmd("drawer.open", json!({"float_cents": 0})),
+        ];
+        for c in setup.into_iter().flatten() {
+            self.run(c, t0);
+        }
+        let service = self.state.services.keys().next().copied().unwrap_or(0);
+        for i in 0..30 {
+            if let Some(c) = cmd("room.create", json!({"name": format!("Room {i}")})) {
+                self.run(c, t0);
+            }
+        }
+        let mut therapists = Vec::new();
+        for i in 0..30 {
+            let mut c = cmd(
+                "staff.create",
+                json!({"name": format!("Therapist {i}"), "role": "therapist"}),
+            );
+            if let Some(Command::StaffCreate(s)) = &mut c {
+                s.pin_hash = "$argon2id$bench".into();
+            }
+            if let Some(c) = c {
+                self.run(c, t0);
+                therapists.push(self.state.counters.next_id - 1);
+            }
+        }
+        (service, therapists)
+    }
+
     pub(crate) fn run(&mut self, c: Command, ms: i64) -> Option<serde_json::Value> {
         let now = Now {
             ms,
@@ -143,36 +180,7 @@ pub fn build(dir: &std::path::Path, days: u32) -> Result<Built, String> {
         tokens: 0,
     };
     let t0 = epoch_day0 + 6 * 60 * MIN_MS;
-    let setup = [
-        cmd(
-            "service.create",
-            json!({"name": "Thirty", "duration_min": 30, "cleanup_min": 0, "price_cents": 4500}),
-        ),
-        cmd("drawer.open", json!({"float_cents": 0})),
-    ];
-    for c in setup.into_iter().flatten() {
-        b.run(c, t0);
-    }
-    let service = b.state.services.keys().next().copied().unwrap_or(0);
-    for i in 0..30 {
-        if let Some(c) = cmd("room.create", json!({"name": format!("Room {i}")})) {
-            b.run(c, t0);
-        }
-    }
-    let mut therapists = Vec::new();
-    for i in 0..30 {
-        let mut c = cmd(
-            "staff.create",
-            json!({"name": format!("Therapist {i}"), "role": "therapist"}),
-        );
-        if let Some(Command::StaffCreate(s)) = &mut c {
-            s.pin_hash = "$argon2id$bench".into();
-        }
-        if let Some(c) = c {
-            b.run(c, t0);
-            therapists.push(b.state.counters.next_id - 1);
-        }
-    }
+    let (service, therapists) = b.set_up_floor(t0);
     let (mut served, mut booked) = (0u64, 0u64);
     let mut first_snapshot = None;
     for d in 0..i64::from(days) {

@@ -15,28 +15,7 @@ use super::money::{
 use super::state::{State, VisitState};
 use super::{conflict, forbidden, invalid, Actor, DomainError, Id, Now, Role, Rules};
 
-/// No single amount above ten million in the currency (10^9 cents): a typo
-/// guard far above any spa bill, and far below any overflow.
-const MAX_AMOUNT_CENTS: i64 = 1_000_000_000;
-
-fn amount(field: &str, cents: i64, allow_zero: bool) -> Result<i64, DomainError> {
-    if cents < 0 || (!allow_zero && cents == 0) {
-        return Err(invalid(format!(
-            "`{field}` must be {} cents",
-            if allow_zero {
-                "0 or more"
-            } else {
-                "more than 0"
-            }
-        )));
-    }
-    if cents > MAX_AMOUNT_CENTS {
-        return Err(invalid(format!(
-            "`{field}` is larger than {MAX_AMOUNT_CENTS} cents"
-        )));
-    }
-    Ok(cents)
-}
+use super::money::bill::amount;
 
 fn owner(actor: &Actor) -> Option<Id> {
     actor.staff_id()
