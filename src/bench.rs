@@ -114,6 +114,30 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
 /// Decides a command as the admin and applies its events with the next
 /// seqs (what the writer does, minus the disk); returns the records.
+/// The `p` quantile (0–1) of `sorted` samples, NaN when there are none.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// A process's resident memory (KB), from `/proc`.
+pub(crate) fn rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Stops a daemon the bench spawned as systemd would (SIGTERM) and waits.
+pub(crate) fn stop_daemon(child: &mut std::process::Child) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
 pub(crate) fn run_as_admin(
     state: &mut State,
     cmd: &Command,
@@ -381,10 +405,7 @@ async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> R
     let mut times = Vec::new();
     for run in 0..runs {
         let (mut child, ready) = spawn_until_ready(&data, Duration::from_secs(30)).await?;
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
+        stop_daemon(&mut child);
         match ready {
             Some(t) => {
                 println!(

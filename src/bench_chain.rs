@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::bench::rss_kb;
 use crate::bench_hub::{HubArgs, HubFigures};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -99,12 +100,6 @@ fn histogram_p99_ms(body: &str, name: &str) -> Option<f64> {
         .iter()
         .find(|(_, c)| *c >= total * 0.99)
         .map(|(le, _)| le * 1000.0)
-}
-
-fn rss_kb(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A child that is killed when dropped.

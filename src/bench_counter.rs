@@ -16,10 +16,7 @@ fn wire(name: &str, args: serde_json::Value) -> Option<Command> {
     Command::decode(name, args).ok()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted.get(i).copied().unwrap_or(0.0)
-}
+use crate::bench::percentile;
 
 /// Decides and applies `cmd` as the admin token; the time in µs and
 /// whether it was accepted.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::bench_year::{cmd, first_day0, rss_kb, Builder};
+use crate::bench::{percentile, rss_kb};
+use crate::bench_year::{cmd, first_day0, Builder};
 use crate::domain::{Command, Rules, State};
 use crate::store::Store;
 
@@ -211,12 +212,6 @@ fn build(dir: &std::path::Path, customers: u64, visits: u64) -> Result<Vec<Strin
     Ok(phones)
 }
 
-fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    let i = ((xs.len() as f64 - 1.0) * p).round() as usize;
-    xs.get(i).copied().unwrap_or(0.0)
-}
-
 fn queries(phones: &[String], n: usize) -> Vec<(&'static str, String)> {
     let mut rng = Rng(0xBEEF_0002);
     let mut out = Vec::new();
@@ -278,10 +273,11 @@ pub async fn run(
             hits += crate::domain::customers::search(&state, q).len();
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
+        times.sort_by(f64::total_cmp);
         println!(
             "customer.search in process, {kind}: p50 {:.2} ms, p99 {:.2} ms ({} queries, {:.1} hits each)",
-            percentile(times.clone(), 0.5),
-            percentile(times.clone(), 0.99),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
             times.len(),
             hits as f64 / times.len().max(1) as f64
         );
@@ -309,19 +305,17 @@ pub async fn run(
                 return Err(format!("customer.search {q:?}: {ack}"));
             }
         }
+        times.sort_by(f64::total_cmp);
         println!(
             "customer.search over the wire, {kind}: p50 {:.2} ms, p99 {:.2} ms ({} queries; target p99 ≤ 5 ms)",
-            percentile(times.clone(), 0.5),
-            percentile(times.clone(), 0.99),
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
             times.len()
         );
     }
     client.close().await;
     let rss_after = rss_kb(child.id());
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    crate::bench::stop_daemon(&mut child);
     match ready {
         Some(t) => println!(
             "daemon: ready {:.0} ms after spawn, RSS {:.1} MB at ready, {:.1} MB after the searches (targets: ≤ 2000 ms, ≤ 128 MB)",

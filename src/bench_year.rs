@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::bench::rss_kb;
 use crate::domain::state::{RecordKey, RoomStatus, VisitState};
 use crate::domain::views::{self, Viewer};
 use crate::domain::{decide, Actor, Command, EventRecord, Id, Now, Rules, State};
@@ -347,14 +348,6 @@ fn report_csv(port: u16, day: u32) -> (String, usize) {
     (status, rows)
 }
 
-pub(crate) fn rss_kb(pid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-}
-
 pub async fn run(days: u32, dir: Option<std::path::PathBuf>) -> Result<(), String> {
     let base = dir.unwrap_or_else(std::env::temp_dir);
     let dir = base.join(format!("spa-hub-bench-year-{}", std::process::id()));
@@ -441,10 +434,7 @@ pub async fn run(days: u32, dir: Option<std::path::PathBuf>) -> Result<(), Strin
         );
     }
     let rss_after = rss_kb(child.id());
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    crate::bench::stop_daemon(&mut child);
     match ready {
         Some(t) => println!(
             "daemon: ready {:.0} ms after spawn, RSS {:.1} MB (after the reports {:.1} MB) (targets: ≤ 2000 ms, ≤ 96 MB)",
