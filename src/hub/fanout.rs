@@ -262,7 +262,8 @@ pub fn render(
                         ));
                     }
                 }
-                RecordKey::Service(id) => {
+                // A tax rate is shown as part of its service.
+                RecordKey::Service(id) | RecordKey::ServiceTax(id) => {
                     if let Some(s) = state.services.get(id) {
                         frames.push((
                             Audience::Staff,
@@ -315,17 +316,6 @@ pub fn render(
                             frame(
                                 "product.updated",
                                 &with_seq(seq, "product", views::product(p)),
-                            ),
-                        ));
-                    }
-                }
-                RecordKey::ServiceTax(id) => {
-                    if let Some(s) = state.services.get(id) {
-                        frames.push((
-                            Audience::Staff,
-                            frame(
-                                "service.updated",
-                                &with_seq(seq, "service", views::service_of(state, s)),
                             ),
                         ));
                     }

@@ -18,28 +18,6 @@ use super::harness::*;
 use crate::domain::report::day_report;
 use crate::domain::{Actor, Command, Id, Role};
 
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        (self.next() >> 11) % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 /// `n / d` to the nearest, halves up (n ≥ 0, d > 0): written differently
 /// from the hub's on purpose.
 fn nearest(n: i64, d: i64) -> i64 {
@@ -86,7 +64,7 @@ struct Model {
 
 struct Sim {
     f: Floor,
-    rng: Rng,
+    rng: SeededRng,
     m: Model,
     cashier: Actor,
     admin: Id,
@@ -111,7 +89,7 @@ impl Sim {
         for r in ["Lotus", "Jade", "Cedar"] {
             f.add_room(r, 1);
         }
-        let mut rng = Rng::new(seed);
+        let mut rng = SeededRng::new(seed);
         let rates = [0u32, 500, 725, 1_900, 2_000];
         let mut services = Vec::new();
         for i in 0..3 {

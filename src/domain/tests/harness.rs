@@ -582,7 +582,7 @@ pub fn staff_actor(id: Id, role: Role) -> Actor {
     Actor::Staff { id, role }
 }
 
-/// xorshift64*, seeded: the random days' dice (book and books simulations).
+/// xorshift64*, seeded: the random days' dice (book, books, customers and counter simulations).
 pub struct SeededRng(u64);
 
 impl SeededRng {
