@@ -262,11 +262,46 @@ impl LogReader {
     /// The latest report checkpoint at or before `day` made in zone `tz`
     /// (checkpoints are a cache: an unreadable one is skipped).
     pub fn checkpoint_at_or_before(&self, day: u32, tz: &str) -> Option<Checkpoint> {
-        let tree = self.tree();
-        let low = vec![CHECKPOINT];
-        let mut high = vec![CHECKPOINT];
-        high.extend_from_slice(&day.to_be_bytes());
-        tree.range(low..=high)
+        CheckpointCache {
+            tree: &self.tree(),
+            prefix: &[CHECKPOINT],
+        }
+        .at_or_before(day, tz)
+    }
+
+    /// Keeps a report checkpoint (it reaches the disk with the writer's next
+    /// flush), then prunes (see `CheckpointCache::keep`).
+    pub fn keep_checkpoint(&self, tz: &str, checkpoint: &Checkpoint) {
+        // Reports never read a name: the checkpoint is kept without any.
+        CheckpointCache {
+            tree: &self.tree(),
+            prefix: &[CHECKPOINT],
+        }
+        .keep(tz, &checkpoint.without_personal());
+    }
+}
+
+/// Report checkpoints kept in `tree` under `prefix`: `prefix` + day
+/// big-endian → postcard (zone, checkpoint). The site keeps its own under
+/// `c` in its floor tree; head office keeps each site's in a tree of their
+/// own (no prefix). A cache: an unreadable entry is skipped, a failure only
+/// costs a slower report later.
+pub(crate) struct CheckpointCache<'a> {
+    pub tree: &'a sled::Tree,
+    pub prefix: &'a [u8],
+}
+
+impl CheckpointCache<'_> {
+    fn key(&self, day: u32) -> Vec<u8> {
+        let mut k = self.prefix.to_vec();
+        k.extend_from_slice(&day.to_be_bytes());
+        k
+    }
+
+    /// The latest checkpoint at or before `day` made in zone `tz`.
+    pub fn at_or_before(&self, day: u32, tz: &str) -> Option<Checkpoint> {
+        self.tree
+            .range(self.prefix.to_vec()..=self.key(day))
             .rev()
             .filter_map(Result::ok)
             .filter_map(|(_, v)| postcard::from_bytes::<(String, Checkpoint)>(&v).ok())
@@ -274,38 +309,28 @@ impl LogReader {
             .map(|(_, c)| c)
     }
 
-    /// Keeps a report checkpoint (it reaches the disk with the writer's next
-    /// flush), then prunes: month starts stay about 13 months, other days only
-    /// the newest two. A failure only costs a slower report later.
-    pub fn keep_checkpoint(&self, tz: &str, checkpoint: &Checkpoint) {
-        let tree = self.tree();
-        let key = checkpoint_key(checkpoint.day);
-        // Reports never read a name: the checkpoint is kept without any.
-        let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint.without_personal())) else {
+    /// Keeps `checkpoint`, then prunes: month starts stay about 13 months,
+    /// other days only the newest two (`report::stale_checkpoints`).
+    pub fn keep(&self, tz: &str, checkpoint: &Checkpoint) {
+        let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint)) else {
             return;
         };
-        if let Err(e) = tree.insert(key, bytes) {
+        if let Err(e) = self.tree.insert(self.key(checkpoint.day), bytes) {
             log::warn!("keeping a report checkpoint: {e}");
             return;
         }
-        let days: Vec<u32> = tree
-            .scan_prefix([CHECKPOINT])
+        let days: Vec<u32> = self
+            .tree
+            .scan_prefix(self.prefix)
             .keys()
             .filter_map(Result::ok)
-            .filter_map(|k| <[u8; 4]>::try_from(k.get(1..)?).ok())
+            .filter_map(|k| <[u8; 4]>::try_from(k.get(self.prefix.len()..)?).ok())
             .map(u32::from_be_bytes)
             .collect();
-        let stale = crate::domain::report::stale_checkpoints(&days);
-        for d in stale {
-            let _ = tree.remove(checkpoint_key(d));
+        for d in crate::domain::report::stale_checkpoints(&days) {
+            let _ = self.tree.remove(self.key(d));
         }
     }
-}
-
-fn checkpoint_key(day: u32) -> Vec<u8> {
-    let mut k = vec![CHECKPOINT];
-    k.extend_from_slice(&day.to_be_bytes());
-    k
 }
 
 fn events_in(

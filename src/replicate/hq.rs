@@ -31,10 +31,9 @@ use serde::{Deserialize, Serialize};
 use super::wire;
 use crate::clock::SpaClock;
 use crate::config::HqConfig;
-use crate::domain::report::{
-    checkpoint_wanted, day_report_from, stale_checkpoints, Checkpoint, DayReport,
-};
+use crate::domain::report::{checkpoint_wanted, day_report_from, DayReport};
 use crate::domain::{Event, EventRecord};
+use crate::store::CheckpointCache;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -77,28 +76,6 @@ const SITE_PREFIX: &str = "site/";
 /// A site's report checkpoints: `checkpoints/<id>`, day big-endian →
 /// postcard (zone, checkpoint). A cache: dropping the tree costs time only.
 const CHECKPOINT_PREFIX: &str = "checkpoints/";
-
-/// Keeps one report checkpoint for a site and prunes the tree like the site
-/// prunes its own. A failure only costs a slower report later.
-fn keep_checkpoint(tree: &sled::Tree, tz: &str, checkpoint: &Checkpoint) {
-    let Ok(bytes) = postcard::to_stdvec(&(tz, checkpoint)) else {
-        return;
-    };
-    if let Err(e) = tree.insert(checkpoint.day.to_be_bytes(), bytes) {
-        log::warn!("keeping a report checkpoint: {e}");
-        return;
-    }
-    let days: Vec<u32> = tree
-        .iter()
-        .keys()
-        .filter_map(Result::ok)
-        .filter_map(|k| <[u8; 4]>::try_from(k.as_ref()).ok())
-        .map(u32::from_be_bytes)
-        .collect();
-    for d in stale_checkpoints(&days) {
-        let _ = tree.remove(d.to_be_bytes());
-    }
-}
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -320,13 +297,11 @@ impl HqStore {
         };
         let clock = SpaClock::new(jiff::tz::TimeZone::get(&meta.tz)?);
         let checkpoints = self.db.open_tree(format!("{CHECKPOINT_PREFIX}{site}"))?;
-        let start = checkpoints
-            .range(..=day.to_be_bytes())
-            .rev()
-            .filter_map(Result::ok)
-            .filter_map(|(_, v)| postcard::from_bytes::<(String, Checkpoint)>(&v).ok())
-            .find(|(zone, _)| *zone == meta.tz)
-            .map(|(_, c)| c);
+        let cache = CheckpointCache {
+            tree: &checkpoints,
+            prefix: &[],
+        };
+        let start = cache.at_or_before(day, &meta.tz);
         let from = start.as_ref().map_or(1, |c| c.seq + 1);
         let have = start.as_ref().map_or(0, |c| c.day);
         let mut failed: Option<Error> = None;
@@ -351,7 +326,7 @@ impl HqStore {
             day,
             |ms| clock.day_of(ms),
             checkpoint_wanted(have, day),
-            |c| keep_checkpoint(&checkpoints, &meta.tz, &c),
+            |c| cache.keep(&meta.tz, &c),
         );
         match failed {
             Some(e) => Err(e),
