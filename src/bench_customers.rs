@@ -253,7 +253,7 @@ pub async fn run(
         started.elapsed().as_secs_f64(),
         info.event_count,
         info.size_on_disk as f64 / 1e6,
-        store.archived_count()
+        store.archive().count()
     );
     // The search in process, on the state as the daemon loads it.
     let t = Instant::now();

@@ -88,12 +88,8 @@ impl Builder {
         let d = decide(&self.state, &Actor::AdminToken, &c, now, &self.rules).ok()?;
         for event in d.events {
             self.touched.extend(self.state.touched(&event));
-            if let crate::domain::Event::Archived { archive } = &event {
-                self.archived
-                    .extend(crate::domain::archive::records_to_keep(
-                        &self.state,
-                        archive,
-                    ));
+            if let Some((records, _)) = crate::domain::archive::moved_out(&self.state, &event) {
+                self.archived.extend(records);
             }
             let record = EventRecord {
                 seq: self.state.seq() + 1,
@@ -408,7 +404,7 @@ pub async fn run(days: u32, dir: Option<std::path::PathBuf>) -> Result<(), Strin
     );
     println!(
         "archive: {} records on disk, out of memory",
-        store.archived_count()
+        store.archive().count()
     );
     drop(state);
     drop(store);

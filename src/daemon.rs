@@ -714,7 +714,7 @@ pub fn export_customer(
     for v in &c.visit_ids {
         let visit = match state.visits.get(v) {
             Some(v) => Some(v.clone()),
-            None => store.archived_visit(*v)?,
+            None => store.archive().visit(*v)?,
         };
         if let Some(visit) = visit {
             let mut view = views::visit_full(&visit);
@@ -739,7 +739,7 @@ pub fn export_customer(
         .filter_map(|b| state.bookings.get(b).cloned())
         .collect();
     if !gone.is_empty() {
-        bookings.extend(store.archived_bookings_with(&gone)?);
+        bookings.extend(store.archive().bookings_with(&gone)?);
     }
     let clock = crate::domain::Now { ms: 0, day: 0 };
     let bookings: Vec<serde_json::Value> = bookings

@@ -7,9 +7,9 @@
 //!   prefix `e` (`e` + seq big-endian → postcard `EventRecord`) and the
 //!   records under prefix `r` (`r` + `RecordKey` bytes → postcard `Record`),
 //!   so that one `apply_batch` writes both atomically; archived history
-//!   under prefix `a` (`a` + `RecordKey` bytes; a booking under `a`, 10,
-//!   date, id, so a past date is one range), written in the same batch as the
-//!   `Archived` event that takes it out of the records; report checkpoints
+//!   under prefix `a` and its receipts' index under `x` (see `archive`),
+//!   written in the same batch as the event that takes it out of the
+//!   records; report checkpoints
 //!   under prefix `c` (a cache the reports keep, see `LogReader`); tree `meta`
 //!   (`schema_version` → u32 big-endian); and tree `cursors` (the
 //!   positions of those who follow the log, e.g. `nats_confirmed`);
@@ -23,13 +23,15 @@ use std::sync::{Arc, RwLock};
 
 use fs2::FileExt;
 
-use crate::domain::book::Booking;
 use crate::domain::report::{Checkpoint, DayReport};
-use crate::domain::state::{Record, RecordKey, Visit};
+use crate::domain::state::{Record, RecordKey};
 use crate::domain::{EventRecord, State};
 
+mod archive;
+pub use archive::ArchiveReader;
+
 /// The schema this binary writes. Bump it with a migration below.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BACKUP_MAGIC: &[u8] = b"SPAHUB-BACKUP-1\n";
@@ -68,6 +70,7 @@ const MIGRATIONS: &[Migration] = &[
     migrate_1_to_2,
     migrate_2_to_3,
     migrate_3_to_4,
+    migrate_4_to_5,
 ];
 
 fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
@@ -110,6 +113,16 @@ fn migrate_3_to_4(_db: &sled::Db) -> Result<(), StoreError> {
     // after its postcard bytes, a `SEAL` trailer with the personal fields
     // encrypted by the customer's key (see `crate::keyring`). Version-3
     // values have no trailer and decode unchanged; nothing is rewritten.
+    Ok(())
+}
+
+fn migrate_4_to_5(_db: &sled::Db) -> Result<(), StoreError> {
+    // Version 5 archives receipts (#17) like visits: two appended events
+    // (`ReceiptsArchived`, `ReceiptsRestored`) and the archive's receipt
+    // index under prefix `x`. Nothing is rewritten: the writer's first
+    // archive pass after start-up moves the old receipts out of memory
+    // through the normal commit. The version goes up so that an older
+    // binary refuses a log it could not read.
     Ok(())
 }
 
@@ -205,6 +218,18 @@ pub struct LogReader {
 }
 
 impl LogReader {
+    /// The archive, as the database is now.
+    pub fn archive(&self) -> ArchiveReader {
+        let floor = match self.floor.read() {
+            Ok(t) => t.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        ArchiveReader {
+            floor,
+            keys: self.keys.clone(),
+        }
+    }
+
     /// Events with `seq >= from`, in order.
     pub fn events_from(
         &self,
@@ -693,7 +718,11 @@ impl Store {
         }
         for record in archived {
             let v = encode_record(&self.keys, record, record_seal(record))?;
-            batch.insert(archive_key(record), v);
+            let (key, index) = archive::entries(record);
+            batch.insert(key, v);
+            for k in index {
+                batch.insert(k, &[][..]);
+            }
         }
         // One tree, one atomic batch: events and records land together or not at all.
         self.floor.apply_batch(batch)?;
@@ -705,68 +734,17 @@ impl Store {
         Ok(())
     }
 
-    /// An archived visit, if the archive has it.
-    pub fn archived_visit(&self, id: crate::domain::Id) -> Result<Option<Visit>, StoreError> {
-        let mut k = vec![ARCHIVE];
-        k.extend_from_slice(&RecordKey::Visit(id).to_bytes());
-        match self.floor.get(k)? {
-            None => Ok(None),
-            Some(v) => match decode_record(&self.keys, &v, "archived visit")? {
-                Record::Visit(visit) => Ok(Some(visit)),
-                _ => Err(StoreError::Corrupt(format!("archived visit {id}"))),
-            },
+    /// The archive (history out of memory).
+    pub fn archive(&self) -> ArchiveReader {
+        ArchiveReader {
+            floor: self.floor.clone(),
+            keys: self.keys.clone(),
         }
-    }
-
-    /// The archived bookings of a local date (`yyyymmdd`), in key order.
-    pub fn archived_bookings_on(&self, date: u32) -> Result<Vec<Booking>, StoreError> {
-        let mut prefix = vec![ARCHIVE, ARCHIVED_BOOKING];
-        prefix.extend_from_slice(&date.to_be_bytes());
-        let mut out = Vec::new();
-        for item in self.floor.scan_prefix(prefix) {
-            let (key, value) = item?;
-            match decode_record(&self.keys, &value, "archived booking")? {
-                Record::Booking(b) => out.push(b),
-                _ => return Err(StoreError::Corrupt(format!("archived booking {key:?}"))),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Archived bookings with these ids (a customer's history): one scan
-    /// of the archived bookings.
-    pub fn archived_bookings_with(
-        &self,
-        ids: &[crate::domain::Id],
-    ) -> Result<Vec<Booking>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.floor.scan_prefix([ARCHIVE, ARCHIVED_BOOKING]) {
-            let (key, value) = item?;
-            let Some(id) = key
-                .get(key.len().saturating_sub(8)..)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map(u64::from_be_bytes)
-            else {
-                continue;
-            };
-            if !ids.contains(&id) {
-                continue;
-            }
-            if let Record::Booking(b) = decode_record(&self.keys, &value, "archived booking")? {
-                out.push(b);
-            }
-        }
-        Ok(out)
     }
 
     /// The customers' keys.
     pub fn keys(&self) -> &Arc<Keyring> {
         &self.keys
-    }
-
-    /// How many records the archive holds.
-    pub fn archived_count(&self) -> usize {
-        self.floor.scan_prefix([ARCHIVE]).count()
     }
 
     pub fn last_seq(&self) -> Result<u64, StoreError> {
@@ -990,26 +968,8 @@ fn read_backup(file: &Path) -> Result<Vec<BackupEntry>, StoreError> {
 
 const EVENT: u8 = b'e';
 const RECORD: u8 = b'r';
-const ARCHIVE: u8 = b'a';
 /// Report checkpoints: `c` + day → postcard (zone name, `Checkpoint`).
 const CHECKPOINT: u8 = b'c';
-/// `RecordKey::Booking`'s kind byte: archived bookings are keyed by date.
-const ARCHIVED_BOOKING: u8 = 10;
-
-/// Where an archived record lives: `a` + its record key, except a booking:
-/// `a` + 10 + date + id, so that a past date is one range scan.
-fn archive_key(record: &Record) -> Vec<u8> {
-    let mut k = vec![ARCHIVE];
-    match record {
-        Record::Booking(b) => {
-            k.push(ARCHIVED_BOOKING);
-            k.extend_from_slice(&b.date.to_be_bytes());
-            k.extend_from_slice(&b.id.to_be_bytes());
-        }
-        other => k.extend_from_slice(&record_key(other).to_bytes()),
-    }
-    k
-}
 
 fn event_key(seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);

@@ -378,12 +378,9 @@ impl Core {
                     b.saved.push((key.clone(), self.state.record(key)));
                 }
             }
-            if let crate::domain::Event::Archived { archive } = &event {
-                b.archived.extend(crate::domain::archive::records_to_keep(
-                    &self.state,
-                    archive,
-                ));
-                b.archive_full |= archive.is_full();
+            if let Some((records, full)) = crate::domain::archive::moved_out(&self.state, &event) {
+                b.archived.extend(records);
+                b.archive_full |= full;
             }
             b.touched_by_event.push(keys);
             last_seq += 1;
@@ -400,29 +397,27 @@ impl Core {
     }
 
     /// What a command about archived history needs from the store before
-    /// `decide`: a past date's bookings (filled into the command), or an
-    /// archived visit (returned, to be restored by an event first).
+    /// `decide`: a past date's bookings or a customer's archived history
+    /// (filled into the command), or the events that restore an archived
+    /// visit or receipts first (`archive::restore_for` says which).
     fn read_archive_for(
         &self,
         command: &mut Command,
         now: Now,
-    ) -> Option<crate::domain::state::Visit> {
-        let visit_id = match command {
-            Command::VisitRefund(a) => a.visit_id?,
-            Command::VisitRetip(a) => a.visit_id,
+    ) -> Result<Vec<crate::domain::Event>, DomainError> {
+        let archive = self.store.archive();
+        let logged = |e: crate::store::StoreError| log::error!("reading the archive: {e}");
+        match command {
             Command::CustomerHistory(h) => {
                 if let Some(c) = self.state.customers.get(&h.customer_id) {
-                    let gone: Vec<Id> = c
+                    for id in c
                         .visit_ids
                         .iter()
                         .filter(|v| !self.state.visits.contains_key(v))
-                        .copied()
-                        .collect();
-                    for id in gone {
-                        match self.store.archived_visit(id) {
-                            Ok(Some(v)) => h.archived_visits.push(v),
-                            Ok(None) => {}
-                            Err(e) => log::error!("reading the archive: {e}"),
+                    {
+                        match archive.visit(*id) {
+                            Ok(v) => h.archived_visits.extend(v),
+                            Err(e) => logged(e),
                         }
                     }
                     let gone: Vec<Id> = c
@@ -432,38 +427,30 @@ impl Core {
                         .copied()
                         .collect();
                     if !gone.is_empty() {
-                        match self.store.archived_bookings_with(&gone) {
+                        match archive.bookings_with(&gone) {
                             Ok(list) => h.archived_bookings = list,
-                            Err(e) => log::error!("reading the archive: {e}"),
+                            Err(e) => logged(e),
                         }
                     }
                 }
-                return None;
+                Ok(Vec::new())
             }
             Command::BookingList(l) => {
                 let date = l
                     .date
                     .as_deref()
-                    .and_then(|t| crate::domain::book::time::parse_date("date", t).ok())?;
-                if date < crate::domain::archive::cutoff_day(now.day) {
-                    match self.store.archived_bookings_on(date) {
+                    .and_then(|t| crate::domain::book::time::parse_date("date", t).ok());
+                if let Some(date) =
+                    date.filter(|d| *d < crate::domain::archive::cutoff_day(now.day))
+                {
+                    match archive.bookings_on(date) {
                         Ok(list) => l.archived = list,
-                        Err(e) => log::error!("reading the archive: {e}"),
+                        Err(e) => logged(e),
                     }
                 }
-                return None;
+                Ok(Vec::new())
             }
-            _ => return None,
-        };
-        if self.state.visits.contains_key(&visit_id) {
-            return None;
-        }
-        match self.store.archived_visit(visit_id) {
-            Ok(visit) => visit,
-            Err(e) => {
-                log::error!("reading the archive: {e}");
-                None
-            }
+            _ => crate::domain::archive::restore_for(&self.state, command, &archive),
         }
     }
 
@@ -486,22 +473,27 @@ impl Core {
                 } => {
                     let now = self.clock.now();
                     last_now = now;
-                    // An archived visit comes back (by an event) before a
-                    // command about it is decided; taken back out if refused.
-                    let restored = self.read_archive_for(&mut command, now).map(|visit| {
+                    // An archived visit or receipts come back (by events)
+                    // before a command about them is decided; taken back
+                    // out if it is refused.
+                    let restore = match self.read_archive_for(&mut command, now) {
+                        Ok(events) => events,
+                        Err(err) => {
+                            log::error!(command = command.name(); "{} not decided: {err}", command.name());
+                            replies.push((reply, Err(err), false));
+                            continue;
+                        }
+                    };
+                    let restored = (!restore.is_empty()).then(|| {
+                        let keys: Vec<RecordKey> =
+                            restore.iter().flat_map(|e| self.state.touched(e)).collect();
                         let undo = (
                             b.log.len(),
                             b.touched_by_event.len(),
                             self.state.counters.clone(),
                         );
-                        let id = visit.id;
-                        self.push_events(
-                            &mut b,
-                            vec![crate::domain::Event::VisitRestored { visit }],
-                            &actor,
-                            now,
-                        );
-                        (id, undo)
+                        self.push_events(&mut b, restore, &actor, now);
+                        (keys, undo)
                     });
                     match decide(&self.state, &actor, &command, now, &self.rules) {
                         Ok(decided) => {
@@ -523,8 +515,10 @@ impl Core {
                             replies.push((reply, Ok(data), true));
                         }
                         Err(err) => {
-                            if let Some((id, (log_len, events_len, counters))) = restored {
-                                self.state.put_record(&RecordKey::Visit(id), None);
+                            if let Some((keys, (log_len, events_len, counters))) = restored {
+                                for key in &keys {
+                                    self.state.put_record(key, None);
+                                }
                                 self.state.counters = counters;
                                 b.log.truncate(log_len);
                                 b.touched_by_event.truncate(events_len);

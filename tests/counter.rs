@@ -287,6 +287,141 @@ async fn the_receipt_page_is_for_staff_small_and_printable() {
     assert_eq!(get(&format!("/receipt/{v}"), Some(&t)).0, 403);
 }
 
+/// The hub in this process (its clock can be shifted), on `data`.
+async fn start_here(data: &std::path::Path) -> spa_hub::daemon::Running {
+    let data = data.display().to_string();
+    let source = spa_hub::config::Source::from_pairs([
+        ("SPA_LISTEN", "127.0.0.1:0"),
+        ("SPA_DATA_DIR", data.as_str()),
+        ("SPA_ADMIN_TOKEN", common::ADMIN),
+        ("SPA_LIGHTS", "sim"),
+    ]);
+    let config = spa_hub::config::Config::from_source(&source).expect("config");
+    spa_hub::daemon::start(config).await.expect("start")
+}
+
+/// Weeks later the receipts have left memory (the start-up archive pass),
+/// yet the receipt page prints them from the archive with the refund made
+/// that day, and a refund per line brings them back, capped by what the
+/// first refund left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weeks_later_receipts_are_archived_yet_printed_and_refunded() {
+    const DAY: i64 = 86_400_000;
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let first = start_here(&data).await;
+    first.hub.clock.shift(-20 * DAY);
+    let admin = Client::connect(&format!("ws://{}", first.addr), common::ADMIN)
+        .await
+        .expect("admin");
+    let (v, product) = counter_floor(&admin).await;
+    ok(
+        &admin,
+        "visit.checkout",
+        json!({"visit_id": v, "request_id": "r1", "items": [{"product_id": product, "qty": 2}],
+               "payments": [{"method": "card", "amount_cents": 7598}]}),
+    )
+    .await;
+    let refund = ok(
+        &admin,
+        "visit.refund",
+        json!({"visit_id": v, "lines": [{"line": 1, "qty": 1}], "reason": "leaking"}),
+    )
+    .await;
+    let refund_id = refund["receipt"]["id"].as_u64().expect("refund receipt");
+    let sale = ok(
+        &admin,
+        "sale.checkout",
+        json!({"request_id": "s1", "items": [{"product_id": product, "qty": 1}],
+               "payments": [{"method": "card", "amount_cents": 1299}]}),
+    )
+    .await["sale_id"]
+        .as_u64()
+        .expect("sale");
+    admin.close().await;
+    first.stop().await;
+
+    // Twenty days on: the start-up pass takes them out of memory.
+    let second = start_here(&data).await;
+    let mut gone = false;
+    for _ in 0..250 {
+        gone = second
+            .hub
+            .writer
+            .read(|s, _| s.till.receipts.is_empty() && s.visits.is_empty())
+            .await
+            .expect("read");
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the old receipts are still in memory");
+    let bearer = format!("Bearer {}", common::ADMIN);
+    let port = second.addr.port();
+    let get = |path: &str| {
+        common::http(port, "GET", path, &[("Authorization", bearer.as_str())], "").expect("http")
+    };
+    let (status, page) = get(&format!("/receipt/{v}"));
+    assert_eq!(status, 200, "{page}");
+    for words in ["R-000001", "Lavender oil", "75.98", "R-000002", "A-001"] {
+        assert!(
+            page.contains(words),
+            "{words} not on the archived receipt: {page}"
+        );
+    }
+    let (status, page) = get(&format!("/receipt/{refund_id}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("R-000002") && page.contains("R-000001"),
+        "{page}"
+    );
+    let (status, page) = get(&format!("/receipt/{sale}"));
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("R-000003") && page.contains("12.99"),
+        "{page}"
+    );
+    assert_eq!(get("/receipt/99999").0, 404);
+
+    // A refund brings the visit and its receipts back: one bottle is left.
+    let admin = Client::connect(&format!("ws://{}", second.addr), common::ADMIN)
+        .await
+        .expect("admin");
+    let ack = admin
+        .call(
+            "visit.refund",
+            json!({"visit_id": v, "lines": [{"line": 1, "qty": 2}], "reason": "x"}),
+        )
+        .await
+        .expect("ack");
+    assert_eq!(ack["error"]["code"], "invalid", "{ack}");
+    assert!(
+        ack["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 left"),
+        "{ack}"
+    );
+    let back = ok(
+        &admin,
+        "visit.refund",
+        json!({"visit_id": v, "lines": [{"line": 1, "qty": 1}], "restock": true, "reason": "leaking too"}),
+    )
+    .await;
+    assert_eq!(back["receipt"]["number"], "R-000004", "{back}");
+    assert_eq!(back["receipt"]["refund_of_number"], "R-000001", "{back}");
+    let back = ok(
+        &admin,
+        "sale.refund",
+        json!({"sale_id": sale, "full": true, "reason": "changed her mind"}),
+    )
+    .await;
+    assert_eq!(back["receipt"]["refund_of"], json!(sale), "{back}");
+    admin.close().await;
+    second.stop().await;
+}
+
 #[test]
 fn a_bad_currency_or_printer_stops_the_start_with_78() {
     for (key, value) in [

@@ -5,19 +5,26 @@
 //! and the last `KEEP_DAYS` of finished visits (for refunds, re-splits and
 //! "my day" without a disk read). Older finished visits, past bookings,
 //! shifts, blocks, closed drawers and expired staff sessions leave it
-//! through one event, `Archived`, which the writer issues from a timer.
+//! through one event, `Archived`, which the writer issues from a timer;
+//! receipts (#17) leave with their visit, or after the same days when they
+//! belong to no visit, through `ReceiptsArchived` in the same batch.
 //! The event log keeps everything (reports replay it); the store moves the
-//! archived visits and bookings to its archive, from where a refund or a
-//! re-split of an old visit brings the visit back (`VisitRestored`) and
+//! archived visits, bookings and receipts to its archive, from where a
+//! refund or a re-split of an old visit brings the visit back
+//! (`VisitRestored`) and its receipts (`ReceiptsRestored`, as does a refund
+//! of an old sale), the receipt page reads an old receipt and
 //! `booking.list` reads a past date.
 //!
-//! Every step is pure: `due` picks what to archive, `apply` removes it.
+//! Every step is pure: `due` and `receipts_due` pick what to archive,
+//! `apply` removes it.
 
 use serde::{Deserialize, Serialize};
 
 use super::book::BookingState;
-use super::state::{RecordKey, State, VisitState};
-use super::{Id, Now};
+use super::command::{RefundArgs, VisitRetip};
+use super::money::receipt::Receipt;
+use super::state::{Record, RecordKey, State, Visit, VisitState};
+use super::{Command, DomainError, Event, Id, Now};
 
 /// Days of finished history kept in memory besides today.
 pub const KEEP_DAYS: i64 = 14;
@@ -166,6 +173,101 @@ pub fn due(state: &State, now: Now) -> Option<Archive> {
     (!a.is_empty()).then_some(a)
 }
 
+/// Receipts due to leave memory at `now`: older than the days kept, and
+/// whose visit is not in memory once `leaving` (the visits archived in the
+/// same pass) are gone. At most `MAX_PER_EVENT`, oldest first.
+pub fn receipts_due(state: &State, now: Now, leaving: &[Id]) -> Vec<Id> {
+    let before_ms = now.ms.saturating_sub(KEEP_DAYS.saturating_mul(DAY_MS));
+    state
+        .till
+        .receipts
+        .values()
+        .filter(|r| r.at < before_ms)
+        .filter(|r| {
+            r.visit_id
+                .is_none_or(|v| !state.visits.contains_key(&v) || leaving.contains(&v))
+        })
+        .map(|r| r.id)
+        .take(MAX_PER_EVENT)
+        .collect()
+}
+
+/// The records `event` moves to the store's archive, read from `state`
+/// before it is applied, and whether it stopped at `MAX_PER_EVENT` (more
+/// is due); `None` for every other event.
+pub fn moved_out(state: &State, event: &Event) -> Option<(Vec<Record>, bool)> {
+    match event {
+        Event::Archived { archive } => Some((records_to_keep(state, archive), archive.is_full())),
+        Event::ReceiptsArchived { receipt_ids } => Some((
+            receipt_ids
+                .iter()
+                .filter_map(|id| state.record(&RecordKey::Receipt(*id)))
+                .collect(),
+            receipt_ids.len() >= MAX_PER_EVENT,
+        )),
+        _ => None,
+    }
+}
+
+/// What the store's archive can answer (the writer reads the store; tests
+/// keep a map). An error is a failed read: the command is refused with it
+/// rather than decided as if the history did not exist.
+pub trait Lookup {
+    fn visit(&self, id: Id) -> Result<Option<Visit>, DomainError>;
+    fn receipt(&self, id: Id) -> Result<Option<Receipt>, DomainError>;
+    /// A visit's receipts (its sale and its refunds).
+    fn receipts_of_visit(&self, visit_id: Id) -> Result<Vec<Receipt>, DomainError>;
+    /// A sale receipt's refunds.
+    fn refunds_of(&self, sale_id: Id) -> Result<Vec<Receipt>, DomainError>;
+}
+
+/// The events that bring back, before `command` is decided, the archived
+/// history it is about: the visit of a refund or a tip re-split, and for a
+/// refund the receipts it needs (the visit's sale receipt, or the sale,
+/// with the refunds already made). Empty when memory has it all or the
+/// archive has nothing (the command is then decided as it stands).
+pub fn restore_for(
+    state: &State,
+    command: &Command,
+    archive: &impl Lookup,
+) -> Result<Vec<Event>, DomainError> {
+    let mut events = Vec::new();
+    let mut receipts = Vec::new();
+    match command {
+        Command::VisitRefund(RefundArgs {
+            visit_id: Some(v), ..
+        })
+        | Command::VisitRetip(VisitRetip { visit_id: v, .. }) => {
+            if !state.visits.contains_key(v) {
+                let Some(visit) = archive.visit(*v)? else {
+                    return Ok(events);
+                };
+                events.push(Event::VisitRestored { visit });
+            }
+            // A visit paid before receipts existed has none anywhere.
+            if matches!(command, Command::VisitRefund(_))
+                && !state.till.receipt_of_visit.contains_key(v)
+            {
+                receipts = archive.receipts_of_visit(*v)?;
+            }
+        }
+        Command::SaleRefund(RefundArgs {
+            sale_id: Some(s), ..
+        }) if !state.till.receipts.contains_key(s) => {
+            if let Some(sale) = archive.receipt(*s)? {
+                receipts.push(sale);
+                receipts.extend(archive.refunds_of(*s)?);
+            }
+        }
+        _ => {}
+    }
+    receipts.retain(|r| !state.till.receipts.contains_key(&r.id));
+    if !receipts.is_empty() {
+        events.push(Event::ReceiptsRestored { receipts });
+    }
+    Ok(events)
+}
+
 impl State {
     /// Takes an archive's records out of memory.
     pub(in crate::domain) fn apply_archive(&mut self, a: &Archive) {
@@ -198,7 +300,7 @@ pub fn kept(key: &RecordKey) -> bool {
 
 /// The records `a` moves to the store's archive, read from `state` before
 /// the event is applied.
-pub fn records_to_keep(state: &State, a: &Archive) -> Vec<super::state::Record> {
+fn records_to_keep(state: &State, a: &Archive) -> Vec<Record> {
     a.keys()
         .iter()
         .filter(|k| kept(k))

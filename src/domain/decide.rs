@@ -765,10 +765,25 @@ pub fn decide(
             start_ms,
         } => book::decide::no_show_due(state, *booking_id, *start_ms),
         Command::BookingDue { booking_id } => book::decide::booking_due(state, *booking_id),
-        Command::ArchiveDue => match super::archive::due(state, now) {
-            Some(archive) => one(Event::Archived { archive }, Reply::Json(json!({}))),
-            None => Err(conflict("nothing to archive")),
-        },
+        Command::ArchiveDue => {
+            let archive = super::archive::due(state, now);
+            let leaving = archive.as_ref().map_or(&[][..], |a| &a.visits[..]);
+            let receipt_ids = super::archive::receipts_due(state, now, leaving);
+            let mut events: Vec<Event> = archive
+                .map(|archive| Event::Archived { archive })
+                .into_iter()
+                .collect();
+            if !receipt_ids.is_empty() {
+                events.push(Event::ReceiptsArchived { receipt_ids });
+            }
+            if events.is_empty() {
+                return Err(conflict("nothing to archive"));
+            }
+            Ok(Decided {
+                events,
+                reply: Reply::Json(json!({})),
+            })
+        }
         Command::ClockSet(a) => clock_set(a, now),
         Command::CustomerCreate(a) => super::customers::create(state, a, now),
         Command::CustomerUpdate(a) => super::customers::update(state, a),

@@ -307,6 +307,18 @@ pub enum Event {
         planned_end: Option<i64>,
         changed: Vec<String>,
     },
+    // Schema 5: receipts leave memory too (see `archive`).
+    /// Receipts older than the days kept, whose visit has left memory (or
+    /// that belong to no visit), left memory; the store keeps them in its
+    /// archive (the receipt page and refunds read them back).
+    ReceiptsArchived {
+        receipt_ids: Vec<Id>,
+    },
+    /// Archived receipts came back into memory for a refund of their visit
+    /// or sale, as they were archived (a sale with its refunds).
+    ReceiptsRestored {
+        receipts: Vec<Receipt>,
+    },
 }
 
 /// Where and when a booking is (what `booking.move` changes).
@@ -370,6 +382,8 @@ impl Event {
             Event::BookingLate { .. } => "booking_late",
             Event::Archived { .. } => "archived",
             Event::VisitRestored { .. } => "visit_restored",
+            Event::ReceiptsArchived { .. } => "receipts_archived",
+            Event::ReceiptsRestored { .. } => "receipts_restored",
             Event::ClockSet { .. } => "clock_set",
             Event::ServiceTaxSet { .. } => "service_tax_set",
             Event::ProductCreated { .. } => "product_created",

@@ -150,7 +150,10 @@ pub fn for_head_office(record: &EventRecord, pii: Pii) -> EventRecord {
         | Event::ProductUpdated { .. }
         | Event::ProductStockChanged { .. }
         | Event::Refunded { .. }
-        | Event::CorrectionApproved { .. } => {}
+        | Event::CorrectionApproved { .. }
+        // Receipts in and out of memory: ids, and receipts as above.
+        | Event::ReceiptsArchived { .. }
+        | Event::ReceiptsRestored { .. } => {}
     }
     out
 }

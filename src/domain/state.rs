@@ -502,11 +502,13 @@ impl State {
                     if let Some(q) = &r.request_id {
                         self.till.receipt_by_request.remove(q);
                     }
-                    if let Some(refunds) = r
-                        .refund_of
-                        .and_then(|s| self.till.refunds_by_sale.get_mut(&s))
-                    {
-                        refunds.retain(|x| x != id);
+                    if let Some(sale) = r.refund_of {
+                        if let Some(refunds) = self.till.refunds_by_sale.get_mut(&sale) {
+                            refunds.retain(|x| x != id);
+                            if refunds.is_empty() {
+                                self.till.refunds_by_sale.remove(&sale);
+                            }
+                        }
                     }
                     if let Some(v) = r.visit_id {
                         if self.till.receipt_of_visit.get(&v) == Some(id) {
@@ -668,6 +670,16 @@ impl State {
             Event::Archived { archive } => self.apply_archive(archive),
             Event::VisitRestored { visit } => {
                 self.visits.insert(visit.id, visit.clone());
+            }
+            Event::ReceiptsArchived { receipt_ids } => {
+                for id in receipt_ids {
+                    self.put_record(&RecordKey::Receipt(*id), None);
+                }
+            }
+            Event::ReceiptsRestored { receipts } => {
+                for r in receipts {
+                    self.till.put_receipt(r.clone());
+                }
             }
             Event::RoomCreated { room } => {
                 self.bump_id(room.id);
@@ -1266,6 +1278,12 @@ impl State {
             | Event::VisitUpdated { .. } => self.touched_customers(event, &mut keys),
             Event::Archived { archive } => keys.extend(archive.keys()),
             Event::VisitRestored { visit } => keys.push(RecordKey::Visit(visit.id)),
+            Event::ReceiptsArchived { receipt_ids } => {
+                keys.extend(receipt_ids.iter().map(|id| RecordKey::Receipt(*id)))
+            }
+            Event::ReceiptsRestored { receipts } => {
+                keys.extend(receipts.iter().map(|r| RecordKey::Receipt(r.id)))
+            }
             Event::ServiceTaxSet { .. }
             | Event::ProductCreated { .. }
             | Event::ProductUpdated { .. }

@@ -204,7 +204,13 @@ impl Subscriber for Fanout {
 
 /// Events that move history in or out of memory: nobody is told.
 fn quiet(event: &Event) -> bool {
-    matches!(event, Event::Archived { .. } | Event::VisitRestored { .. })
+    matches!(
+        event,
+        Event::Archived { .. }
+            | Event::VisitRestored { .. }
+            | Event::ReceiptsArchived { .. }
+            | Event::ReceiptsRestored { .. }
+    )
 }
 
 /// Renders a batch (pure apart from the clock stamp; used by tests too).

@@ -187,6 +187,55 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// A receipt that left memory (older than the days kept): read from the
+/// store's archive off the runtime's threads, with its refunds or its sale
+/// and its visit's number, then rendered with what memory still holds
+/// (gift card hints).
+async fn archived(hub: &Hub, id: u64) -> Option<Value> {
+    use crate::domain::money::receipt::ReceiptKind;
+    use crate::domain::money::view::FromArchive;
+    let archive = hub.log.archive();
+    let read = tokio::task::spawn_blocking(move || {
+        let receipt = match archive.receipt(id)? {
+            Some(r) => Some(r),
+            None => archive
+                .receipts_of_visit(id)?
+                .into_iter()
+                .find(|r| r.kind == ReceiptKind::Sale),
+        };
+        let Some(r) = receipt else {
+            return Ok(None);
+        };
+        let mut more = FromArchive::default();
+        if r.kind == ReceiptKind::Sale {
+            more.receipts = archive.refunds_of(r.id)?;
+        }
+        if let Some(sale) = r.refund_of {
+            more.receipts.extend(archive.receipt(sale)?);
+        }
+        if let Some(v) = r.visit_id {
+            more.visit_number = archive.visit(v)?.map(|v| v.number);
+        }
+        Ok::<_, crate::store::StoreError>(Some((r, more)))
+    })
+    .await;
+    let (r, more) = match read {
+        Ok(Ok(found)) => found?,
+        Ok(Err(e)) => {
+            log::error!("reading the archive for receipt {id}: {e}");
+            return None;
+        }
+        Err(e) => {
+            log::error!("reading the archive for receipt {id}: {e}");
+            return None;
+        }
+    };
+    hub.writer
+        .read(move |state, _| crate::domain::money::view::receipt_with(state, &r, &more))
+        .await
+        .ok()
+}
+
 /// `GET /receipt/{id}?paper=80mm|a4`.
 pub async fn page(
     State(hub): State<Arc<Hub>>,
@@ -244,6 +293,10 @@ pub async fn page(
         .await
         .ok()
         .flatten();
+    let found = match found {
+        Some(r) => Some(r),
+        None => archived(&hub, id).await,
+    };
     let Some(receipt) = found else {
         return refuse(
             StatusCode::NOT_FOUND,

@@ -31,8 +31,28 @@ fn item(i: &Item) -> Value {
     }
 }
 
+/// What the store's archive adds to a receipt shown after it left memory
+/// (see `archive`): its sale or its refunds, and its visit's number.
+#[derive(Debug, Default)]
+pub struct FromArchive {
+    pub receipts: Vec<Receipt>,
+    pub visit_number: Option<String>,
+}
+
 /// A receipt with its lines, tax per rate, payments and refunds.
 pub fn receipt_of(state: &State, r: &Receipt) -> Value {
+    receipt_with(state, r, &FromArchive::default())
+}
+
+/// `receipt_of`, with what memory lacks taken from `more`.
+pub fn receipt_with(state: &State, r: &Receipt, more: &FromArchive) -> Value {
+    let receipt = |id: crate::domain::Id| {
+        state
+            .till
+            .receipts
+            .get(&id)
+            .or_else(|| more.receipts.iter().find(|x| x.id == id))
+    };
     let lines: Vec<Value> = r
         .lines
         .iter()
@@ -75,9 +95,15 @@ pub fn receipt_of(state: &State, r: &Receipt) -> Value {
         })
         .collect();
     let refunds: Vec<Value> = if r.kind == ReceiptKind::Sale {
-        state
+        let mut refunds: Vec<&Receipt> = state
             .till
             .refunds_of(r.id)
+            .chain(more.receipts.iter().filter(|x| x.refund_of == Some(r.id)))
+            .collect();
+        refunds.sort_by_key(|x| x.id);
+        refunds.dedup_by_key(|x| x.id);
+        refunds
+            .into_iter()
             .map(|x| {
                 json!({
                     "id": x.id,
@@ -94,7 +120,8 @@ pub fn receipt_of(state: &State, r: &Receipt) -> Value {
     let visit_number = r
         .visit_id
         .and_then(|v| state.visits.get(&v))
-        .map(|v| v.number.clone());
+        .map(|v| v.number.clone())
+        .or_else(|| more.visit_number.clone());
     json!({
         "id": r.id,
         "number": r.number_words(),
@@ -103,7 +130,7 @@ pub fn receipt_of(state: &State, r: &Receipt) -> Value {
         "visit_id": r.visit_id,
         "visit_number": visit_number,
         "refund_of": r.refund_of,
-        "refund_of_number": r.refund_of.and_then(|id| state.till.receipts.get(&id)).map(Receipt::number_words),
+        "refund_of_number": r.refund_of.and_then(receipt).map(Receipt::number_words),
         "drawer_id": r.drawer_id,
         "cashier_id": r.cashier,
         "approved_by": r.approved_by,

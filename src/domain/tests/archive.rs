@@ -8,12 +8,13 @@ use serde_json::json;
 
 use super::book::{cmd, Book};
 use super::harness::*;
-use crate::domain::archive::{cutoff_day, KEEP_DAYS};
+use crate::domain::archive::{cutoff_day, moved_out, restore_for, Lookup, KEEP_DAYS};
 use crate::domain::book::time::{date_of_day, day_of_date};
 use crate::domain::book::BookingState;
+use crate::domain::money::receipt::{Receipt, ReceiptKind};
 use crate::domain::report::{day_report, day_report_from};
-use crate::domain::state::{Record, RecordKey, Visit, VisitState};
-use crate::domain::{Command, ErrorCode, Event, EventRecord, Id, Now};
+use crate::domain::state::{Record, Visit, VisitState};
+use crate::domain::{Actor, Command, DomainError, ErrorCode, Event, EventRecord, Id, Now};
 
 const DAY: i64 = 86_400_000;
 
@@ -47,17 +48,81 @@ fn pay_card(f: &mut Floor, v: Id) {
     );
 }
 
-/// Runs the archive pass until nothing is due; returns the archived events.
-fn archive_all(f: &mut Floor) -> Vec<crate::domain::archive::Archive> {
+/// The store's archive as maps: filled with what each archiving event
+/// moves out (as the writer fills the store), read through `restore_for`
+/// (as the writer reads the store).
+#[derive(Default)]
+struct Shelf {
+    visits: BTreeMap<Id, Visit>,
+    receipts: BTreeMap<Id, Receipt>,
+}
+
+impl Lookup for Shelf {
+    fn visit(&self, id: Id) -> Result<Option<Visit>, DomainError> {
+        Ok(self.visits.get(&id).cloned())
+    }
+    fn receipt(&self, id: Id) -> Result<Option<Receipt>, DomainError> {
+        Ok(self.receipts.get(&id).cloned())
+    }
+    fn receipts_of_visit(&self, visit_id: Id) -> Result<Vec<Receipt>, DomainError> {
+        Ok(self
+            .receipts
+            .values()
+            .filter(|r| r.visit_id == Some(visit_id))
+            .cloned()
+            .collect())
+    }
+    fn refunds_of(&self, sale_id: Id) -> Result<Vec<Receipt>, DomainError> {
+        Ok(self
+            .receipts
+            .values()
+            .filter(|r| r.refund_of == Some(sale_id))
+            .cloned()
+            .collect())
+    }
+}
+
+impl Shelf {
+    /// `command` decided as the writer decides it: what it needs from the
+    /// archive restored first.
+    fn run(&self, f: &mut Floor, actor: &Actor, command: &Command) -> Result<Done, DomainError> {
+        for event in restore_for(&f.state, command, self)? {
+            f.push(&Actor::System, event);
+        }
+        f.try_run(actor, command)
+    }
+}
+
+/// `archive_all`, keeping what leaves in `shelf`.
+fn archive_all_into(f: &mut Floor, shelf: &mut Shelf) -> Vec<crate::domain::archive::Archive> {
     let mut out = Vec::new();
-    while let Ok(done) = f.try_run(&crate::domain::Actor::System, &Command::ArchiveDue) {
+    loop {
+        let before = f.state.clone();
+        let Ok(done) = f.try_run(&Actor::System, &Command::ArchiveDue) else {
+            return out;
+        };
         for e in done.events {
+            for r in moved_out(&before, &e).map(|(r, _)| r).unwrap_or_default() {
+                match r {
+                    Record::Visit(v) => {
+                        shelf.visits.insert(v.id, v);
+                    }
+                    Record::Receipt(r) => {
+                        shelf.receipts.insert(r.id, r);
+                    }
+                    _ => {}
+                }
+            }
             if let Event::Archived { archive } = e {
                 out.push(archive);
             }
         }
     }
-    out
+}
+
+/// Runs the archive pass until nothing is due; returns the archived events.
+fn archive_all(f: &mut Floor) -> Vec<crate::domain::archive::Archive> {
+    archive_all_into(f, &mut Shelf::default())
 }
 
 #[test]
@@ -177,7 +242,7 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
         }
         let svc = f.add_service("Thai", 30, 0);
         // What the store's archive would hold (the records as archived).
-        let mut archive: BTreeMap<Id, Visit> = BTreeMap::new();
+        let mut shelf = Shelf::default();
         let mut paid: Vec<Id> = Vec::new();
         let days = 2 * KEEP_DAYS + 3;
         let per_day = 8;
@@ -205,20 +270,18 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
                 // Now and then a refund of any visit ever paid.
                 if rng.chance(15) {
                     let Some(old) = rng.pick(&paid) else { continue };
-                    if !f.state.visits.contains_key(&old) {
-                        let visit = archive.get(&old).cloned().expect("archived");
-                        f.push(
-                            &crate::domain::Actor::System,
-                            Event::VisitRestored { visit },
+                    let refund = cmd(
+                        "visit.refund",
+                        json!({"visit_id": old, "amount_cents": 100, "reason": "goodwill"}),
+                    );
+                    if let Ok(done) = shelf.run(&mut f, &ADMIN, &refund) {
+                        // Its sale receipt was found, in memory or archived:
+                        // the refund has a receipt of its own.
+                        assert!(
+                            matches!(done.events.first(), Some(Event::Refunded { .. })),
+                            "seed {seed} day {d}: a refund of {old} without a receipt"
                         );
                     }
-                    let _ = f.try_run(
-                        &ADMIN,
-                        &cmd(
-                            "visit.refund",
-                            json!({"visit_id": old, "amount_cents": 100, "reason": "goodwill"}),
-                        ),
-                    );
                 }
             }
             for t in f.state.staff.keys().copied().collect::<Vec<_>>() {
@@ -226,7 +289,7 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
             }
             // The hourly pass, with what it archives kept aside.
             let before = f.state.clone();
-            for a in archive_all(&mut f) {
+            for a in archive_all_into(&mut f, &mut shelf) {
                 for id in &a.visits {
                     let v = &before.visits[id];
                     assert!(
@@ -239,10 +302,17 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
                         v.state
                     );
                     assert!(v.day < cutoff_day(f.now.day));
-                    if let Some(Record::Visit(v)) = before.record(&RecordKey::Visit(*id)) {
-                        archive.insert(*id, v);
-                    }
                 }
+            }
+            // Receipts in memory: the days kept, or their visit's.
+            let oldest = f.now.ms - KEEP_DAYS * DAY;
+            for r in f.state.till.receipts.values() {
+                assert!(
+                    r.at >= oldest || r.visit_id.is_some_and(|v| f.state.visits.contains_key(&v)),
+                    "seed {seed} day {d}: receipt {} of {} still in memory",
+                    r.number_words(),
+                    r.at
+                );
             }
             let unpaid = f
                 .state
@@ -264,7 +334,10 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
             .filter(|r| {
                 !matches!(
                     r.event,
-                    Event::Archived { .. } | Event::VisitRestored { .. }
+                    Event::Archived { .. }
+                        | Event::VisitRestored { .. }
+                        | Event::ReceiptsArchived { .. }
+                        | Event::ReceiptsRestored { .. }
                 )
             })
             .cloned()
@@ -304,4 +377,121 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
             assert_eq!(with, without, "seed {seed}: the report of {day} moved");
         }
     }
+}
+
+/// Receipts leave memory with their visit (a sale's after the same days),
+/// and come back for a refund weeks later with the refunds already made:
+/// the refund is per line, capped by what is left, with its own receipt,
+/// as on the day; the day reports do not move.
+#[test]
+fn old_receipts_leave_memory_and_come_back_for_a_refund() {
+    use super::counter::counter;
+    let mut c = counter(true);
+    let cashier = c.cashier.clone();
+    let v = c.served(&[c.massage]);
+    c.run(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "items": [{"product_id": c.oil, "qty": 3}], "payments": [{"method": "card", "amount_cents": 6_999 + 3_897}]}));
+    c.run(&ADMIN, "visit.refund", json!({"visit_id": v, "lines": [{"line": 1, "qty": 1}], "restock": true, "reason": "leaking"}));
+    let sale = c.run(&cashier, "sale.checkout", json!({"request_id": "s1", "items": [{"product_id": c.cream, "qty": 2}], "payments": [{"method": "card", "amount_cents": 4_010}]}));
+    let sale = sale["sale_id"].as_u64().expect("sale id");
+    c.run(
+        &ADMIN,
+        "sale.refund",
+        json!({"sale_id": sale, "lines": [{"line": 0, "qty": 1}], "reason": "broken"}),
+    );
+    let visit_receipt = c.receipt(v).id;
+    assert_eq!(c.f.state.till.receipts.len(), 4);
+    let first_day = day_report(c.f.log.clone(), DAY1, day_of);
+
+    // Within the days kept, they stay; after, they leave with the visit.
+    let mut shelf = Shelf::default();
+    on_day(&mut c.f, KEEP_DAYS);
+    archive_all_into(&mut c.f, &mut shelf);
+    assert_eq!(c.f.state.till.receipts.len(), 4);
+    on_day(&mut c.f, KEEP_DAYS + 2);
+    archive_all_into(&mut c.f, &mut shelf);
+    let till = &c.f.state.till;
+    assert!(till.receipts.is_empty(), "{:?}", till.receipts.keys());
+    assert!(till.receipt_of_visit.is_empty() && till.refunds_by_sale.is_empty());
+    assert!(till.receipt_by_request.is_empty());
+    assert_eq!(shelf.receipts.len(), 4);
+    assert!(!c.f.state.visits.contains_key(&v));
+    // Gift cards and products stay: they are live.
+    assert_eq!(c.stock(c.oil), 8);
+
+    // Without the archive, a sale is not found …
+    let refund_sale = cmd(
+        "sale.refund",
+        json!({"sale_id": sale, "lines": [{"line": 0, "qty": 2}], "reason": "x"}),
+    );
+    c.f.refuse(
+        &ADMIN,
+        refund_sale.clone(),
+        ErrorCode::NotFound,
+        &["no sale"],
+    );
+    // … with it, the sale comes back with its refund: one cream is left.
+    let err = shelf
+        .run(&mut c.f, &ADMIN, &refund_sale)
+        .expect_err("only one left");
+    assert_eq!(err.code, ErrorCode::Invalid, "{err}");
+    assert!(c.f.state.till.receipts.contains_key(&sale));
+    assert_eq!(c.f.state.till.refunds_of(sale).count(), 1);
+    let done = shelf
+        .run(
+            &mut c.f,
+            &ADMIN,
+            &cmd(
+                "sale.refund",
+                json!({"sale_id": sale, "lines": [{"line": 0, "qty": 1}], "reason": "also broken"}),
+            ),
+        )
+        .expect("the last cream");
+    assert_eq!(done.reply["receipt"]["kind"], "refund");
+    assert_eq!(done.reply["receipt"]["refund_of"], json!(sale));
+
+    // A visit's refund brings back the visit, its sale and its refund: two
+    // oils are left on line 1, and the refund has its own receipt.
+    let too_many = cmd(
+        "visit.refund",
+        json!({"visit_id": v, "lines": [{"line": 1, "qty": 3}], "reason": "x"}),
+    );
+    let err = shelf
+        .run(&mut c.f, &ADMIN, &too_many)
+        .expect_err("two left");
+    assert!(err.message.contains("2 left"), "{err}");
+    let done = shelf
+        .run(&mut c.f, &ADMIN, &cmd("visit.refund", json!({"visit_id": v, "lines": [{"line": 1, "qty": 2}], "restock": true, "reason": "leaking too"})))
+        .expect("refund of an archived visit by line");
+    assert!(matches!(
+        done.events.as_slice(),
+        [Event::Refunded { .. }, Event::VisitRefunded { .. }]
+    ));
+    assert_eq!(c.receipt(v).id, visit_receipt);
+    assert_eq!(c.receipt(v).refunded[1].qty, 3);
+    assert_eq!(c.stock(c.oil), 10);
+    // A restored sale is found by id as on the day; restoring twice adds
+    // nothing (what memory has is not restored again).
+    assert!(restore_for(&c.f.state, &too_many, &shelf)
+        .expect("read")
+        .is_empty());
+
+    // The next pass takes the old ones out again; today's two refunds stay
+    // their days, then follow.
+    archive_all_into(&mut c.f, &mut shelf);
+    let kept: Vec<ReceiptKind> = c.f.state.till.receipts.values().map(|r| r.kind).collect();
+    assert_eq!(kept, vec![ReceiptKind::Refund; 2]);
+    on_day(&mut c.f, 2 * KEEP_DAYS + 3);
+    archive_all_into(&mut c.f, &mut shelf);
+    assert!(c.f.state.till.receipts.is_empty());
+    assert_eq!(shelf.receipts.len(), 6);
+    assert_eq!(
+        shelf
+            .receipts
+            .values()
+            .filter(|r| r.kind == ReceiptKind::Refund)
+            .count(),
+        4
+    );
+    // The day of the sales reports what it reported.
+    assert_eq!(day_report(c.f.log.clone(), DAY1, day_of), first_day);
 }
