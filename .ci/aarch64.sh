@@ -94,7 +94,12 @@ echo "== binfmt_misc: aarch64 ELF -> qemu-aarch64 -L /usr/aarch64-linux-gnu (unt
 # checking every invariant) are plain integer and collection code with no
 # target-specific path; they run natively in the test step and are skipped
 # here, where emulation makes them the slowest part of CI.
-# The unit tests and the functional integration suites run (--no-fail-fast);
+# The unit tests and the integration suites where the platform matters run
+# (--no-fail-fast): storage (sled and fdatasync on aarch64), restart
+# (SIGKILL durability), hub (the network paths) and security (ring's
+# aarch64 code: TLS, sealing; argon2). Suites of platform-neutral logic
+# (timers, lights, money, cli) run natively in the test step: building
+# each extra test binary for aarch64 costs CI about a minute;
 # the load and fault suites (storm, soak, faults, malformed) measure timing
 # under load and run natively in .ci/faults.sh: under emulation they test
 # qemu's speed, not the hub. A hung test would hold CI until its
@@ -110,10 +115,10 @@ rc=0
 timeout --kill-after=30 "$limit" \
     cargo test --locked --no-fail-fast --target "$TARGET" \
     --config 'profile.dev.package."*".opt-level = 2' \
-    --lib --test storage --test restart --test timers --test hub --test lights \
-    --test money --test cli --test security \
+    --lib --test storage --test restart --test hub --test security \
     -- --skip tests::simulation --skip tests::book_sim --skip tests::books_day \
-    --skip tests::archive::seeded --skip tests::customers::seeded || rc=$?
+    --skip tests::archive::seeded --skip tests::customers::seeded \
+    --skip tests::counter_sim || rc=$?
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     echo "FAIL: cargo test under qemu-aarch64 did not finish within ${limit}s (a test hangs?)"
 fi

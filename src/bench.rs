@@ -79,6 +79,10 @@ pub enum BenchWhat {
         searches: usize,
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Keep the built database in DIR/spa-hub-bench-customers and use
+        /// it again on the next run instead of building it (about 4 min).
+        #[arg(long)]
+        keep: bool,
     },
     /// Socket.IO load against a running hub or the bench floor.
     Hub(crate::bench_hub::HubArgs),
@@ -105,7 +109,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             visits,
             searches,
             dir,
-        } => crate::bench_customers::run(customers, visits, searches, dir).await,
+            keep,
+        } => crate::bench_customers::run(customers, visits, searches, dir, keep).await,
         BenchWhat::Hub(a) => crate::bench_hub::run(a).await.map(|_| ()),
         BenchWhat::Wear(a) => crate::bench_wear::run(a).await,
         BenchWhat::Chain(a) => crate::bench_chain::run(a).await,

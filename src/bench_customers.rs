@@ -236,13 +236,39 @@ pub async fn run(
     visits: u64,
     searches: usize,
     dir: Option<std::path::PathBuf>,
+    keep: bool,
 ) -> Result<(), String> {
     let base = dir.unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("spa-hub-bench-customers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = if keep {
+        base.join("spa-hub-bench-customers")
+    } else {
+        base.join(format!("spa-hub-bench-customers-{}", std::process::id()))
+    };
     let data = dir.join("data");
+    let phones_file = dir.join("phones.txt");
     let started = Instant::now();
-    let phones = build(&data, customers, visits)?;
+    let kept = if keep {
+        std::fs::read_to_string(&phones_file)
+            .ok()
+            .map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+    } else {
+        None
+    };
+    let phones = match kept {
+        Some(phones) => {
+            println!("using the database kept in {}", dir.display());
+            phones
+        }
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let phones = build(&data, customers, visits)?;
+            if keep {
+                std::fs::write(&phones_file, phones.join("\n"))
+                    .map_err(|e| format!("{}: {e}", phones_file.display()))?;
+            }
+            phones
+        }
+    };
     if phones.is_empty() {
         return Err("no customers were built".into());
     }
@@ -325,6 +351,8 @@ pub async fn run(
         ),
         None => println!("daemon: not ready within 120 s"),
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
