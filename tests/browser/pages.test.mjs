@@ -655,6 +655,7 @@ let regularVisit = null;
 await step("the front desk finds a returning customer as they type and checks them in", async () => {
   const [made] = await commands(cashier, [["customer.create", { name: REGULAR.name, phone: REGULAR.phone, notes: REGULAR.notes }]]);
   assert(made.ok, JSON.stringify(made));
+  await cashier.bringToFront(); // a page behind another gets a frame a second, and clicks wait for frames
   await cashier.click('[data-tab="floor"]');
   await cashier.fill("#cust-q", "rosa reg");
   await waitText(cashier, "#cust-results", REGULAR.name);
@@ -686,6 +687,117 @@ await step("the front desk edits a waiting visit's services from the queue", asy
   assert(left.ok, JSON.stringify(left));
   const [gone] = await commands(admin, [["service.remove", { service_id: svc.data.service.id }]]);
   assert(gone.ok, JSON.stringify(gone));
+});
+
+// ---- merge and forget on the admin page (#16) -----------------------------------------------------------
+// Two records for the same person: one made with the phone and the notes,
+// one typed later at the desk with only the email. A visit on each.
+const TWIN = { name: "Philippa Doubleday", phone: "+44 7700 900555", digits: "447700900555", email: "pippa@example.org", notes: "Allergic to latex gloves" };
+NAMES.push(TWIN.name, "Philippa", "Doubleday", TWIN.notes, TWIN.email, TWIN.digits);
+let twin = null;
+/** The open dialog's text (title, consequences, fields). */
+const dialogText = (page) => page.textContent("dialog[open]");
+await step("the admin merges a duplicate record into the other: the confirmation says so, cancelling changes nothing, the history moves over and the duplicate is gone", async () => {
+  const made = await commands(cashier, [
+    ["customer.create", { name: TWIN.name, phone: TWIN.phone, notes: TWIN.notes }],
+    ["customer.create", { name: TWIN.name, email: TWIN.email }],
+  ]);
+  assert(made.every((a) => a.ok), JSON.stringify(made));
+  const [keep, dup] = made.map((a) => a.data.customer.id);
+  const service = await cashier.evaluate(() => Number(document.querySelector("#ci-services input").value));
+  const vs = await commands(cashier, [keep, dup].map((id) => ["visit.create", { customer_id: id, service_ids: [service] }]));
+  assert(vs.every((a) => a.ok), JSON.stringify(vs));
+  twin = { keep, dup, visits: vs.map((a) => a.data.visit.id), numbers: vs.map((a) => a.data.visit.number) };
+  const history = async (id) => (await commands(admin, [["customer.history", { customer_id: id }]]))[0];
+
+  await admin.bringToFront();
+  await admin.fill("#cust-q", "phil doub");
+  await admin.waitForSelector(`#cust-results [data-customer="${keep}"]`);
+  await admin.click(`#cust-results [data-customer="${dup}"] button`);
+  await waitText(admin, "#cust-visits", twin.numbers[1]);
+  await admin.click("#cust-merge");
+  const text = await dialogText(admin);
+  for (const words of ["The history moves over", `The duplicate #${dup} is then gone`, "search no longer finds it", "cannot be undone"]) {
+    assert(text.includes(words), `the merge confirmation does not say "${words}": ${text}`);
+  }
+  await admin.click("dialog[open] button.ghost");
+  await admin.waitForSelector("dialog[open]", { state: "detached" });
+  const before = await Promise.all([history(keep), history(dup)]);
+  assert(before.every((a) => a.ok && a.data.visits.length === 1), `after cancelling: ${JSON.stringify(before)}`);
+
+  await admin.click("#cust-merge");
+  await admin.selectOption("dialog[open] select[name=into]", String(keep));
+  await shot(admin, "admin-customer-merge");
+  await admin.click("dialog[open] button.danger");
+  await admin.waitForSelector("dialog[open]", { state: "detached" });
+  // The card is the kept record's, with both records' visits and the duplicate's email.
+  await admin.waitForSelector(`#cust-detail[data-customer="${keep}"]`);
+  await waitText(admin, "#cust-visits", twin.numbers[0]);
+  await waitText(admin, "#cust-visits", twin.numbers[1]);
+  await waitText(admin, "#cust-detail", TWIN.email);
+  await admin.waitForSelector(`#cust-results [data-customer="${dup}"]`, { state: "detached" });
+  // A new search finds the kept record only.
+  await admin.fill("#cust-q", "");
+  await admin.waitForFunction(() => !document.querySelector("#cust-results li"));
+  await admin.fill("#cust-q", "doubleday");
+  await admin.waitForSelector(`#cust-results [data-customer="${keep}"]`);
+  assert(!(await admin.$(`#cust-results [data-customer="${dup}"]`)), "the search still lists the duplicate");
+  const [found] = await commands(admin, [["customer.search", { q: "doubleday" }]]);
+  assert(found.ok && found.data.customers.map((c) => c.id).join() === String(keep), `customer.search: ${JSON.stringify(found)}`);
+  const [gone, kept] = await Promise.all([history(dup), history(keep)]);
+  assert(!gone.ok && gone.error.code === "not_found", `the duplicate's history: ${JSON.stringify(gone)}`);
+  assert(kept.ok && kept.data.visits.map((v) => v.id).sort().join() === twin.visits.slice().sort().join(), `the kept record's visits: ${JSON.stringify(kept.data)}`);
+});
+
+await step("the admin forgets a customer with a reason: the confirmation names the consequences, cancelling or no reason changes nothing, and the admin page and the open front desk are blanked without reload", async () => {
+  if (!twin) return { skip: "no merged record" };
+  // The front desk holds the record: its card, its hit and both visits in the queue.
+  await cashier.bringToFront();
+  await cashier.click('[data-tab="floor"]');
+  await cashier.fill("#cust-q", "doubleday");
+  await cashier.click(`#cust-results [data-customer="${twin.keep}"] button`);
+  await waitText(cashier, "#cust-detail", TWIN.notes);
+  await cashier.click("#cust-checkin"); // the check-in form is filled for the record
+  await waitText(cashier, "#ci-record", TWIN.name);
+  for (const id of twin.visits) await waitText(cashier, `#queue tr[data-visit="${id}"]`, TWIN.name);
+
+  await admin.bringToFront();
+  await admin.click("#cust-forget");
+  const text = await dialogText(admin);
+  for (const words of ["name, phone, email and notes are removed everywhere", "Day reports keep every count and amount", "cannot be undone"]) {
+    assert(text.includes(words), `the forget confirmation does not say "${words}": ${text}`);
+  }
+  await admin.click("dialog[open] button.ghost");
+  await admin.waitForSelector("dialog[open]", { state: "detached" });
+  await admin.click("#cust-forget");
+  await admin.check("dialog[open] input[name=sure]");
+  await admin.click("dialog[open] button.danger");
+  await admin.waitForFunction(() => /Give a reason/.test(document.querySelector("dialog[open]").textContent));
+  // The hub refuses a blank reason too (the page never sends one).
+  const [bare] = await commands(admin, [["customer.forget", { customer_id: twin.keep, reason: " " }]]);
+  assert(!bare.ok && bare.error.code === "invalid" && /reason/.test(bare.error.message), `a blank reason: ${JSON.stringify(bare)}`);
+  const [still] = await commands(admin, [["customer.history", { customer_id: twin.keep }]]);
+  assert(still.ok && still.data.customer.name === TWIN.name && !still.data.customer.forgotten, `after cancelling: ${JSON.stringify(still)}`);
+  await shot(admin, "admin-customer-forget");
+  await admin.fill("dialog[open] input[name=reason]", "asked by email");
+  await admin.click("dialog[open] button.danger");
+  await admin.waitForSelector("dialog[open]", { state: "detached" });
+  await admin.waitForSelector("#cust-detail #cust-forgotten");
+  await waitText(admin, "#cust-name", "(forgotten)");
+  await waitText(admin, "#cust-visits", twin.numbers[1]); // the visits stay
+  const adminCard = await admin.textContent("#customers-card");
+  for (const n of [TWIN.name, TWIN.notes, TWIN.email, TWIN.digits]) assert(!adminCard.includes(n), `the admin page still shows ${n}`);
+
+  // The front desk, open all along, got the blanked record and visits.
+  await cashier.bringToFront();
+  await cashier.waitForSelector("#cust-detail #cust-forgotten");
+  for (const id of twin.visits) await waitText(cashier, `#queue tr[data-visit="${id}"]`, "(forgotten)");
+  const html = await cashier.evaluate(() => document.documentElement.innerHTML);
+  for (const n of [TWIN.name, "Philippa", TWIN.notes, TWIN.email, TWIN.digits]) assert(!html.includes(n), `the front desk still holds ${n}`);
+  assert((await cashier.inputValue("#ci-name")) === "" && (await cashier.inputValue("#ci-phone")) === "", "the check-in form still holds the name or phone");
+  await shot(cashier, "cashier-customer-forgotten", true);
+  const left = await commands(cashier, twin.visits.map((id) => ["visit.leave", { visit_id: id, reason: "browser test over" }]));
+  assert(left.every((a) => a.ok), JSON.stringify(left));
 });
 
 await step("an admin adds a product; a cashier sells it with a gift card (no visit), then pays with that card in a sale and a visit's checkout", async () => {

@@ -90,7 +90,10 @@
     Spa.Customers.picked = c;
     const box = $("#ci-record");
     box.hidden = !c;
-    if (!c) return;
+    if (!c) {
+      fill(box); // nothing of the record stays behind, hidden or not
+      return;
+    }
     fill(box, "Checking in the record of ", h("b", { text: c.name }), c.notes ? h("div", { class: "small warn", text: c.notes }) : null,
       h("button", { type: "button", class: "small ghost", text: "Not this record", onclick: () => pickRecord(null) }));
     $("#ci-name").value = c.name;
@@ -101,6 +104,15 @@
   Spa.Customers.onBook = (c) => {
     Spa.Customers.picked = c;
     showTab("book");
+  };
+  // The record the form is filled for was forgotten or merged away: its
+  // name and phone leave the form too.
+  Spa.Customers.onUpdated = (c) => {
+    const rec = Spa.Customers.picked;
+    if (!rec || rec.id !== c.id || !(c.removed || c.forgotten)) return;
+    if ($("#ci-name").value === rec.name) $("#ci-name").value = "";
+    if ($("#ci-phone").value === (rec.phone || "")) $("#ci-phone").value = "";
+    pickRecord(null);
   };
   Spa.Customers.mount();
   // A walk-in whose phone matches a record: offered, not silently duplicated.

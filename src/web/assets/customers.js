@@ -16,17 +16,29 @@
     admin: false,
   });
 
+  /** The hits of the last search, kept current by `customer.updated`. */
   let last = [];
   let seq = 0;
+  /** The id of the record on the card (#cust-detail), or null. */
+  let shown = null;
 
   function line(c) {
     const bits = [c.phone ? "☎ " + c.phone : null, c.visits ? c.visits + " visit(s)" : null, c.last_visit_at ? "last " + new Date(c.last_visit_at).toLocaleDateString() : null].filter(Boolean);
     return bits.join(" · ");
   }
 
+  function renderHits() {
+    fill($("#cust-results"), last.length ? last.map((c) => h("li", { class: "cust-hit", dataset: { customer: String(c.id) } },
+      h("button", { type: "button", class: "link", text: c.name, onclick: () => card(c) }),
+      h("span", { class: "muted small", text: " " + line(c) }),
+      c.notes ? h("div", { class: "small warn", text: c.notes }) : null))
+      : h("li", { class: "muted", text: "No customer found." }));
+  }
+
   async function search(q, box) {
     const mine = ++seq;
     if (q.trim().length < 2) {
+      last = [];
       fill(box);
       return;
     }
@@ -37,11 +49,7 @@
       return;
     }
     last = ack.data.customers || [];
-    fill(box, last.length ? last.map((c) => h("li", { class: "cust-hit", dataset: { customer: String(c.id) } },
-      h("button", { type: "button", class: "link", text: c.name, onclick: () => card(c) }),
-      h("span", { class: "muted small", text: " " + line(c) }),
-      c.notes ? h("div", { class: "small warn", text: c.notes }) : null))
-      : h("li", { class: "muted", text: "No customer found." }));
+    renderHits();
   }
 
   function editDialog(c) {
@@ -65,15 +73,20 @@
     });
   }
 
+  /** Shows a record's card; its last visits come from `customer.history`. */
   async function card(c) {
     const el = $("#cust-detail");
     el.hidden = false;
+    shown = c.id;
+    el.dataset.customer = String(c.id);
     const visitsBox = h("ul", { class: "list small", id: "cust-visits" }, h("li", { class: "muted", text: "Loading the last visits…" }));
     const acts = [];
-    if (C.onCheckIn) acts.push(h("button", { type: "button", class: "primary", id: "cust-checkin", text: "Check in", onclick: () => { C.picked = c; C.onCheckIn(c); } }));
-    if (C.onBook) acts.push(h("button", { type: "button", id: "cust-book", text: "Book", onclick: () => { C.picked = c; C.onBook(c); } }));
-    acts.push(h("button", { type: "button", id: "cust-edit", text: "Edit record", onclick: () => editDialog(c) }));
-    if (C.admin) {
+    // A forgotten record is kept only for its history: nothing more is done with it.
+    if (c.forgotten) acts.push(h("p", { class: "msg", id: "cust-forgotten", text: "Forgotten: the name, phone, email and notes were removed everywhere. The visits and their amounts stay." }));
+    else if (C.onCheckIn) acts.push(h("button", { type: "button", class: "primary", id: "cust-checkin", text: "Check in", onclick: () => { C.picked = c; C.onCheckIn(c); } }));
+    if (C.onBook && !c.forgotten) acts.push(h("button", { type: "button", id: "cust-book", text: "Book", onclick: () => { C.picked = c; C.onBook(c); } }));
+    if (!c.forgotten) acts.push(h("button", { type: "button", id: "cust-edit", text: "Edit record", onclick: () => editDialog(c) }));
+    if (C.admin && !c.forgotten) {
       acts.push(h("button", { type: "button", id: "cust-merge", text: "Merge into…", onclick: () => mergeDialog(c) }));
       acts.push(h("button", { type: "button", class: "danger", id: "cust-forget", text: "Forget…", onclick: () => forgetDialog(c) }));
     }
@@ -84,6 +97,7 @@
       h("div", { class: "row" }, acts),
       h("h4", { text: "Last visits" }), visitsBox);
     const ack = await Spa.send("customer.history", { customer_id: c.id });
+    if (shown !== c.id || !visitsBox.isConnected) return; // another card (or a newer copy) is shown
     if (!ack.ok) {
       fill(visitsBox, h("li", { class: "msg error", text: ack.error.message }));
       return;
@@ -97,12 +111,14 @@
   }
   C.card = card;
 
+  // The confirmations name the consequences; the browser test
+  // (tests/browser/pages.test.mjs) reads them.
   function mergeDialog(c) {
-    const others = last.filter((o) => o.id !== c.id);
+    const others = last.filter((o) => o.id !== c.id && !o.forgotten);
     Spa.dialog({
-      title: "Merge " + c.name + " into another record",
+      title: "Merge " + c.name + " (#" + c.id + ") into another record",
       key: "cust-merge-" + c.id,
-      text: "Every visit and booking of " + c.name + " (#" + c.id + ") moves to the record you pick, which keeps its own name and notes (a missing phone, email or notes is filled from this one). The record #" + c.id + " is then gone. This cannot be undone.",
+      text: "The history moves over: every visit and booking of " + c.name + " (#" + c.id + ") moves to the record you keep, which keeps its own name and notes (a missing phone, email or notes is taken from #" + c.id + "). The duplicate #" + c.id + " is then gone: search no longer finds it. This cannot be undone.",
       fields: [{ name: "into", label: "Keep this record", type: "select", options: others.map((o) => [o.id, o.name + " (#" + o.id + (o.phone ? ", " + o.phone : "") + ")"]) }],
       submit: "Merge",
       danger: true,
@@ -113,9 +129,9 @@
 
   function forgetDialog(c) {
     Spa.dialog({
-      title: "Forget " + c.name,
+      title: "Forget " + c.name + " (#" + c.id + ")",
       key: "cust-forget-" + c.id,
-      text: "The right to erasure: " + c.name + "'s name, phone, email and notes are removed from the record, from every visit and booking, from the event log and from every backup made from now on (backups made before keep them until they are deleted). Screens that show them are updated at once. Day reports keep every count and amount. This cannot be undone.",
+      text: "The right to erasure: " + c.name + "'s name, phone, email and notes are removed everywhere: from the record, from every visit and booking, from the event log and from every backup made from now on (backups made before keep them until they are deleted). Screens that show them are blanked at once. Day reports keep every count and amount. This cannot be undone.",
       fields: [
         { name: "reason", label: "Reason (e.g. asked by email on 3 May)" },
         { name: "sure", label: "I understand this cannot be undone", type: "checkbox" },
@@ -127,9 +143,11 @@
         if (!f.sure) return "Tick the box to confirm.";
         return ["customer.forget", { customer_id: c.id, reason: f.reason.trim() }];
       },
-      done: () => {
-        fill($("#cust-detail"), h("p", { class: "msg ok", text: "Forgotten." }));
-        $("#cust-results").replaceChildren();
+      // The ack carries no record: show the blanked one (its
+      // `customer.updated` does the same, whichever comes first).
+      done: async () => {
+        const ack = await Spa.send("customer.history", { customer_id: c.id });
+        if (ack.ok && shown === c.id) card(ack.data.customer);
       },
     });
   }
@@ -146,12 +164,24 @@
     $("#cust-new").addEventListener("click", () => editDialog(null));
   };
 
-  /** A changed record: refresh the card and the hit list it is in. */
+  /**
+   * A changed record (`customer.updated`): the hit list and the card show
+   * the new copy, a forgotten one blanked; a record merged into another
+   * (`removed`) leaves both. The page's own hook (C.onUpdated) runs last.
+   */
   C.updated = function (c) {
-    const shown = $("#cust-detail");
-    if (shown && !shown.hidden && $("#cust-name") && shown.querySelector(".muted.small") && shown.textContent.includes("#" + c.id)) {
-      if (c.removed || c.forgotten) fill(shown, h("p", { class: "muted", text: c.forgotten ? "This record was forgotten." : "This record was merged into another." }));
-      else card(c);
+    const i = last.findIndex((o) => o.id === c.id);
+    if (i >= 0) {
+      if (c.removed) last.splice(i, 1);
+      else last[i] = c;
+      renderHits();
     }
+    if (shown === c.id) {
+      if (c.removed) {
+        shown = null;
+        fill($("#cust-detail"), h("p", { class: "muted", id: "cust-gone", text: "This record was merged into another." }));
+      } else card(c);
+    }
+    if (C.onUpdated) C.onUpdated(c);
   };
 })();
