@@ -6,8 +6,9 @@
 //! "my day" without a disk read). Older finished visits, past bookings,
 //! shifts, blocks, closed drawers and expired staff sessions leave it
 //! through one event, `Archived`, which the writer issues from a timer;
-//! receipts (#17) leave with their visit, or after the same days when they
-//! belong to no visit, through `ReceiptsArchived` in the same batch.
+//! receipts (#17) leave after a day (`KEEP_RECEIPTS_MS`), through
+//! `ReceiptsArchived` in the same batch: nothing on the floor reads a past
+//! day's receipt, and a refund brings its receipts back.
 //! The event log keeps everything (reports replay it); the store moves the
 //! archived visits, bookings and receipts to its archive, from where a
 //! refund or a re-split of an old visit brings the visit back
@@ -28,6 +29,12 @@ use super::{Command, DomainError, Event, Id, Now};
 
 /// Days of finished history kept in memory besides today.
 pub const KEEP_DAYS: i64 = 14;
+
+/// How long a receipt stays in memory. Shorter than the visits' days: a
+/// receipt is about 1 KB, no page shows a past day's receipts from
+/// memory (the receipt page reads the archive), and a refund of an older
+/// visit or sale brings its receipts back first (`restore_for`).
+pub const KEEP_RECEIPTS_MS: i64 = DAY_MS;
 
 /// At most this many records leave in one event, so that one batch (and
 /// the one flush under it) stays small; the writer comes back for the rest.
@@ -173,20 +180,15 @@ pub fn due(state: &State, now: Now) -> Option<Archive> {
     (!a.is_empty()).then_some(a)
 }
 
-/// Receipts due to leave memory at `now`: older than the days kept, and
-/// whose visit is not in memory once `leaving` (the visits archived in the
-/// same pass) are gone. At most `MAX_PER_EVENT`, oldest first.
-pub fn receipts_due(state: &State, now: Now, leaving: &[Id]) -> Vec<Id> {
-    let before_ms = now.ms.saturating_sub(KEEP_DAYS.saturating_mul(DAY_MS));
+/// Receipts due to leave memory at `now`: older than `KEEP_RECEIPTS_MS`.
+/// At most `MAX_PER_EVENT`, oldest first.
+pub fn receipts_due(state: &State, now: Now) -> Vec<Id> {
+    let before_ms = now.ms.saturating_sub(KEEP_RECEIPTS_MS);
     state
         .till
         .receipts
         .values()
         .filter(|r| r.at < before_ms)
-        .filter(|r| {
-            r.visit_id
-                .is_none_or(|v| !state.visits.contains_key(&v) || leaving.contains(&v))
-        })
         .map(|r| r.id)
         .take(MAX_PER_EVENT)
         .collect()

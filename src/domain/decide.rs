@@ -767,8 +767,7 @@ pub fn decide(
         Command::BookingDue { booking_id } => book::decide::booking_due(state, *booking_id),
         Command::ArchiveDue => {
             let archive = super::archive::due(state, now);
-            let leaving = archive.as_ref().map_or(&[][..], |a| &a.visits[..]);
-            let receipt_ids = super::archive::receipts_due(state, now, leaving);
+            let receipt_ids = super::archive::receipts_due(state, now);
             let mut events: Vec<Event> = archive
                 .map(|archive| Event::Archived { archive })
                 .into_iter()

@@ -308,8 +308,7 @@ pub enum Event {
         changed: Vec<String>,
     },
     // Schema 5: receipts leave memory too (see `archive`).
-    /// Receipts older than the days kept, whose visit has left memory (or
-    /// that belong to no visit), left memory; the store keeps them in its
+    /// Receipts older than a day left memory; the store keeps them in its
     /// archive (the receipt page and refunds read them back).
     ReceiptsArchived {
         receipt_ids: Vec<Id>,

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::book::{cmd, Book};
 use super::harness::*;
-use crate::domain::archive::{cutoff_day, moved_out, restore_for, Lookup, KEEP_DAYS};
+use crate::domain::archive::{
+    cutoff_day, moved_out, restore_for, Lookup, KEEP_DAYS, KEEP_RECEIPTS_MS,
+};
 use crate::domain::book::time::{date_of_day, day_of_date};
 use crate::domain::book::BookingState;
 use crate::domain::money::receipt::{Receipt, ReceiptKind};
@@ -304,11 +306,11 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
                     assert!(v.day < cutoff_day(f.now.day));
                 }
             }
-            // Receipts in memory: the days kept, or their visit's.
-            let oldest = f.now.ms - KEEP_DAYS * DAY;
+            // Receipts in memory: the last day's only.
+            let oldest = f.now.ms - KEEP_RECEIPTS_MS;
             for r in f.state.till.receipts.values() {
                 assert!(
-                    r.at >= oldest || r.visit_id.is_some_and(|v| f.state.visits.contains_key(&v)),
+                    r.at >= oldest,
                     "seed {seed} day {d}: receipt {} of {} still in memory",
                     r.number_words(),
                     r.at
@@ -379,10 +381,10 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
     }
 }
 
-/// Receipts leave memory with their visit (a sale's after the same days),
-/// and come back for a refund weeks later with the refunds already made:
-/// the refund is per line, capped by what is left, with its own receipt,
-/// as on the day; the day reports do not move.
+/// Receipts leave memory after a day, before their visit, and come back
+/// for a refund weeks later with the refunds already made: the refund is
+/// per line, capped by what is left, with its own receipt, as on the day;
+/// the day reports do not move.
 #[test]
 fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     use super::counter::counter;
@@ -402,19 +404,18 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     assert_eq!(c.f.state.till.receipts.len(), 4);
     let first_day = day_report(c.f.log.clone(), DAY1, day_of);
 
-    // Within the days kept, they stay; after, they leave with the visit.
+    // Within the day, they stay; after it, they leave (the visit stays).
     let mut shelf = Shelf::default();
-    on_day(&mut c.f, KEEP_DAYS);
     archive_all_into(&mut c.f, &mut shelf);
     assert_eq!(c.f.state.till.receipts.len(), 4);
-    on_day(&mut c.f, KEEP_DAYS + 2);
+    on_day(&mut c.f, 2);
     archive_all_into(&mut c.f, &mut shelf);
     let till = &c.f.state.till;
     assert!(till.receipts.is_empty(), "{:?}", till.receipts.keys());
     assert!(till.receipt_of_visit.is_empty() && till.refunds_by_sale.is_empty());
     assert!(till.receipt_by_request.is_empty());
     assert_eq!(shelf.receipts.len(), 4);
-    assert!(!c.f.state.visits.contains_key(&v));
+    assert!(c.f.state.visits.contains_key(&v));
     // Gift cards and products stay: they are live.
     assert_eq!(c.stock(c.oil), 8);
 
@@ -449,8 +450,9 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     assert_eq!(done.reply["receipt"]["kind"], "refund");
     assert_eq!(done.reply["receipt"]["refund_of"], json!(sale));
 
-    // A visit's refund brings back the visit, its sale and its refund: two
-    // oils are left on line 1, and the refund has its own receipt.
+    // A refund of the visit (still in memory) brings back its sale receipt
+    // and its refund: two oils are left on line 1, and the refund has its
+    // own receipt.
     let too_many = cmd(
         "visit.refund",
         json!({"visit_id": v, "lines": [{"line": 1, "qty": 3}], "reason": "x"}),
@@ -461,7 +463,7 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     assert!(err.message.contains("2 left"), "{err}");
     let done = shelf
         .run(&mut c.f, &ADMIN, &cmd("visit.refund", json!({"visit_id": v, "lines": [{"line": 1, "qty": 2}], "restock": true, "reason": "leaking too"})))
-        .expect("refund of an archived visit by line");
+        .expect("refund by line");
     assert!(matches!(
         done.events.as_slice(),
         [Event::Refunded { .. }, Event::VisitRefunded { .. }]
@@ -469,21 +471,29 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     assert_eq!(c.receipt(v).id, visit_receipt);
     assert_eq!(c.receipt(v).refunded[1].qty, 3);
     assert_eq!(c.stock(c.oil), 10);
-    // A restored sale is found by id as on the day; restoring twice adds
-    // nothing (what memory has is not restored again).
+    // What memory has is not restored again.
     assert!(restore_for(&c.f.state, &too_many, &shelf)
         .expect("read")
         .is_empty());
 
-    // The next pass takes the old ones out again; today's two refunds stay
-    // their days, then follow.
-    archive_all_into(&mut c.f, &mut shelf);
-    let kept: Vec<ReceiptKind> = c.f.state.till.receipts.values().map(|r| r.kind).collect();
-    assert_eq!(kept, vec![ReceiptKind::Refund; 2]);
-    on_day(&mut c.f, 2 * KEEP_DAYS + 3);
+    // Weeks later the visit has left too: a refund brings back both.
+    on_day(&mut c.f, KEEP_DAYS + 3);
     archive_all_into(&mut c.f, &mut shelf);
     assert!(c.f.state.till.receipts.is_empty());
+    assert!(!c.f.state.visits.contains_key(&v));
     assert_eq!(shelf.receipts.len(), 6);
+    let massage = cmd(
+        "visit.refund",
+        json!({"visit_id": v, "lines": [{"line": 0, "qty": 1}], "reason": "sore back"}),
+    );
+    let restore = restore_for(&c.f.state, &massage, &shelf).expect("read");
+    assert!(
+        matches!(restore.as_slice(), [Event::VisitRestored { .. }, Event::ReceiptsRestored { receipts }] if receipts.len() == 3)
+    );
+    shelf
+        .run(&mut c.f, &ADMIN, &massage)
+        .expect("refund of the massage");
+    assert_eq!(c.receipt(v).refunded[0].qty, 1);
     assert_eq!(
         shelf
             .receipts
