@@ -354,3 +354,112 @@ async fn products_gift_cards_and_receipts_survive_a_restart() {
     );
     assert_eq!(report_after["report"]["products_sold"][0]["returned"], 1);
 }
+
+/// Every event `c` was pushed until it stays quiet for `quiet`.
+async fn drain(c: &mut Client, quiet: Duration) -> String {
+    let mut seen = String::new();
+    while let Ok(e) = c.next_event(quiet).await {
+        seen.push_str(&e.name);
+        seen.push_str(&e.data.to_string());
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_visit_checkout_shows_the_same_gift_card_code_which_pays() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let daemon = common::Daemon::start(&data, &[]);
+    let mut admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let (v, product) = counter_floor(&admin).await;
+    let paired = ok(
+        &admin,
+        "device.pair",
+        json!({"role": "monitor", "name": "Lobby"}),
+    )
+    .await;
+    let mut monitor = Client::connect(&daemon.ws(), paired["token"].as_str().expect("token"))
+        .await
+        .expect("monitor");
+    drain(&mut admin, Duration::from_millis(200)).await;
+    // The service (50.00) and a 30.00 gift card, by card.
+    let args = json!({"visit_id": v, "request_id": "r-gift", "giftcards": [{"amount_cents": 3000}],
+                      "payments": [{"method": "card", "amount_cents": 8000}]});
+    let first = ok(&admin, "visit.checkout", args.clone()).await;
+    let card = &first["giftcards"][0];
+    let code = card["code"].as_str().expect("the card's code").to_string();
+    assert_eq!(
+        (
+            card["amount_cents"].as_i64(),
+            first["code"].as_str(),
+            first["retried"].as_bool()
+        ),
+        (Some(3000), Some(code.as_str()), Some(false)),
+        "{first}"
+    );
+    assert!(card["id"].is_u64());
+    // The ack is lost; the tablet sends the same command again.
+    let again = ok(&admin, "visit.checkout", args.clone()).await;
+    assert_eq!(again["retried"], true, "{again}");
+    assert_eq!(again["giftcards"][0]["code"].as_str(), Some(code.as_str()));
+    assert_eq!(
+        (&again["seq"], &again["receipt"]["sale"]["number"]),
+        (&first["seq"], &first["receipt"]["sale"]["number"]),
+        "the same checkout, charged once"
+    );
+    // No broadcast carries the code: not to the monitor, not to the office.
+    let pushed = drain(&mut monitor, Duration::from_millis(300)).await
+        + &drain(&mut admin, Duration::from_millis(100)).await;
+    assert!(pushed.contains("receipt.updated"), "{pushed}");
+    assert!(
+        !pushed.contains(code.as_str()),
+        "a broadcast showed the code"
+    );
+    // The re-shown code pays, typed the forgiving way.
+    let typed = code.to_lowercase().replace('-', " ");
+    ok(
+        &admin,
+        "sale.checkout",
+        json!({"request_id": "s-gift", "items": [{"product_id": product, "qty": 1}],
+               "payments": [{"method": "giftcard", "amount_cents": 1299, "code": typed}]}),
+    )
+    .await;
+    let b = ok(&admin, "giftcard.balance", json!({"code": code})).await;
+    assert_eq!(b["balance_cents"], 3000 - 1299);
+    // The secret is a private 32-byte file; after a restart the same retry
+    // still shows the same code.
+    let secret = data.join("giftcard-secret");
+    let meta = std::fs::metadata(&secret).expect("secret");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (32, 0o600));
+    }
+    drop((admin, monitor));
+    assert_eq!(daemon.stop(), Some(0));
+    let daemon = common::Daemon::start(&data, &[]);
+    let admin = Client::connect(&daemon.ws(), common::ADMIN)
+        .await
+        .expect("admin");
+    let after = ok(&admin, "visit.checkout", args).await;
+    assert_eq!(after["code"].as_str(), Some(code.as_str()), "{after}");
+    drop(admin);
+    assert_eq!(daemon.stop(), Some(0));
+    // A damaged secret stops the start with a line naming the file.
+    std::fs::write(&secret, b"short").expect("write");
+    let port = common::free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let (status, _out, err) = common::run_cli(
+        &["serve"],
+        &[
+            ("SPA_DATA_DIR", data.to_str().expect("utf8")),
+            ("SPA_LISTEN", &listen),
+            ("SPA_ADMIN_TOKEN", common::ADMIN),
+            ("SPA_LIGHTS", "sim"),
+            ("SPA_LOG_TARGET", "stderr"),
+        ],
+    );
+    assert_eq!(status, 1, "{err}");
+    assert!(err.contains("giftcard-secret is 5 bytes"), "{err}");
+}
