@@ -25,13 +25,6 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
-/// A fresh gift card code (80 random bits, grouped base32).
-pub fn new_giftcard_code() -> String {
-    let mut bytes = [0u8; 10];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    crate::domain::money::giftcode::from_bytes(bytes)
-}
-
 /// The stored form of a token.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

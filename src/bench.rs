@@ -436,7 +436,11 @@ async fn startup(events: u64, runs: usize, dir: Option<std::path::PathBuf>) -> R
 
 /// A busy floor: 50 therapists clocked in, 30 rooms, 200 waiting visits.
 pub fn busy_floor() -> (State, Now, Rules) {
-    let rules = Rules::default();
+    // A fixed gift card secret: the counter's bench sells cards.
+    let rules = Rules {
+        giftcard_key: Some(crate::domain::money::giftcode::CodeKey::new(&[0x5a; 32])),
+        ..Rules::default()
+    };
     let mut state = State::default();
     let mut now = Now {
         ms: 1_795_700_000_000,

@@ -56,15 +56,19 @@ pub(crate) fn checkout(state: &mut State, mut now: Now, rules: &Rules, iteration
     if let Some(cmd) = opened {
         run_as_admin(state, &cmd, now, rules);
     }
-    // A card with plenty on it, as the shell would pass its code's hash.
-    if let Some(Command::GiftcardIssue(mut a)) = wire(
+    // A card with plenty on it; payments name its hash, as the shell would.
+    if let Some(issue) = wire(
         "giftcard.issue",
         json!({"request_id": "bench-card", "amount_cents": 1_000_000_000, "payments": [{"method": "card", "amount_cents": 1_000_000_000}]}),
     ) {
-        a.code_hash = "bench-card-hash".into();
-        a.hint = "BNCH".into();
-        run_as_admin(state, &Command::GiftcardIssue(a), now, rules);
+        run_as_admin(state, &issue, now, rules);
     }
+    let card_hash = state
+        .till
+        .giftcards
+        .values()
+        .next_back()
+        .map(|c| c.code_hash.clone());
     let items: Vec<serde_json::Value> = products
         .iter()
         .map(|p| json!({"product_id": p, "qty": 1}))
@@ -129,9 +133,7 @@ pub(crate) fn checkout(state: &mut State, mut now: Now, rules: &Rules, iteration
             None => continue,
         };
         if let Command::VisitCheckout(a) = &mut cmd {
-            a.payments[0].code_hash = Some("bench-card-hash".into());
-            a.giftcards[0].code_hash = format!("bench-sold-{k}");
-            a.giftcards[0].hint = "SOLD".into();
+            a.payments[0].code_hash = card_hash.clone();
         }
         let (us, ok) = timed(state, &cmd, now, rules);
         if ok {
@@ -148,9 +150,7 @@ pub(crate) fn checkout(state: &mut State, mut now: Now, rules: &Rules, iteration
             None => continue,
         };
         if let Command::SaleCheckout(a) = &mut sale {
-            a.payments[0].code_hash = Some("bench-card-hash".into());
-            a.giftcards[0].code_hash = format!("bench-sale-sold-{k}");
-            a.giftcards[0].hint = "SOLD".into();
+            a.payments[0].code_hash = card_hash.clone();
         }
         let (us, ok) = timed(state, &sale, now, rules);
         if ok {

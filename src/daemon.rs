@@ -191,7 +191,11 @@ pub async fn start(config: Config) -> Result<Running, DaemonError> {
         };
         (health, publisher)
     });
-    let writer = Writer::spawn(store, state, clock.clone(), config.rules(), subscribers)?;
+    let rules = crate::domain::Rules {
+        giftcard_key: Some(store.giftcard_key()),
+        ..config.rules()
+    };
+    let writer = Writer::spawn(store, state, clock.clone(), rules, subscribers)?;
     let (shutdown, _) = watch::channel(false);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

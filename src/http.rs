@@ -567,12 +567,7 @@ async fn printer_retry(State(hub): State<Arc<Hub>>, headers: HeaderMap) -> Respo
             ),
         );
     };
-    let jobs = p.status.take_failed();
-    let n = jobs.len();
-    for job in jobs {
-        p.submit(job);
-    }
-    json_response(StatusCode::OK, json!({"queued": n}))
+    json_response(StatusCode::OK, json!({"queued": p.retry()}))
 }
 
 /// `GET /api/reports/day.csv?date=YYYY-MM-DD` for an admin or a cashier.

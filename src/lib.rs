@@ -35,6 +35,7 @@ pub mod daemon;
 pub mod domain;
 pub mod edge;
 pub mod gate;
+pub mod giftsecret;
 pub mod http;
 pub mod hub;
 pub mod keyring;

@@ -8,17 +8,27 @@
 //! hands) and sends it over TCP with a connect and a write timeout, three
 //! tries with pauses; what could not be printed is kept in the status that
 //! `/healthz` and `GET /api/printer` show (the cashier's page shows it),
-//! and `POST /api/printer/retry` sends those again. The checkout is the
-//! record: a printer that is off, unreachable or never answering delays
-//! and fails nothing but the paper.
+//! and `POST /api/printer/retry` sends those again (and cuts a pause between
+//! tries short). The checkout is the record: a printer that is off,
+//! unreachable or never answering delays and fails nothing but the paper.
+//!
+//! A receipt counts as printed when the printer closed the connection
+//! after taking all of it (we half-close after the last byte; a raw port
+//! 9100 reads to that end and closes, as CUPS's socket backend expects by
+//! default). Bytes the kernel accepted prove nothing: a receipt is far
+//! smaller than the socket buffers, so a printer that stalls mid-receipt
+//! (paper out, cover open, firmware hung) took it all as far as `write`
+//! can tell. Such a job is reported after the write timeout and kept for
+//! the retry, but not resent by itself: the printer may still print what
+//! it holds, and a second copy is worse than a cashier's look at the paper.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, Notify};
 
 use crate::domain::event::Event;
 use crate::domain::money::currency::Currency;
@@ -100,6 +110,8 @@ pub struct Printer {
     pub addr: String,
     pub status: Arc<PrinterStatus>,
     queue: mpsc::Sender<Job>,
+    /// Ends the printing task's pause between tries (`retry`).
+    wake: Arc<Notify>,
 }
 
 impl Printer {
@@ -107,12 +119,27 @@ impl Printer {
     pub fn spawn(addr: String) -> Printer {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let status = Arc::new(PrinterStatus::default());
-        tokio::spawn(run(addr.clone(), jobs, status.clone()));
+        let wake = Arc::new(Notify::new());
+        tokio::spawn(run(addr.clone(), jobs, status.clone(), wake.clone()));
         Printer {
             addr,
             status,
             queue,
+            wake,
         }
+    }
+
+    /// `POST /api/printer/retry`: queues again what could not be printed,
+    /// and tries the job waiting between tries at once (the cashier says
+    /// the printer is back). Returns how many jobs were queued again.
+    pub fn retry(&self) -> usize {
+        let jobs = self.status.take_failed();
+        let n = jobs.len();
+        for job in jobs {
+            self.submit(job);
+        }
+        self.wake.notify_waiters();
+        n
     }
 
     /// Queues a job without waiting (a full queue drops it, and says so).
@@ -173,39 +200,104 @@ impl Subscriber for PrintFollower {
     }
 }
 
-async fn send(addr: &str, bytes: &[u8]) -> Result<(), String> {
+/// Why a job was not printed.
+#[derive(Debug)]
+enum Failure {
+    /// Not all of it reached the printer (off, unreachable, refused, too
+    /// slow): sending it again is safe.
+    NotSent(String),
+    /// All of it was handed over but the printer never closed the
+    /// connection after it: it may still print what it holds.
+    NotConfirmed(String),
+}
+
+impl Failure {
+    fn text(&self) -> &str {
+        match self {
+            Failure::NotSent(e) | Failure::NotConfirmed(e) => e,
+        }
+    }
+}
+
+async fn send(addr: &str, bytes: &[u8]) -> Result<(), Failure> {
     let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
         .await
         .map_err(|_| {
-            format!(
+            Failure::NotSent(format!(
                 "no answer from {addr} within {} s",
                 CONNECT_TIMEOUT.as_secs()
-            )
+            ))
         })?
-        .map_err(|e| format!("cannot reach {addr}: {e}"))?;
-    tokio::time::timeout(WRITE_TIMEOUT, async {
-        stream.write_all(bytes).await?;
-        stream.flush().await?;
-        stream.shutdown().await
-    })
-    .await
-    .map_err(|_| {
+        .map_err(|e| Failure::NotSent(format!("cannot reach {addr}: {e}")))?;
+    let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
+    let slow = || {
         format!(
             "{addr} took the receipt too slowly (over {} s)",
             WRITE_TIMEOUT.as_secs()
         )
-    })?
-    .map_err(|e| format!("sending to {addr}: {e}"))
+    };
+    tokio::time::timeout_at(deadline, async {
+        stream.write_all(bytes).await?;
+        stream.flush().await?;
+        // Half-close: the printer reads to this end, then closes.
+        stream.shutdown().await
+    })
+    .await
+    .map_err(|_| Failure::NotSent(slow()))?
+    .map_err(|e| Failure::NotSent(format!("sending to {addr}: {e}")))?;
+    // Its close is the receipt's confirmation; anything it says before
+    // (a status byte) is read and dropped, up to a bound.
+    let confirmed = tokio::time::timeout_at(deadline, async {
+        let mut buf = [0u8; 256];
+        let mut said = 0usize;
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) if said + n <= 64 * 1024 => said += n,
+                Ok(_) => return Err("it keeps sending data back".to_string()),
+                Err(e) => return Err(format!("the connection broke: {e}")),
+            }
+        }
+    })
+    .await;
+    match confirmed {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failure::NotConfirmed(format!(
+            "{addr} took the receipt but did not confirm it: {e}; look at the paper before retrying"
+        ))),
+        Err(_) => Err(Failure::NotConfirmed(format!(
+            "{addr} took the receipt but did not finish it within {} s (paper out, cover open?); look at the paper before retrying",
+            WRITE_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
-async fn run(addr: String, mut jobs: mpsc::Receiver<Job>, status: Arc<PrinterStatus>) {
+async fn run(
+    addr: String,
+    mut jobs: mpsc::Receiver<Job>,
+    status: Arc<PrinterStatus>,
+    wake: Arc<Notify>,
+) {
     while let Some(job) = jobs.recv().await {
         let mut result = send(&addr, &job.bytes).await;
         for pause in PAUSES {
-            if result.is_ok() {
+            let Err(Failure::NotSent(e)) = &result else {
                 break;
+            };
+            // Told at once, not after the last try: the cashier can fix
+            // the printer (and say so with Retry) while the job waits.
+            log::info!("receipt printer: {} not printed yet: {e}", job.label);
+            status.with(|s| {
+                s.last_error = Some(format!(
+                    "{} not printed yet: {e}; trying again in {} s",
+                    job.label,
+                    pause.as_secs()
+                ));
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = wake.notified() => {}
             }
-            tokio::time::sleep(pause).await;
             result = send(&addr, &job.bytes).await;
         }
         match result {
@@ -215,6 +307,7 @@ async fn run(addr: String, mut jobs: mpsc::Receiver<Job>, status: Arc<PrinterSta
                 s.last_error = None;
             }),
             Err(e) => {
+                let e = e.text();
                 log::warn!("receipt printer: {} not printed: {e}", job.label);
                 status.with(|s| {
                     s.last_error = Some(format!("{} not printed: {e}", job.label));

@@ -14,7 +14,9 @@
 //!   (`schema_version` → u32 big-endian); and tree `cursors` (the
 //!   positions of those who follow the log, e.g. `nats_confirmed`);
 //! - `lock`: held with an exclusive `flock` while a process uses the
-//!   database, so a second process fails at once instead of waiting.
+//!   database, so a second process fails at once instead of waiting;
+//! - `customer-keys` (`crate::keyring`) and `giftcard-secret`
+//!   (`crate::giftsecret`), opened with the database.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -435,6 +437,8 @@ pub struct Store {
     usable: bool,
     /// The customers' keys (outside sled: see `crate::keyring`).
     keys: Arc<Keyring>,
+    /// The box's gift card secret (`crate::giftsecret`; not in a backup).
+    giftcard_secret: [u8; crate::giftsecret::LEN],
     /// Test seam: while set, every commit fails as a disk error would.
     fail_commits: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -560,8 +564,10 @@ impl Store {
         let shared_floor = Arc::new(RwLock::new(floor.clone()));
         let shared_cursors = Arc::new(RwLock::new(db.open_tree("cursors")?));
         let keys = Arc::new(Keyring::open(dir).map_err(io_err(dir))?);
+        let giftcard_secret = crate::giftsecret::open(dir).map_err(io_err(dir))?;
         let store = Store {
             keys,
+            giftcard_secret,
             db,
             floor,
             meta,
@@ -610,6 +616,11 @@ impl Store {
         self.meta.insert(SCHEMA_KEY, &version.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The key the core derives gift card codes with (`Rules::giftcard_key`).
+    pub fn giftcard_key(&self) -> crate::domain::money::giftcode::CodeKey {
+        crate::domain::money::giftcode::CodeKey::new(&self.giftcard_secret)
     }
 
     /// Test hook: pretend a newer binary wrote this database.

@@ -95,11 +95,23 @@ pub fn checkout(
         ));
     }
     if let Some(done) = &v.checkout {
-        // A double tap or a retry after a lost ack: the first answer again.
+        // A double tap or a retry after a lost ack: the first answer again,
+        // with the codes of the cards it sold for the one who sold them.
         if done.request_id == request_id {
+            let codes = state
+                .till
+                .receipt_of_visit
+                .get(&v.id)
+                .and_then(|r| state.till.receipts.get(r))
+                .map(|sale| super::money::sale::codes_again(state, actor, sale, rules))
+                .unwrap_or_default();
             return Ok(Decided {
                 events: Vec::new(),
-                reply: Reply::Checkout(v.id),
+                reply: Reply::VisitPaid {
+                    visit_id: v.id,
+                    retried: true,
+                    codes,
+                },
             });
         }
         return Err(conflict(format!("{} is already paid", v.number)));
@@ -153,6 +165,7 @@ pub fn checkout(
         }
     };
 
+    let codes = b.codes;
     let mut receipt = b.receipt;
     receipt.id = receipt_id;
     receipt.number = state.till.counter.last + 1;
@@ -184,7 +197,11 @@ pub fn checkout(
                 },
             },
         ],
-        reply: Reply::Checkout(v.id),
+        reply: Reply::VisitPaid {
+            visit_id: v.id,
+            retried: false,
+            codes,
+        },
     })
 }
 

@@ -263,16 +263,13 @@ pub struct ItemArg {
     pub qty: u32,
 }
 
-/// A gift card sold: its amount. The shell makes its code (shown once in
-/// the ack) and passes only the hash and the last four characters.
+/// A gift card sold: its amount. The core derives its code from the box's
+/// secret (`Rules::giftcard_key`) and keeps only the hash and the last four
+/// characters; the ack shows the code to the seller.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GiftcardArg {
     pub amount_cents: i64,
-    #[serde(skip)]
-    pub code_hash: String,
-    #[serde(skip)]
-    pub hint: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -339,10 +336,6 @@ pub struct GiftcardIssue {
     pub amount_cents: i64,
     #[serde(default)]
     pub payments: Vec<PaymentArg>,
-    #[serde(skip)]
-    pub code_hash: String,
-    #[serde(skip)]
-    pub hint: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

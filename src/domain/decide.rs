@@ -36,16 +36,28 @@ pub enum Reply {
     Device(Id),
     Visit(Id),
     /// A paid visit with its receipt, and the seq of the checkout itself
-    /// (so a retried checkout is answered with the original seq).
+    /// (a void or a re-tip answers with it too).
     Checkout(Id),
+    /// `visit.checkout`: the paid visit as `Checkout` (a retried checkout is
+    /// answered with the original seq), whether this answers a retried
+    /// `request_id`, and the codes of the gift cards it sold, for the
+    /// seller's eyes only (derived from the box's secret, so a retry shows
+    /// them again; never stored, never broadcast).
+    VisitPaid {
+        visit_id: Id,
+        retried: bool,
+        codes: Vec<(Id, String)>,
+    },
     Drawer(Id),
     Booking(Id),
     Product(Id),
-    /// A receipt (a sale's, or a refund's), and whether this answers a
-    /// retried `request_id` (then no new gift card code is shown).
+    /// A receipt (a sale's, or a refund's), whether this answers a retried
+    /// `request_id`, and the codes of the gift cards it sold (as for
+    /// `VisitPaid`).
     Receipt {
         id: Id,
         retried: bool,
+        codes: Vec<(Id, String)>,
     },
     /// The same booking again for a retried `request_id` (its link was
     /// shown the first time).
@@ -122,8 +134,28 @@ impl Reply {
             Reply::Product(id) => {
                 entity("product", state.till.products.get(id).map(views::product))
             }
-            Reply::Receipt { id, retried } => {
-                super::money::sale::receipt_reply(state, *id, *retried)
+            Reply::VisitPaid {
+                visit_id,
+                retried,
+                codes,
+            } => {
+                let mut data = Reply::Checkout(*visit_id).render_for(viewer, state, now);
+                let sale = state
+                    .till
+                    .receipt_of_visit
+                    .get(visit_id)
+                    .and_then(|r| state.till.receipts.get(r));
+                if let (Value::Object(map), Some(sale), Viewer::Office) = (&mut data, sale, viewer)
+                {
+                    super::money::sale::sold_reply(state, sale, codes, map);
+                }
+                if let Value::Object(map) = &mut data {
+                    map.insert("retried".into(), json!(retried));
+                }
+                data
+            }
+            Reply::Receipt { id, retried, codes } => {
+                super::money::sale::receipt_reply(state, *id, *retried, codes)
             }
             Reply::Drawer(id) => match state.drawers.get(id) {
                 Some(d) => json!({ "drawer": views::drawer(d), "z_report": d.z_report }),

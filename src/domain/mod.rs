@@ -72,6 +72,9 @@ pub struct Rules {
     /// `SPA_PRICES_INCLUDE_TAX`: whether prices are gross (tax inside) or
     /// net (tax added on top at the checkout).
     pub prices_include_tax: bool,
+    /// The box's gift card secret (`SPA_DATA_DIR/giftcard-secret`): a sold
+    /// card's code is derived from it. `None` (the default) sells no card.
+    pub giftcard_key: Option<money::giftcode::CodeKey>,
 }
 
 impl Default for Rules {
@@ -90,6 +93,7 @@ impl Default for Rules {
             booking_counts_turn: false,
             currency: money::currency::Currency::default(),
             prices_include_tax: true,
+            giftcard_key: None,
         }
     }
 }

@@ -91,9 +91,7 @@ impl Hub {
     /// runtime, runs it through the writer, and completes the reply data.
     pub async fn execute(&self, actor: Actor, mut command: Command) -> Result<Value, DomainError> {
         let mut token: Option<String> = None;
-        // Gift card codes made for this command (shown once, in the ack).
-        let mut codes: Vec<String> = Vec::new();
-        self.prepare_counter(&mut command, &mut codes).await?;
+        self.prepare_counter(&mut command).await?;
         match &mut command {
             Command::StaffCreate(a) => {
                 if let Some(pin) = a.pin.take() {
@@ -128,23 +126,10 @@ impl Hub {
             Command::BookingCreate(_) => Some("/b/"),
             _ => None,
         };
+        // A sold gift card's code is in the ack already: the core derives it
+        // from the box's secret (`Rules::giftcard_key`), the first time and
+        // on a retry alike.
         let mut data = self.writer.execute(actor, command).await?;
-        if let Value::Object(map) = &mut data {
-            // A retried sale answers with the first receipt, whose codes
-            // were shown the first time: these new ones are not its codes.
-            if !codes.is_empty() && map.get("retried") != Some(&Value::Bool(true)) {
-                if let Some(Value::Array(cards)) = map.get_mut("giftcards") {
-                    for (card, code) in cards.iter_mut().zip(&codes) {
-                        if let Value::Object(c) = card {
-                            c.insert("code".into(), json!(code));
-                        }
-                    }
-                }
-                if codes.len() == 1 {
-                    map.insert("code".into(), json!(codes[0]));
-                }
-            }
-        }
         if let (Some(t), Value::Object(map)) = (token, &mut data) {
             match link {
                 Some(prefix) => {
@@ -227,55 +212,40 @@ impl Hub {
 }
 
 impl Hub {
-    /// The counter's secrets (#17): a code for each gift card sold (only its
-    /// hash and last four characters reach the core), the hash of each gift
-    /// card code given in payment or a balance enquiry, and an admin's PIN
-    /// approving a cashier's correction (checked here, off the writer,
-    /// under the login lockout; the core sees only `approved_by`).
-    async fn prepare_counter(
-        &self,
-        command: &mut Command,
-        codes: &mut Vec<String>,
-    ) -> Result<(), DomainError> {
-        let mut new_card = |hash: &mut String, hint: &mut String| {
-            let code = auth::new_giftcard_code();
-            *hash = auth::hash_token(&crate::domain::money::giftcode::normalise(&code));
-            *hint = crate::domain::money::giftcode::hint(&code);
-            codes.push(code);
-        };
+    /// The counter's secrets (#17): the hash of each gift card code given
+    /// in payment or a balance enquiry (the core never sees a typed code),
+    /// and an admin's PIN approving a cashier's correction (checked here,
+    /// off the writer, under the login lockout; the core sees only
+    /// `approved_by`). A sold card's code is not made here: the core
+    /// derives it from the card's id, so a retry can show it again.
+    async fn prepare_counter(&self, command: &mut Command) -> Result<(), DomainError> {
+        use crate::domain::money::giftcode;
         let hash_payments = |payments: &mut [crate::domain::command::PaymentArg]| {
             for p in payments {
                 if let Some(code) = p.code.take() {
-                    p.code_hash = Some(auth::hash_token(
-                        &crate::domain::money::giftcode::normalise(&code),
-                    ));
+                    p.code_hash = Some(giftcode::hash(&code));
                 }
             }
         };
         let approval = match command {
             Command::VisitCheckout(a) => {
-                for g in &mut a.giftcards {
-                    new_card(&mut g.code_hash, &mut g.hint);
-                }
                 hash_payments(&mut a.payments);
                 None
             }
             Command::SaleCheckout(a) => {
-                for g in &mut a.giftcards {
-                    new_card(&mut g.code_hash, &mut g.hint);
-                }
                 hash_payments(&mut a.payments);
                 None
             }
             Command::GiftcardIssue(a) => {
-                new_card(&mut a.code_hash, &mut a.hint);
                 hash_payments(&mut a.payments);
                 None
             }
             Command::GiftcardBalance(a) => {
-                a.code_hash = auth::hash_token(&crate::domain::money::giftcode::normalise(
-                    &std::mem::take(&mut a.code),
-                ));
+                // An empty code stays empty: the core says it is required.
+                let code = std::mem::take(&mut a.code);
+                if !giftcode::normalise(&code).is_empty() {
+                    a.code_hash = giftcode::hash(&code);
+                }
                 None
             }
             Command::VisitRefund(a) | Command::SaleRefund(a) => {

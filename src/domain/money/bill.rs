@@ -23,7 +23,8 @@ use super::super::command::{
 };
 use super::super::decide::reason_text;
 use super::super::state::State;
-use super::super::{conflict, invalid, Actor, DomainError, Id, Now, Role, Rules};
+use super::super::{conflict, invalid, Actor, DomainError, ErrorCode, Id, Now, Role, Rules};
+use super::giftcode;
 use super::receipt::{CardUse, Item, Line, Receipt, ReceiptKind, Refunded};
 use super::retail::GiftCard;
 use super::tax::{self, div_round, Taxed};
@@ -78,6 +79,9 @@ pub struct BillArgs<'a> {
 pub struct Bill {
     pub receipt: Receipt,
     pub issued: Vec<GiftCard>,
+    /// The codes of the cards sold (for the seller's ack only: the cards
+    /// keep their hash).
+    pub codes: Vec<(Id, String)>,
     pub goods_cents: i64,
     pub discount_cents: i64,
 }
@@ -251,20 +255,27 @@ pub fn bill(
         });
     }
     let mut issued = Vec::with_capacity(a.giftcards.len());
+    let mut codes = Vec::with_capacity(a.giftcards.len());
     for (i, g) in a.giftcards.iter().enumerate() {
         let cents = amount(
             &format!("giftcards.{i}.amount_cents"),
             g.amount_cents,
             false,
         )?;
-        if g.code_hash.is_empty() {
-            return Err(invalid(format!("`giftcards.{i}`: no code was made for it")));
-        }
+        let Some(key) = &rules.giftcard_key else {
+            return Err(DomainError::new(
+                ErrorCode::Internal,
+                "this hub has no gift card secret: it cannot sell gift cards",
+            ));
+        };
         let id = first_id + i as Id;
+        // Derived, not random: a retried checkout shows the same code again.
+        let code = giftcode::derive(key, id, now.ms);
+        let hint = giftcode::hint(&code);
         issued.push(GiftCard {
             id,
-            code_hash: g.code_hash.clone(),
-            hint: g.hint.clone(),
+            code_hash: giftcode::hash(&code),
+            hint: hint.clone(),
             issued_cents: cents,
             balance_cents: cents,
             issued_at: now.ms,
@@ -273,13 +284,14 @@ pub fn bill(
         });
         lines.push(Line {
             item: Item::Giftcard { giftcard_id: id },
-            name: format!("Gift card …{}", g.hint),
+            name: format!("Gift card …{hint}"),
             qty: 1,
             unit_cents: cents,
             discount_cents: 0,
             rate_bp: 0,
             taxed: untaxed(cents),
         });
+        codes.push((id, code));
     }
     let tip_cents = amount("tip_cents", a.tip_cents, true)?;
     if tip_cents > 0 {
@@ -402,6 +414,7 @@ pub fn bill(
             request_id: None,
         },
         issued,
+        codes,
         goods_cents,
         discount_cents,
     })

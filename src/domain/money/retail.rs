@@ -261,15 +261,20 @@ pub fn giftcard_balance(state: &State, a: &GiftcardBalance) -> Result<Decided, D
     Ok(Decided {
         events: Vec::new(),
         reply: Reply::Json(json!({
-            "giftcard": {
-                "id": card.id,
-                "hint": card.hint,
-                "issued_cents": card.issued_cents,
-                "balance_cents": card.balance_cents,
-                "issued_at": card.issued_at,
-                "expires": card.expires,
-            },
+            "giftcard": card_view(card),
             "balance_cents": card.balance_cents,
         })),
+    })
+}
+
+/// A gift card as the office sees it (never its code or hash).
+pub fn card_view(card: &GiftCard) -> serde_json::Value {
+    json!({
+        "id": card.id,
+        "hint": card.hint,
+        "issued_cents": card.issued_cents,
+        "balance_cents": card.balance_cents,
+        "issued_at": card.issued_at,
+        "expires": card.expires,
     })
 }

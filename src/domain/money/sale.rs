@@ -67,9 +67,19 @@ pub fn sale_checkout(
 ) -> Result<Decided, DomainError> {
     let request_id = request_id(&a.request_id)?;
     if let Some(id) = retried(state, &request_id) {
+        let codes = state
+            .till
+            .receipts
+            .get(&id)
+            .map(|r| codes_again(state, actor, r, rules))
+            .unwrap_or_default();
         return Ok(Decided {
             events: Vec::new(),
-            reply: Reply::Receipt { id, retried: true },
+            reply: Reply::Receipt {
+                id,
+                retried: true,
+                codes,
+            },
         });
     }
     if a.items.is_empty() && a.giftcards.is_empty() {
@@ -105,6 +115,7 @@ pub fn sale_checkout(
         reply: Reply::Receipt {
             id: first_id,
             retried: false,
+            codes: b.codes,
         },
     })
 }
@@ -124,8 +135,6 @@ pub fn giftcard_issue(
             items: Vec::new(),
             giftcards: vec![GiftcardArg {
                 amount_cents: a.amount_cents,
-                code_hash: a.code_hash.clone(),
-                hint: a.hint.clone(),
             }],
             payments: a.payments.clone(),
             discount: None,
@@ -183,7 +192,11 @@ pub fn refund_receipt(
     }
     Ok(Decided {
         events,
-        reply: Reply::Receipt { id, retried: false },
+        reply: Reply::Receipt {
+            id,
+            retried: false,
+            codes: Vec::new(),
+        },
     })
 }
 
@@ -208,20 +221,95 @@ pub fn sale_refund(
     refund_receipt(state, actor, sale, a, now)
 }
 
-/// The ack of a receipt: the receipt as the office sees it.
-pub fn receipt_reply(state: &State, id: Id, retried: bool) -> serde_json::Value {
+/// The codes of the gift cards `sale` sold, to show again on a retried
+/// checkout — to whoever made the sale (the same staff member, or the admin
+/// token again), never to another cashier who learnt its `request_id`; and
+/// only codes the box's key made (a card from before derived codes, or
+/// from before a restore onto a box with another secret, has none).
+pub fn codes_again(
+    state: &State,
+    actor: &Actor,
+    sale: &Receipt,
+    rules: &Rules,
+) -> Vec<(Id, String)> {
+    if sale.cashier != actor.staff_id() {
+        return Vec::new();
+    }
+    sold_cards(state, sale)
+        .filter_map(|c| {
+            super::giftcode::shown(rules.giftcard_key.as_ref(), c).map(|code| (c.id, code))
+        })
+        .collect()
+}
+
+/// The gift cards a sale's lines sold, in line order.
+fn sold_cards<'a>(
+    state: &'a State,
+    sale: &'a Receipt,
+) -> impl Iterator<Item = &'a super::retail::GiftCard> + 'a {
+    sale.lines.iter().filter_map(|l| match l.item {
+        super::receipt::Item::Giftcard { giftcard_id } => state.till.giftcards.get(&giftcard_id),
+        _ => None,
+    })
+}
+
+/// The cards a checkout sold, for its ack: each card (`id`, `hint`,
+/// `amount_cents`, `balance_cents`) with its `code` when `codes` has it;
+/// with one card also `giftcard` (the card) and `code` at the top, as
+/// `giftcard.issue` answers.
+pub fn sold_reply(
+    state: &State,
+    sale: &Receipt,
+    codes: &[(Id, String)],
+    map: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let code_of = |id: Id| codes.iter().find(|(c, _)| *c == id).map(|(_, code)| code);
+    let cards: Vec<&super::retail::GiftCard> = sold_cards(state, sale).collect();
+    let list: Vec<serde_json::Value> = cards
+        .iter()
+        .map(|c| {
+            let mut card = json!({
+                "id": c.id, "hint": c.hint, "amount_cents": c.issued_cents, "balance_cents": c.balance_cents,
+            });
+            if let (Some(code), serde_json::Value::Object(m)) = (code_of(c.id), &mut card) {
+                m.insert("code".into(), json!(code));
+            }
+            card
+        })
+        .collect();
+    if let (super::receipt::ReceiptKind::Sale, [one]) = (sale.kind, cards.as_slice()) {
+        map.insert("giftcard".into(), super::retail::card_view(one));
+        if let Some(code) = code_of(one.id) {
+            map.insert("code".into(), json!(code));
+        }
+    }
+    map.insert("giftcards".into(), serde_json::Value::Array(list));
+}
+
+/// The ack of a receipt: the receipt as the office sees it, the cards it
+/// sold (with the codes to show), and whether this answers a retry.
+pub fn receipt_reply(
+    state: &State,
+    id: Id,
+    retried: bool,
+    codes: &[(Id, String)],
+) -> serde_json::Value {
     match state.till.receipts.get(&id) {
-        Some(r) => json!({
-            "sale_id": if r.visit_id.is_none() && r.refund_of.is_none() { Some(r.id) } else { None },
-            "receipt": crate::domain::views::receipt_of(state, r),
-            "giftcards": r.lines.iter().filter_map(|l| match l.item {
-                super::receipt::Item::Giftcard { giftcard_id } => state.till.giftcards.get(&giftcard_id).map(|c| json!({
-                    "id": c.id, "hint": c.hint, "balance_cents": c.balance_cents,
-                })),
-                _ => None,
-            }).collect::<Vec<_>>(),
-            "retried": retried,
-        }),
+        Some(r) => {
+            let mut map = serde_json::Map::new();
+            map.insert(
+                "sale_id".into(),
+                json!(if r.visit_id.is_none() && r.refund_of.is_none() {
+                    Some(r.id)
+                } else {
+                    None
+                }),
+            );
+            map.insert("receipt".into(), crate::domain::views::receipt_of(state, r));
+            sold_reply(state, r, codes, &mut map);
+            map.insert("retried".into(), json!(retried));
+            serde_json::Value::Object(map)
+        }
         None => serde_json::Value::Null,
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use super::books::cmd;
 use super::harness::*;
 use crate::domain::event::Event;
+use crate::domain::money::giftcode;
 use crate::domain::money::receipt::Receipt;
 use crate::domain::report::day_report;
 use crate::domain::{Actor, Command, ErrorCode, Id, Role};
@@ -24,7 +25,8 @@ pub(super) struct Counter {
     pub facial: Id,
     pub oil: Id,
     pub cream: Id,
-    cards: u64,
+    /// Every sold card's code, as the acks showed them.
+    codes: Vec<String>,
 }
 
 /// A counter with a cashier (drawer open, float 100.00), an admin, a
@@ -65,7 +67,7 @@ pub(super) fn counter(prices_include_tax: bool) -> Counter {
         facial,
         oil,
         cream,
-        cards: 0,
+        codes: Vec::new(),
     }
 }
 
@@ -87,48 +89,47 @@ pub(super) fn product(
     d.reply["product"]["id"].as_u64().expect("product id")
 }
 
-/// Fills in what the shell adds: gift card code hashes (a card's "code"
-/// here is its hash, as the shell would compute it).
-pub(super) fn with_codes(mut c: Command, next: &mut u64) -> Command {
-    let mut card = |hash: &mut String, hint: &mut String| {
-        *next += 1;
-        *hash = format!("card-{next}");
-        *hint = format!("{next:04}");
-    };
+/// Fills in what the shell adds: the hash of each gift card code given in
+/// payment or a balance enquiry (a sold card's code comes from the core).
+pub(super) fn with_codes(mut c: Command) -> Command {
     let pay = |payments: &mut Vec<crate::domain::command::PaymentArg>| {
         for p in payments {
             if let Some(code) = p.code.take() {
-                p.code_hash = Some(code);
+                p.code_hash = Some(giftcode::hash(&code));
             }
         }
     };
     match &mut c {
-        Command::SaleCheckout(a) => {
-            a.giftcards
-                .iter_mut()
-                .for_each(|g| card(&mut g.code_hash, &mut g.hint));
-            pay(&mut a.payments);
-        }
-        Command::VisitCheckout(a) => {
-            a.giftcards
-                .iter_mut()
-                .for_each(|g| card(&mut g.code_hash, &mut g.hint));
-            pay(&mut a.payments);
-        }
-        Command::GiftcardIssue(a) => {
-            card(&mut a.code_hash, &mut a.hint);
-            pay(&mut a.payments);
-        }
-        Command::GiftcardBalance(a) => a.code_hash = std::mem::take(&mut a.code),
+        Command::SaleCheckout(a) => pay(&mut a.payments),
+        Command::VisitCheckout(a) => pay(&mut a.payments),
+        Command::GiftcardIssue(a) => pay(&mut a.payments),
+        Command::GiftcardBalance(a) => a.code_hash = giftcode::hash(&std::mem::take(&mut a.code)),
         _ => {}
     }
     c
 }
 
+/// The codes a checkout's ack shows, in the order of its cards.
+pub(super) fn codes_in(reply: &Value) -> Vec<String> {
+    reply["giftcards"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["code"].as_str().map(String::from))
+        .collect()
+}
+
 impl Counter {
     pub fn run(&mut self, actor: &Actor, name: &str, args: Value) -> Value {
-        let c = with_codes(cmd(name, args), &mut self.cards);
-        self.f.run(actor, c).reply
+        let reply = self.f.run(actor, with_codes(cmd(name, args))).reply;
+        if reply["retried"] != true {
+            self.codes.extend(codes_in(&reply));
+        }
+        reply
+    }
+    /// The code of the `n`th card sold (from 1), as its ack showed it.
+    pub fn code(&self, n: usize) -> String {
+        self.codes[n - 1].clone()
     }
     pub fn refuse(
         &mut self,
@@ -138,8 +139,8 @@ impl Counter {
         code: ErrorCode,
         words: &[&str],
     ) {
-        let c = with_codes(cmd(name, args), &mut self.cards);
-        self.f.refuse(actor, c, code, words);
+        self.f
+            .refuse(actor, with_codes(cmd(name, args)), code, words);
     }
     /// A visit of `services` served and awaiting payment.
     pub fn served(&mut self, services: &[Id]) -> Id {
@@ -153,11 +154,11 @@ impl Counter {
     pub fn stock(&self, product: Id) -> i64 {
         self.f.state.till.products[&product].stock
     }
-    pub fn balance(&self, card_hash: &str) -> i64 {
+    pub fn balance(&self, code: &str) -> i64 {
         self.f
             .state
             .till
-            .card_by_code_hash(card_hash)
+            .card_by_code_hash(&giftcode::hash(code))
             .expect("card")
             .balance_cents
     }
@@ -424,13 +425,23 @@ fn gift_cards_are_sold_redeemed_up_to_their_balance_and_refunded_onto() {
     let sold = c.run(&cashier, "giftcard.issue", json!({"request_id": "g1", "amount_cents": 5_000, "payments": [{"method": "cash", "amount_cents": 5_000}]}));
     assert_eq!(sold["giftcards"][0]["balance_cents"], 5_000);
     assert_eq!(c.cash(), 15_000);
-    let card = "card-1";
+    let code = c.code(1);
+    let card = code.as_str();
+    assert_eq!(
+        (sold["code"].as_str(), &sold["giftcard"]["balance_cents"]),
+        (Some(card), &json!(5_000))
+    );
     assert_eq!(c.balance(card), 5_000);
     let text = serde_json::to_string(&sold).expect("json");
-    assert!(!text.contains(card), "the ack never shows the code's hash");
-    // A retry answers with the first receipt and issues nothing.
+    assert!(
+        !text.contains(&giftcode::hash(card)),
+        "the ack never shows the code's hash"
+    );
+    // A retry answers with the first receipt, issues nothing, and shows
+    // the same code again to the cashier who sold it.
     let again = c.run(&cashier, "giftcard.issue", json!({"request_id": "g1", "amount_cents": 5_000, "payments": [{"method": "cash", "amount_cents": 5_000}]}));
     assert_eq!(again["retried"], true);
+    assert_eq!(again["code"].as_str(), Some(card));
     assert_eq!(c.f.state.till.giftcards.len(), 1);
     let b = c.run(&cashier, "giftcard.balance", json!({"code": card}));
     assert_eq!(b["balance_cents"], 5_000);
@@ -445,7 +456,7 @@ fn gift_cards_are_sold_redeemed_up_to_their_balance_and_refunded_onto() {
     let v = c.served(&[c.massage]);
     c.refuse(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "giftcard", "amount_cents": 5_001, "code": card}, {"method": "card", "amount_cents": 1_998}]}), Conflict, &["holds 5000"]);
     c.refuse(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "giftcard", "amount_cents": 3_000, "code": card}, {"method": "giftcard", "amount_cents": 2_001, "code": card}, {"method": "card", "amount_cents": 1_998}]}), Conflict, &["holds 2000"]);
-    c.refuse(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "giftcard", "amount_cents": 5_000, "code": "card-9"}, {"method": "card", "amount_cents": 1_999}]}), Conflict, &["no gift card"]);
+    c.refuse(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "giftcard", "amount_cents": 5_000, "code": "ZZZZ-ZZZZ-ZZZZ-ZZZZ"}, {"method": "card", "amount_cents": 1_999}]}), Conflict, &["no gift card"]);
     c.refuse(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "giftcard", "amount_cents": 5_000}, {"method": "card", "amount_cents": 1_999}]}), Invalid, &["payments.0.code"]);
     c.refuse(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "card", "amount_cents": 6_999, "code": card}]}), Invalid, &["gift card payment only"]);
     c.run(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "payments": [{"method": "giftcard", "amount_cents": 5_000, "code": card}, {"method": "card", "amount_cents": 1_999}]}));
@@ -483,6 +494,125 @@ fn gift_cards_are_sold_redeemed_up_to_their_balance_and_refunded_onto() {
 }
 
 #[test]
+fn a_retried_checkout_shows_its_cards_codes_again_to_the_seller_only() {
+    let mut c = counter(true);
+    let cashier = c.cashier.clone();
+    let v = c.served(&[c.facial]);
+    let args = json!({"visit_id": v, "request_id": "r", "giftcards": [{"amount_cents": 2_500}, {"amount_cents": 1_000}], "payments": [{"method": "card", "amount_cents": 4_545 + 3_500}]});
+    let first = c.run(&cashier, "visit.checkout", args.clone());
+    assert_eq!(first["retried"], false);
+    let cards = first["giftcards"].as_array().expect("cards").clone();
+    assert_eq!(cards.len(), 2);
+    assert_eq!(
+        (&cards[0]["amount_cents"], &cards[1]["amount_cents"]),
+        (&json!(2_500), &json!(1_000))
+    );
+    let codes = codes_in(&first);
+    assert_eq!(codes.len(), 2, "{first}");
+    assert_ne!(codes[0], codes[1]);
+    for (card, code) in cards.iter().zip(&codes) {
+        let id = card["id"].as_u64().expect("id");
+        let stored = &c.f.state.till.giftcards[&id];
+        assert_eq!(
+            stored.code_hash,
+            giftcode::hash(code),
+            "the card keeps the code's hash"
+        );
+        assert_eq!(card["hint"].as_str(), Some(giftcode::hint(code).as_str()));
+    }
+    // The code is in the ack only: not in any event, not in the state's
+    // records (what the store writes), not in what a monitor is answered.
+    let seq = c.f.state.seq();
+    let log = format!("{:?} {:?}", c.f.log, c.f.state.records());
+    assert!(codes.iter().all(|code| !log.contains(code.as_str())));
+    // The ack was lost; the tablet sends the same command again: nothing new
+    // happens and the cashier sees the same codes.
+    let again = c.run(&cashier, "visit.checkout", args.clone());
+    assert_eq!(
+        (again["retried"].as_bool(), c.f.state.seq()),
+        (Some(true), seq)
+    );
+    assert_eq!(codes_in(&again), codes);
+    assert_eq!(again["receipt"], first["receipt"]);
+    // Another cashier who learnt the request id sees the receipt, no codes.
+    let other = c.f.add_staff("Otis", Role::Cashier, &[]);
+    let other = staff_actor(other, Role::Cashier);
+    let theirs = c.run(&other, "visit.checkout", args.clone());
+    assert_eq!(theirs["retried"], true);
+    assert!(
+        codes_in(&theirs).is_empty() && theirs["code"].is_null(),
+        "{theirs}"
+    );
+    // Nor does a monitor's view of the same answer carry them.
+    let paid = crate::domain::decide::Reply::VisitPaid {
+        visit_id: v,
+        retried: true,
+        codes: vec![(1, codes[0].clone())],
+    };
+    let seen = paid
+        .render_for(crate::domain::views::Viewer::Monitor, &c.f.state, c.f.now)
+        .to_string();
+    assert!(!seen.contains(codes[0].as_str()), "{seen}");
+    // The re-shown code pays.
+    c.run(&cashier, "sale.checkout", json!({"request_id": "s", "items": [{"product_id": c.oil, "qty": 1}], "payments": [{"method": "giftcard", "amount_cents": 1_299, "code": codes_in(&again)[0]}]}));
+    assert_eq!(c.balance(&codes[0]), 2_500 - 1_299);
+    // A sale's retry: the same for the seller, nothing for another cashier.
+    let sale = json!({"request_id": "s2", "giftcards": [{"amount_cents": 700}], "payments": [{"method": "cash", "amount_cents": 700}]});
+    let sold = c.run(&cashier, "sale.checkout", sale.clone());
+    let code = sold["code"]
+        .as_str()
+        .expect("one card: its code")
+        .to_string();
+    assert_eq!(sold["giftcard"]["issued_cents"], 700);
+    let again = c.run(&cashier, "sale.checkout", sale.clone());
+    assert_eq!(
+        (again["retried"].as_bool(), again["code"].as_str()),
+        (Some(true), Some(code.as_str()))
+    );
+    let theirs = c.run(&other, "sale.checkout", sale);
+    assert!(
+        theirs["retried"] == true && theirs["code"].is_null() && codes_in(&theirs).is_empty(),
+        "{theirs}"
+    );
+}
+
+#[test]
+fn a_card_whose_code_the_key_did_not_make_is_not_shown_again_and_still_pays() {
+    // Cards from before derived codes (random) or from a box with another
+    // secret (a restore onto a new box): their hash matches no derivation.
+    let mut c = counter(true);
+    let cashier = c.cashier.clone();
+    c.f.rules.giftcard_key = Some(giftcode::CodeKey::new(&[1; 32]));
+    let sale = json!({"request_id": "g", "giftcards": [{"amount_cents": 2_000}], "payments": [{"method": "card", "amount_cents": 2_000}]});
+    let code = c.run(&cashier, "sale.checkout", sale.clone())["code"]
+        .as_str()
+        .expect("code")
+        .to_string();
+    c.f.rules.giftcard_key = Some(giftcode::CodeKey::new(&[2; 32]));
+    let again = c.run(&cashier, "sale.checkout", sale);
+    assert_eq!(again["retried"], true);
+    assert!(
+        again["code"].is_null() && codes_in(&again).is_empty(),
+        "no wrong code: {again}"
+    );
+    assert_eq!(again["giftcards"][0]["amount_cents"], 2_000);
+    c.run(&cashier, "sale.checkout", json!({"request_id": "s", "items": [{"product_id": c.oil, "qty": 1}], "payments": [{"method": "giftcard", "amount_cents": 1_299, "code": code}]}));
+    assert_eq!(c.balance(&code), 701);
+    // A card sold now gets a code from the new key.
+    let v = c.served(&[c.facial]);
+    let paid = c.run(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "giftcards": [{"amount_cents": 100}], "payments": [{"method": "card", "amount_cents": 4_645}]}));
+    let id = paid["giftcards"][0]["id"].as_u64().expect("id");
+    let card = &c.f.state.till.giftcards[&id];
+    assert_eq!(
+        paid["code"].as_str(),
+        giftcode::shown(c.f.rules.giftcard_key.as_ref(), card).as_deref()
+    );
+    // Without a secret no card is sold (and nothing changes).
+    c.f.rules.giftcard_key = None;
+    c.refuse(&cashier, "sale.checkout", json!({"request_id": "g2", "giftcards": [{"amount_cents": 2_000}], "payments": [{"method": "card", "amount_cents": 2_000}]}), ErrorCode::Internal, &["gift card secret"]);
+}
+
+#[test]
 fn gift_cards_sold_on_a_visit_checkout_and_cancelled_by_line() {
     let mut c = counter(true);
     let cashier = c.cashier.clone();
@@ -495,9 +625,10 @@ fn gift_cards_sold_on_a_visit_checkout_and_cancelled_by_line() {
         r.tax_rows().iter().map(|x| x.gross_cents).sum::<i64>(),
         4_545
     );
-    assert_eq!(c.balance("card-1"), 2_500);
+    let card = c.code(1);
+    assert_eq!(c.balance(&card), 2_500);
     // Half spent, the card's line cannot be refunded whole.
-    c.run(&cashier, "sale.checkout", json!({"request_id": "s", "items": [{"product_id": c.oil, "qty": 1}], "payments": [{"method": "giftcard", "amount_cents": 1_299, "code": "card-1"}]}));
+    c.run(&cashier, "sale.checkout", json!({"request_id": "s", "items": [{"product_id": c.oil, "qty": 1}], "payments": [{"method": "giftcard", "amount_cents": 1_299, "code": card}]}));
     c.refuse(
         &ADMIN,
         "visit.refund",
@@ -511,7 +642,7 @@ fn gift_cards_sold_on_a_visit_checkout_and_cancelled_by_line() {
         "visit.refund",
         json!({"visit_id": v, "amount_cents": 4_545, "method": "card", "reason": "x"}),
     );
-    assert_eq!(c.balance("card-1"), 1_201);
+    assert_eq!(c.balance(&card), 1_201);
     c.refuse(
         &ADMIN,
         "visit.refund",
@@ -787,8 +918,9 @@ fn the_day_report_shows_tax_per_rate_products_and_gift_cards() {
     let cashier = c.cashier.clone();
     c.run(&cashier, "giftcard.issue", json!({"request_id": "g", "amount_cents": 10_000, "payments": [{"method": "card", "amount_cents": 10_000}]}));
     let v = c.served(&[c.massage, c.facial]);
+    let card = c.code(1);
     c.run(&cashier, "visit.checkout", json!({"visit_id": v, "request_id": "r", "items": [{"product_id": c.oil, "qty": 2}], "tip_cents": 1_000,
-        "payments": [{"method": "giftcard", "amount_cents": 10_000, "code": "card-1"}, {"method": "card", "amount_cents": 5_000}, {"method": "cash", "amount_cents": 142}]}));
+        "payments": [{"method": "giftcard", "amount_cents": 10_000, "code": card}, {"method": "card", "amount_cents": 5_000}, {"method": "cash", "amount_cents": 142}]}));
     c.run(&ADMIN, "visit.refund", json!({"visit_id": v, "lines": [{"line": 2, "qty": 1}], "method": "card", "restock": true, "reason": "spare"}));
     let r = day_report(c.f.log.clone(), DAY1, |_| DAY1);
     let k = &r.counter;

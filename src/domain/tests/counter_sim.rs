@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::books::cmd;
 use super::counter::{product, with_codes};
 use super::harness::*;
+use crate::domain::money::giftcode;
 use crate::domain::report::day_report;
 use crate::domain::{Actor, Command, Id, Role};
 
@@ -72,7 +73,6 @@ struct Sim {
     /// (id, price, rate)
     products: Vec<(Id, i64, u32)>,
     services: Vec<(Id, i64, u32)>,
-    codes: u64,
     requests: u64,
 }
 
@@ -133,7 +133,6 @@ impl Sim {
             include,
             products,
             services,
-            codes: 0,
             requests: 0,
         }
     }
@@ -262,7 +261,9 @@ impl Sim {
             }
         }
         let _ = change;
-        // The cards sold got the codes the harness made, in order.
+        // The cards sold, with the codes their ack showed, in order.
+        let codes = super::counter::codes_in(reply);
+        let mut codes = codes.iter();
         let receipt = if reply["receipt"]["sale"].is_object() {
             &reply["receipt"]["sale"]
         } else {
@@ -280,11 +281,16 @@ impl Sim {
             }
             if l.card.is_some() {
                 let id = issued.next().expect("issued card");
-                let hash = self.f.state.till.giftcards[&id].code_hash.clone();
-                self.m.cards.insert(hash.clone(), l.gross);
+                let code = codes.next().expect("a code for each card sold").clone();
+                assert_eq!(
+                    self.f.state.till.giftcards[&id].code_hash,
+                    giftcode::hash(&code),
+                    "the ack shows card {id}'s code"
+                );
+                self.m.cards.insert(code.clone(), l.gross);
                 self.m.sold.0 += 1;
                 self.m.sold.1 += l.gross;
-                l.card = Some(hash);
+                l.card = Some(code);
             } else if l.rate != u32::MAX {
                 let e = self.m.rates.entry(l.rate).or_default();
                 e.0 += l.net;
@@ -309,13 +315,10 @@ impl Sim {
         let total: i64 = lines.iter().map(|l| l.gross).sum::<i64>() + tip;
         let (payments, paid, change) = self.tenders(total);
         let request = self.request();
-        let c = with_codes(
-            cmd(
-                "visit.checkout",
-                json!({"visit_id": v, "request_id": request, "items": items, "giftcards": cards, "tip_cents": tip, "payments": payments}),
-            ),
-            &mut self.codes,
-        );
+        let c = with_codes(cmd(
+            "visit.checkout",
+            json!({"visit_id": v, "request_id": request, "items": items, "giftcards": cards, "tip_cents": tip, "payments": payments}),
+        ));
         let reply = self.f.run(&self.cashier.clone(), c).reply;
         if tip > 0 {
             lines.push(MLine {
@@ -348,13 +351,10 @@ impl Sim {
         let total: i64 = lines.iter().map(|l| l.gross).sum();
         let (payments, paid, change) = self.tenders(total);
         let request = self.request();
-        let c = with_codes(
-            cmd(
-                "sale.checkout",
-                json!({"request_id": request, "items": items, "giftcards": cards, "payments": payments}),
-            ),
-            &mut self.codes,
-        );
+        let c = with_codes(cmd(
+            "sale.checkout",
+            json!({"request_id": request, "items": items, "giftcards": cards, "payments": payments}),
+        ));
         let reply = self.f.run(&self.cashier.clone(), c).reply;
         let sale = reply["sale_id"].as_u64();
         assert!(sale.is_some(), "{reply}");
@@ -559,19 +559,13 @@ impl Sim {
                 let (id, price, _) = self.products[0];
                 let _ = price;
                 let request = self.request();
-                let mut c = cmd("giftcard.balance", json!({"code": "x"}));
-                if let Command::GiftcardBalance(a) = &mut c {
-                    a.code_hash = code.clone();
-                }
+                let c = with_codes(cmd("giftcard.balance", json!({"code": code})));
                 let d = self.f.run(&cashier, c);
                 assert_eq!(d.reply["balance_cents"], bal);
-                let c = with_codes(
-                    cmd(
-                        "sale.checkout",
-                        json!({"request_id": request, "giftcards": [{"amount_cents": 100}], "payments": [{"method": "giftcard", "amount_cents": bal + 1, "code": code}]}),
-                    ),
-                    &mut self.codes,
-                );
+                let c = with_codes(cmd(
+                    "sale.checkout",
+                    json!({"request_id": request, "giftcards": [{"amount_cents": 100}], "payments": [{"method": "giftcard", "amount_cents": bal + 1, "code": code}]}),
+                ));
                 let _ = id;
                 self.f.refuse(
                     &cashier,
@@ -635,11 +629,14 @@ impl Sim {
             );
             assert!(*stock >= 0);
         }
-        for (hash, bal) in &self.m.cards {
-            let card = st.till.card_by_code_hash(hash).expect("card");
+        for (code, bal) in &self.m.cards {
+            let card = st
+                .till
+                .card_by_code_hash(&giftcode::hash(code))
+                .expect("card");
             assert_eq!(
                 card.balance_cents, *bal,
-                "gift card {hash} after step {step}"
+                "gift card {code} after step {step}"
             );
             assert!(*bal >= 0);
         }

@@ -106,6 +106,7 @@ impl Floor {
             now: Now { ms: T0, day: DAY1 },
             rules: Rules {
                 light_channels: vec![1, 2, 3],
+                giftcard_key: Some(crate::domain::money::giftcode::CodeKey::new(&[7; 32])),
                 ..Rules::default()
             },
             log: Vec::new(),

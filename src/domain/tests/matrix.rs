@@ -29,13 +29,12 @@ struct Ids {
     /// A product on the shelf, and a sale (card-paid) of it.
     product: u64,
     sale: u64,
+    /// The code hash of the gift card the counter's scenarios sell.
+    card_hash: String,
     /// Two customer records (for `customer.*`, `visit.update`).
     carla: u64,
     dora: u64,
 }
-
-/// The code hash of the gift card the counter's scenarios sell.
-const CARD_HASH: &str = "giftcard-code-hash";
 
 /// A floor where `name`, sent by anyone allowed to, makes sense.
 fn scenario(name: &str) -> (Floor, Ids) {
@@ -142,7 +141,7 @@ fn scenario(name: &str) -> (Floor, Ids) {
         _ => {}
     }
     // The counter: a product, a gift card with 50.00 on it, a card sale.
-    let (mut product, mut sale) = (0, 0);
+    let (mut product, mut sale, mut card_hash) = (0, 0, String::new());
     if name.starts_with("product.") || name.starts_with("sale.") || name.starts_with("giftcard.") {
         f.run(
             &ADMIN,
@@ -154,15 +153,15 @@ fn scenario(name: &str) -> (Floor, Ids) {
         product = f.state.till.products.keys().copied().max().unwrap_or(0);
     }
     if name.starts_with("sale.") || name.starts_with("giftcard.") {
-        let mut issue = book_cmd(
+        let issue = book_cmd(
             "giftcard.issue",
             json!({"request_id": "card-1", "amount_cents": 5_000, "payments": [{"method": "card", "amount_cents": 5_000}]}),
         );
-        if let Command::GiftcardIssue(c) = &mut issue {
-            c.code_hash = CARD_HASH.into();
-            c.hint = "WXYZ".into();
-        }
-        f.run(&ADMIN, issue);
+        let code = f.run(&ADMIN, issue).reply["code"]
+            .as_str()
+            .expect("the card's code")
+            .to_string();
+        card_hash = crate::domain::money::giftcode::hash(&code);
         let sell = book_cmd(
             "sale.checkout",
             json!({"request_id": "sale-1", "items": [{"product_id": product, "qty": 2}], "payments": [{"method": "card", "amount_cents": 2_500}]}),
@@ -184,6 +183,7 @@ fn scenario(name: &str) -> (Floor, Ids) {
         block,
         product,
         sale,
+        card_hash,
         carla,
         dora,
     };
@@ -297,15 +297,11 @@ fn command(name: &str, ids: &Ids) -> Command {
         Command::DevicePair(c) => c.token_hash = "device-token-hash".into(),
         Command::VisitCreate(c) => c.token_hash = "customer-token-hash".into(),
         Command::BookingCreate(c) => c.token_hash = "another-booking-token-hash".into(),
-        Command::GiftcardIssue(c) => {
-            c.code_hash = "another-giftcard-hash".into();
-            c.hint = "ABCD".into();
-        }
-        Command::GiftcardBalance(c) => c.code_hash = CARD_HASH.into(),
+        Command::GiftcardBalance(c) => c.code_hash = ids.card_hash.clone(),
         Command::SaleCheckout(c) => {
             for p in &mut c.payments {
                 if p.code.take().is_some() {
-                    p.code_hash = Some(CARD_HASH.into());
+                    p.code_hash = Some(ids.card_hash.clone());
                 }
             }
         }

@@ -530,8 +530,6 @@
     if (t.discount == null) return "The discount is not an amount (e.g. 5.00).";
     if (t.tip == null) return "The tip is not an amount (e.g. 5.00).";
     if (typeof t.lines === "string") return t.lines;
-    // The ack of a visit's checkout shows one new card's code: more go through a sale.
-    if (t.lines.giftcards.length > 1) return "Sell one gift card per visit; sell more in a Sale (no visit).";
     // A total of zero (a free service, a full discount) is checked out with
     // no payment: rows left empty or at 0.00 are dropped then.
     const given = t.due === 0 ? t.payments.filter((p) => p.text && p.amount !== 0) : t.payments;
@@ -580,7 +578,8 @@
         r.change_cents ? line("Change", r.change_cents) : null),
       (r.tips || []).length ? h("p", { class: "muted small", text: "Tips: " + r.tips.map((t) => staffName(t.therapist_id) + " " + Spa.money(t.amount_cents)).join(", ") }) : null,
       r.sale ? h("p", { class: "muted small", text: "Receipt " + r.sale.number + (r.sale.taxes || []).map((t) => " · tax " + t.rate + " " + Spa.money(t.tax_cents)).join("") }) : null,
-      r.sale ? soldLines(r.sale, data.code ? [data.code] : []) : null),
+      r.sale ? soldLines(r.sale, (data.giftcards || []).map((c) => c.code).filter(Boolean)) : null,
+      data.retried ? h("p", { class: "muted small", text: "This checkout was already recorded: this is its receipt, charged once." }) : null),
       h("div", { class: "row" },
         r.sale ? h("button", { type: "button", id: "co-print", text: "Print receipt", dataset: { receipt: String(r.sale.id) }, onclick: () => printReceipt(r.sale.id) }) : null,
         h("button", { type: "button", text: "Done", onclick: () => { box.hidden = true; $("#co-empty").hidden = false; } })));

@@ -1,7 +1,8 @@
 // The counter's sales (#17) on the front desk: product and gift card lines
 // and payment rows (a gift card pays with its code), used by the visit's
 // checkout in cashier.js and by the "Sale (no visit)" card here; the new
-// cards' codes on a receipt (shown once); a gift card's balance. The page
+// cards' codes on a receipt (shown again if a lost answer is retried); a
+// gift card's balance. The page
 // shows list prices; the hub prices the bill, the discount and the tax.
 (function () {
   "use strict";
@@ -98,14 +99,10 @@
    * the new cards' codes: shown this once (the hub keeps only a hash). */
   function soldLines(receipt, codes) {
     const sold = (receipt.lines || []).filter((l) => l.kind === "product" || l.kind === "giftcard");
-    // A retried visit checkout's ack carries a freshly made code that is no
-    // card's: only a code whose last four match a card line ("Gift card …0RWE") is shown.
-    const hint = (c) => c.toUpperCase().replace(/[\s-]/g, "").replace(/O/g, "0").replace(/[IL]/g, "1").slice(-4);
-    codes = codes.filter((c) => sold.some((l) => l.kind === "giftcard" && l.name.endsWith("…" + hint(c))));
     return [
       sold.length ? h("table", { class: "totals sold" }, sold.map((l) => h("tr", {},
         h("td", { text: l.name + (l.qty > 1 ? " × " + l.qty : "") }), h("td", { class: "num", text: Spa.money(l.gross_cents) })))) : null,
-      codes.length ? h("div", { class: "msg giftcodes" }, h("b", { text: "Gift card code" + (codes.length > 1 ? "s" : "") + " (shown once: write it on the card): " }),
+      codes.length ? h("div", { class: "msg giftcodes" }, h("b", { text: "Gift card code" + (codes.length > 1 ? "s" : "") + " (write it on the card): " }),
         codes.map((c) => h("code", { class: "giftcode", text: c + " " }))) : null,
     ];
   }
@@ -166,7 +163,7 @@
         (r.payments || []).map((p) => line("Paid " + Spa.words(p.method === "giftcard" ? "gift card" : p.method) + (p.reference ? " (" + p.reference + ")" : ""), p.amount_cents)),
         (r.giftcards_used || []).map((g) => line("Gift card …" + (g.hint || ""), g.amount_cents)),
         r.change_cents ? line("Change", r.change_cents) : null),
-      data.retried ? h("p", { class: "muted small", text: "This sale was already recorded: its gift card codes were shown the first time." }) : null,
+      data.retried ? h("p", { class: "muted small", text: "This sale was already recorded: this is its receipt, charged once." }) : null,
       h("div", { class: "row" }, h("button", { type: "button", text: "Print receipt", onclick: () => print(r.id) }))));
     resetSale();
   }, "Paid");
