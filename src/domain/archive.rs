@@ -6,9 +6,10 @@
 //! "my day" without a disk read). Older finished visits, past bookings,
 //! shifts, blocks, closed drawers and expired staff sessions leave it
 //! through one event, `Archived`, which the writer issues from a timer;
-//! receipts (#17) leave after a day (`KEEP_RECEIPTS_MS`), through
-//! `ReceiptsArchived` in the same batch: nothing on the floor reads a past
-//! day's receipt, and a refund brings its receipts back.
+//! receipts (#17) leave after a day (`KEEP_RECEIPTS_MS`; a sale's own
+//! receipt after the visits' days), through `ReceiptsArchived` in the same
+//! batch: nothing on the floor reads a past day's receipt, and a refund
+//! brings its receipts back.
 //! The event log keeps everything (reports replay it); the store moves the
 //! archived visits, bookings and receipts to its archive, from where a
 //! refund or a re-split of an old visit brings the visit back
@@ -180,15 +181,21 @@ pub fn due(state: &State, now: Now) -> Option<Archive> {
     (!a.is_empty()).then_some(a)
 }
 
-/// Receipts due to leave memory at `now`: older than `KEEP_RECEIPTS_MS`.
+/// Receipts due to leave memory at `now`: older than `KEEP_RECEIPTS_MS`,
+/// except a sale's own receipt (no visit), which is the sale's record and
+/// answers a retry of its `request_id`: it stays the days a visit stays.
 /// At most `MAX_PER_EVENT`, oldest first.
 pub fn receipts_due(state: &State, now: Now) -> Vec<Id> {
     let before_ms = now.ms.saturating_sub(KEEP_RECEIPTS_MS);
+    let sales_before_ms = now.ms.saturating_sub(KEEP_DAYS.saturating_mul(DAY_MS));
     state
         .till
         .receipts
         .values()
-        .filter(|r| r.at < before_ms)
+        .filter(|r| {
+            let a_sale = r.visit_id.is_none() && r.request_id.is_some();
+            r.at < if a_sale { sales_before_ms } else { before_ms }
+        })
         .map(|r| r.id)
         .take(MAX_PER_EVENT)
         .collect()

@@ -306,7 +306,7 @@ fn seeded_weeks_keep_memory_bounded_and_reports_unchanged() {
                     assert!(v.day < cutoff_day(f.now.day));
                 }
             }
-            // Receipts in memory: the last day's only.
+            // Receipts in memory: the last day's only (no sale here).
             let oldest = f.now.ms - KEEP_RECEIPTS_MS;
             for r in f.state.till.receipts.values() {
                 assert!(
@@ -404,20 +404,64 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     assert_eq!(c.f.state.till.receipts.len(), 4);
     let first_day = day_report(c.f.log.clone(), DAY1, day_of);
 
-    // Within the day, they stay; after it, they leave (the visit stays).
+    // Within the day, they stay; after it, they leave (the visit stays),
+    // but for the sale's own receipt, which answers a retry of the sale.
     let mut shelf = Shelf::default();
     archive_all_into(&mut c.f, &mut shelf);
     assert_eq!(c.f.state.till.receipts.len(), 4);
     on_day(&mut c.f, 2);
     archive_all_into(&mut c.f, &mut shelf);
     let till = &c.f.state.till;
-    assert!(till.receipts.is_empty(), "{:?}", till.receipts.keys());
+    assert_eq!(till.receipts.keys().collect::<Vec<_>>(), vec![&sale]);
     assert!(till.receipt_of_visit.is_empty() && till.refunds_by_sale.is_empty());
-    assert!(till.receipt_by_request.is_empty());
-    assert_eq!(shelf.receipts.len(), 4);
+    assert_eq!(shelf.receipts.len(), 3);
     assert!(c.f.state.visits.contains_key(&v));
+    let again = c.run(&cashier, "sale.checkout", json!({"request_id": "s1", "items": [{"product_id": c.cream, "qty": 2}], "payments": [{"method": "card", "amount_cents": 4_010}]}));
+    assert_eq!(
+        (again["sale_id"].as_u64(), &again["retried"]),
+        (Some(sale), &json!(true))
+    );
     // Gift cards and products stay: they are live.
     assert_eq!(c.stock(c.oil), 8);
+
+    // A refund of the visit (still in memory) brings back its sale receipt
+    // and its refund: two oils are left on line 1, and the refund has its
+    // own receipt.
+    let too_many = cmd(
+        "visit.refund",
+        json!({"visit_id": v, "lines": [{"line": 1, "qty": 3}], "reason": "x"}),
+    );
+    let restore = restore_for(&c.f.state, &too_many, &shelf).expect("read");
+    assert!(
+        matches!(restore.as_slice(), [Event::ReceiptsRestored { receipts }] if receipts.len() == 2)
+    );
+    let err = shelf
+        .run(&mut c.f, &ADMIN, &too_many)
+        .expect_err("two left");
+    assert!(err.message.contains("2 left"), "{err}");
+    // What memory has is not restored again.
+    assert!(restore_for(&c.f.state, &too_many, &shelf)
+        .expect("read")
+        .is_empty());
+    let done = shelf
+        .run(&mut c.f, &ADMIN, &cmd("visit.refund", json!({"visit_id": v, "lines": [{"line": 1, "qty": 2}], "restock": true, "reason": "leaking too"})))
+        .expect("refund by line");
+    assert!(matches!(
+        done.events.as_slice(),
+        [Event::Refunded { .. }, Event::VisitRefunded { .. }]
+    ));
+    assert_eq!(c.receipt(v).id, visit_receipt);
+    assert_eq!(c.receipt(v).refunded[1].qty, 3);
+    assert_eq!(c.stock(c.oil), 10);
+
+    // After the visits' days, the visit and the sale's receipt leave too.
+    on_day(&mut c.f, KEEP_DAYS + 3);
+    archive_all_into(&mut c.f, &mut shelf);
+    let till = &c.f.state.till;
+    assert!(till.receipts.is_empty(), "{:?}", till.receipts.keys());
+    assert!(till.receipt_by_request.is_empty());
+    assert!(!c.f.state.visits.contains_key(&v));
+    assert_eq!(shelf.receipts.len(), 5);
 
     // Without the archive, a sale is not found …
     let refund_sale = cmd(
@@ -450,38 +494,8 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
     assert_eq!(done.reply["receipt"]["kind"], "refund");
     assert_eq!(done.reply["receipt"]["refund_of"], json!(sale));
 
-    // A refund of the visit (still in memory) brings back its sale receipt
-    // and its refund: two oils are left on line 1, and the refund has its
-    // own receipt.
-    let too_many = cmd(
-        "visit.refund",
-        json!({"visit_id": v, "lines": [{"line": 1, "qty": 3}], "reason": "x"}),
-    );
-    let err = shelf
-        .run(&mut c.f, &ADMIN, &too_many)
-        .expect_err("two left");
-    assert!(err.message.contains("2 left"), "{err}");
-    let done = shelf
-        .run(&mut c.f, &ADMIN, &cmd("visit.refund", json!({"visit_id": v, "lines": [{"line": 1, "qty": 2}], "restock": true, "reason": "leaking too"})))
-        .expect("refund by line");
-    assert!(matches!(
-        done.events.as_slice(),
-        [Event::Refunded { .. }, Event::VisitRefunded { .. }]
-    ));
-    assert_eq!(c.receipt(v).id, visit_receipt);
-    assert_eq!(c.receipt(v).refunded[1].qty, 3);
-    assert_eq!(c.stock(c.oil), 10);
-    // What memory has is not restored again.
-    assert!(restore_for(&c.f.state, &too_many, &shelf)
-        .expect("read")
-        .is_empty());
-
-    // Weeks later the visit has left too: a refund brings back both.
-    on_day(&mut c.f, KEEP_DAYS + 3);
-    archive_all_into(&mut c.f, &mut shelf);
-    assert!(c.f.state.till.receipts.is_empty());
-    assert!(!c.f.state.visits.contains_key(&v));
-    assert_eq!(shelf.receipts.len(), 6);
+    // A refund of the archived visit brings back the visit and its three
+    // receipts.
     let massage = cmd(
         "visit.refund",
         json!({"visit_id": v, "lines": [{"line": 0, "qty": 1}], "reason": "sore back"}),
@@ -494,13 +508,18 @@ fn old_receipts_leave_memory_and_come_back_for_a_refund() {
         .run(&mut c.f, &ADMIN, &massage)
         .expect("refund of the massage");
     assert_eq!(c.receipt(v).refunded[0].qty, 1);
+    on_day(&mut c.f, KEEP_DAYS + 5);
+    archive_all_into(&mut c.f, &mut shelf);
+    assert!(c.f.state.till.receipts.is_empty());
+    // Two sales and five refunds, every one on the shelf.
+    assert_eq!(shelf.receipts.len(), 7);
     assert_eq!(
         shelf
             .receipts
             .values()
             .filter(|r| r.kind == ReceiptKind::Refund)
             .count(),
-        4
+        5
     );
     // The day of the sales reports what it reported.
     assert_eq!(day_report(c.f.log.clone(), DAY1, day_of), first_day);
