@@ -117,6 +117,8 @@ impl Builder {
         store
             .commit_sealed(&self.log, &records, &self.archived, Some(&self.state))
             .map_err(|e| e.to_string())?;
+        // The old events packed, as the writer's passes would have.
+        store.pack_events(usize::MAX).map_err(|e| e.to_string())?;
         self.archived.clear();
         self.log.clear();
         self.touched.clear();

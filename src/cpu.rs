@@ -174,3 +174,20 @@ pub fn give_back_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// Caps glibc's malloc at two arenas (its default is eight per core). Each
+/// thread that allocates (tokio's workers, the writer, sled's threads, the
+/// publisher) otherwise gets an arena of its own, and memory freed in one
+/// cannot serve another: `bench customers` measured 146 MB at ready and
+/// 162 MB after 2,000 searches with the default, 140 and 141 MB with two.
+/// Called first thing in `main`, before any thread exists; an
+/// `MALLOC_ARENA_MAX` in the environment wins.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt sets a glibc tunable; it takes no pointers.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}

@@ -330,6 +330,7 @@ fn tls_init(
 }
 
 fn main() -> ExitCode {
+    spa_hub::cpu::limit_malloc_arenas();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,

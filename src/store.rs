@@ -30,10 +30,13 @@ use crate::domain::state::{Record, RecordKey};
 use crate::domain::{EventRecord, State};
 
 mod archive;
+mod event_log;
 pub use archive::ArchiveReader;
+use event_log::{event_key, events_in};
+pub use event_log::{EVENTS_PER_PACK, SINGLE_EVENTS_KEPT};
 
 /// The schema this binary writes. Bump it with a migration below.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const BACKUP_MAGIC: &[u8] = b"SPAHUB-BACKUP-1\n";
@@ -73,6 +76,7 @@ const MIGRATIONS: &[Migration] = &[
     migrate_2_to_3,
     migrate_3_to_4,
     migrate_4_to_5,
+    migrate_5_to_6,
 ];
 
 fn migrate_0_to_1(_db: &sled::Db) -> Result<(), StoreError> {
@@ -125,6 +129,15 @@ fn migrate_4_to_5(_db: &sled::Db) -> Result<(), StoreError> {
     // archive pass after start-up moves the old receipts out of memory
     // through the normal commit. The version goes up so that an older
     // binary refuses a log it could not read.
+    Ok(())
+}
+
+fn migrate_5_to_6(_db: &sled::Db) -> Result<(), StoreError> {
+    // Version 6 packs old events (`event_log`): `E` + first seq holds 64
+    // consecutive events' values as they were. Nothing is rewritten here:
+    // the writer packs the oldest events a little at a time after start-up.
+    // The version goes up so that an older binary, which reads only single
+    // keys, refuses a log with packs instead of seeing a gap.
     Ok(())
 }
 
@@ -358,19 +371,6 @@ impl CheckpointCache<'_> {
             let _ = self.tree.remove(self.key(d));
         }
     }
-}
-
-fn events_in(
-    floor: &sled::Tree,
-    keys: Arc<Keyring>,
-    from: u64,
-) -> impl Iterator<Item = Result<EventRecord, StoreError>> + 'static {
-    floor
-        .range(event_key(from)..[EVENT + 1].to_vec())
-        .map(move |item| {
-            let (_, value) = item?;
-            decode_event(&keys, &value)
-        })
 }
 
 /// Small counters kept beside the log by those who follow it off the
@@ -759,14 +759,16 @@ impl Store {
     }
 
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        match self
-            .floor
-            .range(event_key(0)..[EVENT + 1].to_vec())
-            .next_back()
-        {
-            None => Ok(0),
-            Some(item) => seq_of(&item?.0),
+        event_log::last_seq(&self.floor)
+    }
+
+    /// Packs the oldest single events (see `event_log`), at most `max_packs`
+    /// packs; returns whether more are due. Nothing while storage failed.
+    pub fn pack_events(&self, max_packs: usize) -> Result<bool, StoreError> {
+        if !self.usable || self.fail_commits.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(false);
         }
+        Ok(event_log::pack_oldest(&self.floor, max_packs)? >= max_packs)
     }
 
     /// Events with `seq >= from`, in order.
@@ -829,7 +831,7 @@ impl Store {
     pub fn info(&self) -> Result<StoreInfo, StoreError> {
         Ok(StoreInfo {
             schema_version: read_version(&self.meta)?.unwrap_or(0),
-            event_count: self.floor.scan_prefix([EVENT]).count(),
+            event_count: event_log::count(&self.floor)?,
             last_seq: self.last_seq()?,
             size_on_disk: self.db.size_on_disk()?,
         })
@@ -977,26 +979,9 @@ fn read_backup(file: &Path) -> Result<Vec<BackupEntry>, StoreError> {
     Ok(entries)
 }
 
-const EVENT: u8 = b'e';
 const RECORD: u8 = b'r';
 /// Report checkpoints: `c` + day → postcard (zone name, `Checkpoint`).
 const CHECKPOINT: u8 = b'c';
-
-fn event_key(seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9);
-    k.push(EVENT);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-fn seq_of(key: &[u8]) -> Result<u64, StoreError> {
-    let arr: [u8; 8] = key
-        .get(1..)
-        .unwrap_or_default()
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("event key is not 8 bytes".into()))?;
-    Ok(u64::from_be_bytes(arr))
-}
 
 fn record_key(record: &Record) -> RecordKey {
     record.key()

@@ -225,6 +225,10 @@ enum TimerKey {
 
 /// How often the writer looks for history to move out of memory.
 const ARCHIVE_EVERY: Duration = Duration::from_secs(3600);
+/// Event packs made per archive pass (2,048 events: a few ms of the
+/// writer's time), and how soon the pass comes back while more are due.
+const PACKS_PER_STEP: usize = 32;
+const PACK_AGAIN: Duration = Duration::from_secs(1);
 
 /// A batch in the making: its events, the records they touched (with the
 /// values before the batch, for an undo) and what goes to the archive.
@@ -344,11 +348,20 @@ impl Core {
             .map(|(_, command)| command)
             .collect();
         if due.contains(&TimerKey::Archive) {
+            // The oldest events are packed (see `store::event_log`) a step
+            // at a time between batches; while more are due, the pass comes
+            // back within a second instead of an hour.
+            let more = match self.store.pack_events(PACKS_PER_STEP) {
+                Ok(more) => more,
+                Err(e) => {
+                    log::warn!("packing old events: {e}");
+                    false
+                }
+            };
             // Periodic: armed again for the next pass.
-            self.timers.insert(
-                TimerKey::Archive,
-                (now + ARCHIVE_EVERY, Command::ArchiveDue),
-            );
+            let again = if more { PACK_AGAIN } else { ARCHIVE_EVERY };
+            self.timers
+                .insert(TimerKey::Archive, (now + again, Command::ArchiveDue));
         }
         commands
             .drain(..)
