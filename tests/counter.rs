@@ -463,6 +463,20 @@ async fn retry_sends_the_pending_receipt_to_a_printer_that_is_back() {
     );
 }
 
+/// `counter_floor`'s visit paid by card with two bottles of its oil
+/// (receipt R-000001); the visit and the product.
+async fn paid_with_two_oils(admin: &Client) -> (u64, u64) {
+    let (v, product) = counter_floor(admin).await;
+    ok(
+        admin,
+        "visit.checkout",
+        json!({"visit_id": v, "request_id": "r1", "items": [{"product_id": product, "qty": 2}],
+               "payments": [{"method": "card", "amount_cents": 7598}]}),
+    )
+    .await;
+    (v, product)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_receipt_page_is_for_staff_small_and_printable() {
     let dir = tempfile::tempdir().expect("tmp");
@@ -470,14 +484,7 @@ async fn the_receipt_page_is_for_staff_small_and_printable() {
     let admin = Client::connect(&daemon.ws(), common::ADMIN)
         .await
         .expect("admin");
-    let (v, product) = counter_floor(&admin).await;
-    ok(
-        &admin,
-        "visit.checkout",
-        json!({"visit_id": v, "request_id": "r1", "items": [{"product_id": product, "qty": 2}],
-               "payments": [{"method": "card", "amount_cents": 7598}]}),
-    )
-    .await;
+    let (v, _) = paid_with_two_oils(&admin).await;
     let bearer = format!("Bearer {}", common::ADMIN);
     let get = |path: &str, auth: Option<&str>| {
         let headers: Vec<(&str, &str)> =
@@ -547,14 +554,7 @@ async fn weeks_later_receipts_are_archived_yet_printed_and_refunded() {
     let admin = Client::connect(&format!("ws://{}", first.addr), common::ADMIN)
         .await
         .expect("admin");
-    let (v, product) = counter_floor(&admin).await;
-    ok(
-        &admin,
-        "visit.checkout",
-        json!({"visit_id": v, "request_id": "r1", "items": [{"product_id": product, "qty": 2}],
-               "payments": [{"method": "card", "amount_cents": 7598}]}),
-    )
-    .await;
+    let (v, product) = paid_with_two_oils(&admin).await;
     let refund = ok(
         &admin,
         "visit.refund",
