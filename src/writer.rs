@@ -418,10 +418,13 @@ impl Core {
         command: &mut Command,
         now: Now,
     ) -> Result<Vec<crate::domain::Event>, DomainError> {
-        let archive = self.store.archive();
         let logged = |e: crate::store::StoreError| log::error!("reading the archive: {e}");
         match command {
+            Command::VisitRefund(_) | Command::VisitRetip(_) | Command::SaleRefund(_) => {
+                crate::domain::archive::restore_for(&self.state, command, &self.store.archive())
+            }
             Command::CustomerHistory(h) => {
+                let archive = self.store.archive();
                 if let Some(c) = self.state.customers.get(&h.customer_id) {
                     for id in c
                         .visit_ids
@@ -456,14 +459,14 @@ impl Core {
                 if let Some(date) =
                     date.filter(|d| *d < crate::domain::archive::cutoff_day(now.day))
                 {
-                    match archive.bookings_on(date) {
+                    match self.store.archive().bookings_on(date) {
                         Ok(list) => l.archived = list,
                         Err(e) => logged(e),
                     }
                 }
                 Ok(Vec::new())
             }
-            _ => crate::domain::archive::restore_for(&self.state, command, &archive),
+            _ => Ok(Vec::new()),
         }
     }
 
