@@ -11,7 +11,8 @@ use serde_json::json;
 use spa_hub::clock::SpaClock;
 use spa_hub::domain::command::{RoomCreate, RoomRef};
 use spa_hub::domain::event::Event;
-use spa_hub::domain::{Actor, Command, ErrorCode, Rules};
+use spa_hub::domain::state::{Record, RecordKey};
+use spa_hub::domain::{Actor, Command, ErrorCode, EventRecord, Rules};
 use spa_hub::store::{Store, StoreError, SCHEMA_VERSION};
 use spa_hub::writer::Writer;
 
@@ -378,20 +379,9 @@ fn a_schema_1_database_from_the_previous_release_opens_with_everything_kept() {
     );
 }
 
-/// Old events are packed (fewer sled keys; see `store::event_log`): every
-/// reader still gets every event once, in order — from any seq, across
-/// the packs and the single keys, while a pack is made under a reader,
-/// after a reopen, and after a backup and restore — and the newest stay
-/// single.
-#[test]
-fn packed_events_read_back_whole_in_order_from_anywhere() {
-    use spa_hub::domain::EventRecord;
-    use spa_hub::store::{EVENTS_PER_PACK, SINGLE_EVENTS_KEPT};
-    let dir = tempfile::tempdir().expect("tmp");
-    let data = dir.path().join("data");
-    let store = Store::open(&data, CACHE).expect("open");
-    let total = SINGLE_EVENTS_KEPT + 3 * EVENTS_PER_PACK as u64 * 10 + 17;
-    let event = |seq: u64| EventRecord {
+/// The packing tests' event `seq`: small, and each one different.
+fn event(seq: u64) -> EventRecord {
+    EventRecord {
         seq,
         at: 1_800_000_000_000 + seq as i64,
         actor: Actor::System,
@@ -399,14 +389,30 @@ fn packed_events_read_back_whole_in_order_from_anywhere() {
             from_ms: seq as i64,
             to_ms: seq as i64 + 1,
         },
-    };
-    // The records say where the log ends (backup and restore check it).
-    let counters = |seq: u64| {
-        let mut s = spa_hub::domain::State::default();
-        s.counters.seq = seq;
-        let key = spa_hub::domain::state::RecordKey::Counters;
-        vec![(key.clone(), s.record(&key))]
-    };
+    }
+}
+
+/// The record that says the log ends at `seq` (backup and restore check
+/// it), for a commit of events without a writer.
+fn counters(seq: u64) -> Vec<(RecordKey, Option<Record>)> {
+    let mut s = spa_hub::domain::State::default();
+    s.counters.seq = seq;
+    let key = RecordKey::Counters;
+    vec![(key.clone(), s.record(&key))]
+}
+
+/// Old events are packed (fewer sled keys; see `store::event_log`): every
+/// reader still gets every event once, in order — from any seq, across
+/// the packs and the single keys, while a pack is made under a reader,
+/// after a reopen, and after a backup and restore — and the newest stay
+/// single.
+#[test]
+fn packed_events_read_back_whole_in_order_from_anywhere() {
+    use spa_hub::store::{EVENTS_PER_PACK, SINGLE_EVENTS_KEPT};
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let store = Store::open(&data, CACHE).expect("open");
+    let total = SINGLE_EVENTS_KEPT + 3 * EVENTS_PER_PACK as u64 * 10 + 17;
     let mut seq = 0;
     while seq < total {
         let batch: Vec<EventRecord> = (seq + 1..=(seq + 500).min(total)).map(event).collect();
@@ -495,23 +501,7 @@ fn packed_events_read_back_whole_in_order_from_anywhere() {
 /// is lost.
 #[test]
 fn packing_survives_sigkill_with_nothing_acked_lost() {
-    use spa_hub::domain::EventRecord;
     use std::io::{BufRead, BufReader};
-    let event = |seq: u64| EventRecord {
-        seq,
-        at: 1_800_000_000_000 + seq as i64,
-        actor: Actor::System,
-        event: Event::ClockSet {
-            from_ms: seq as i64,
-            to_ms: seq as i64 + 1,
-        },
-    };
-    let counters = |seq: u64| {
-        let mut s = spa_hub::domain::State::default();
-        s.counters.seq = seq;
-        let key = spa_hub::domain::state::RecordKey::Counters;
-        vec![(key.clone(), s.record(&key))]
-    };
     if let Some(dir) = std::env::var_os("SPA_PACK_CHILD_DIR") {
         // The child: commit, say so, pack a little, until killed.
         let store = Store::open(std::path::Path::new(&dir), CACHE).expect("open");
