@@ -527,19 +527,6 @@ async fn the_receipt_page_is_for_staff_small_and_printable() {
     assert_eq!(get(&format!("/receipt/{v}"), Some(&t)).0, 403);
 }
 
-/// The hub in this process (its clock can be shifted), on `data`.
-async fn start_here(data: &std::path::Path) -> spa_hub::daemon::Running {
-    let data = data.display().to_string();
-    let source = spa_hub::config::Source::from_pairs([
-        ("SPA_LISTEN", "127.0.0.1:0"),
-        ("SPA_DATA_DIR", data.as_str()),
-        ("SPA_ADMIN_TOKEN", common::ADMIN),
-        ("SPA_LIGHTS", "sim"),
-    ]);
-    let config = spa_hub::config::Config::from_source(&source).expect("config");
-    spa_hub::daemon::start(config).await.expect("start")
-}
-
 /// Weeks later the receipts have left memory (the start-up archive pass),
 /// yet the receipt page prints them from the archive with the refund made
 /// that day, and a refund per line brings them back, capped by what the
@@ -549,11 +536,10 @@ async fn weeks_later_receipts_are_archived_yet_printed_and_refunded() {
     const DAY: i64 = 86_400_000;
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("data");
-    let first = start_here(&data).await;
-    first.hub.clock.shift(-20 * DAY);
-    let admin = Client::connect(&format!("ws://{}", first.addr), common::ADMIN)
-        .await
-        .expect("admin");
+    // In this process, so that its clock can be shifted.
+    let first = common::InProcessHub::start_on(&data, common::ADMIN, &[]).await;
+    first.running().hub.clock.shift(-20 * DAY);
+    let admin = first.admin().await;
     let (v, product) = paid_with_two_oils(&admin).await;
     let refund = ok(
         &admin,
@@ -575,10 +561,11 @@ async fn weeks_later_receipts_are_archived_yet_printed_and_refunded() {
     first.stop().await;
 
     // Twenty days on: the start-up pass takes them out of memory.
-    let second = start_here(&data).await;
+    let second = common::InProcessHub::start_on(&data, common::ADMIN, &[]).await;
     let mut gone = false;
     for _ in 0..250 {
         gone = second
+            .running()
             .hub
             .writer
             .read(|s, _| s.till.receipts.is_empty() && s.visits.is_empty())
@@ -591,7 +578,7 @@ async fn weeks_later_receipts_are_archived_yet_printed_and_refunded() {
     }
     assert!(gone, "the old receipts are still in memory");
     let bearer = format!("Bearer {}", common::ADMIN);
-    let port = second.addr.port();
+    let port = second.port();
     let get = |path: &str| {
         common::http(port, "GET", path, &[("Authorization", bearer.as_str())], "").expect("http")
     };
@@ -618,9 +605,7 @@ async fn weeks_later_receipts_are_archived_yet_printed_and_refunded() {
     assert_eq!(get("/receipt/99999").0, 404);
 
     // A refund brings the visit and its receipts back: one bottle is left.
-    let admin = Client::connect(&format!("ws://{}", second.addr), common::ADMIN)
-        .await
-        .expect("admin");
+    let admin = second.admin().await;
     let ack = admin
         .call(
             "visit.refund",

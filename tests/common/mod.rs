@@ -164,13 +164,20 @@ pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 pub struct InProcessHub {
     running: Option<spa_hub::daemon::Running>,
     admin: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl InProcessHub {
     pub async fn start(admin: &str, extra: &[(&str, &str)]) -> InProcessHub {
         let dir = tempfile::tempdir().expect("tmp");
-        let data = dir.path().display().to_string();
+        let mut hub = InProcessHub::start_on(dir.path(), admin, extra).await;
+        hub._dir = Some(dir);
+        hub
+    }
+
+    /// `start` on a data directory the test keeps (to start it again).
+    pub async fn start_on(data: &Path, admin: &str, extra: &[(&str, &str)]) -> InProcessHub {
+        let data = data.display().to_string();
         let mut pairs = vec![
             ("SPA_LISTEN", "127.0.0.1:0"),
             ("SPA_DATA_DIR", data.as_str()),
@@ -185,7 +192,7 @@ impl InProcessHub {
         InProcessHub {
             running: Some(running),
             admin: admin.to_string(),
-            _dir: dir,
+            _dir: None,
         }
     }
 
