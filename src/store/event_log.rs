@@ -58,7 +58,7 @@ fn unpack(value: &[u8]) -> Result<Vec<&[u8]>, StoreError> {
 }
 
 /// A pack read back: its first seq and its events' encoded values.
-type Pack = (u64, Vec<Vec<u8>>);
+type Pack = (u64, Vec<sled::IVec>);
 
 /// The pack holding `seq`.
 fn pack_with(floor: &sled::Tree, seq: u64) -> Result<Option<Pack>, StoreError> {
@@ -73,7 +73,7 @@ fn pack_with(floor: &sled::Tree, seq: u64) -> Result<Option<Pack>, StoreError> {
     }
     Ok(Some((
         first,
-        events.into_iter().map(<[u8]>::to_vec).collect(),
+        events.into_iter().map(sled::IVec::from).collect(),
     )))
 }
 
@@ -161,12 +161,12 @@ struct Events {
     next: u64,
     singles: Option<sled::Iter>,
     /// The rest of a pack being read, from `next` on.
-    packed: VecDeque<Vec<u8>>,
+    packed: VecDeque<sled::IVec>,
     done: bool,
 }
 
 impl Events {
-    fn step(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+    fn step(&mut self) -> Result<Option<sled::IVec>, StoreError> {
         if let Some(bytes) = self.packed.pop_front() {
             return Ok(Some(bytes));
         }
@@ -182,7 +182,7 @@ impl Events {
             None => None,
         };
         match single {
-            Some((seq, value)) if seq == next => return Ok(Some(value.to_vec())),
+            Some((seq, value)) if seq == next => return Ok(Some(value)),
             _ => {}
         }
         // `next` is not a single key: packed (maybe while reading), or a
@@ -197,7 +197,7 @@ impl Events {
             // as a plain range would.
             Some((seq, value)) => {
                 self.next = seq;
-                Ok(Some(value.to_vec()))
+                Ok(Some(value))
             }
             None => Ok(None),
         }
